@@ -1,0 +1,53 @@
+package connectors
+
+import (
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/loki-interceptor/lokihooks/domain"
+)
+
+// ValidateURL checks a destination URL when a webhook is created or changed:
+// it must be absolute, use https (or http when allowHTTP), name a host (with
+// an optional port 1-65535), and carry no userinfo and no fragment.
+//
+// The error is a *domain.ValidationError on field "url" matching
+// domain.ErrInvalid; it does not repeat the URL, which may hold a token. This
+// check is for early, clear feedback only: the SSRF guard in NewClient is
+// what keeps deliveries away from internal addresses.
+func ValidateURL(raw string, allowHTTP bool) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return invalidURL("must be a valid URL")
+	}
+	switch {
+	case u.Scheme == "":
+		return invalidURL("must be an absolute URL")
+	case u.Scheme == "http" && !allowHTTP:
+		return invalidURL("must use https")
+	case u.Scheme != "https" && u.Scheme != "http":
+		if allowHTTP {
+			return invalidURL("must use https or http")
+		}
+		return invalidURL("must use https")
+	case u.Opaque != "" || u.Hostname() == "":
+		return invalidURL("must name a host")
+	case u.User != nil:
+		return invalidURL("must not contain user info")
+	case u.Fragment != "" || strings.Contains(raw, "#"):
+		return invalidURL("must not contain a fragment")
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return invalidURL("port must be between 1 and 65535")
+		}
+	} else if strings.HasSuffix(u.Host, ":") {
+		return invalidURL("port must be between 1 and 65535")
+	}
+	return nil
+}
+
+func invalidURL(msg string) error {
+	return &domain.ValidationError{Fields: []domain.FieldError{{Field: "url", Message: msg}}}
+}

@@ -1,0 +1,78 @@
+package domain
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Sentinel errors callers branch on. Adapters (eventstore, httpapi) map them
+// to storage and HTTP outcomes.
+var (
+	// ErrNotFound reports that a stream, webhook or delivery does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrVersionConflict reports that a stream changed since it was read.
+	ErrVersionConflict = errors.New("version conflict")
+	// ErrInvalid reports a command that breaks an invariant; it wraps
+	// *ValidationError when field details are known.
+	ErrInvalid = errors.New("invalid")
+	// ErrConflict reports a uniqueness clash (name or url already in use,
+	// duplicate event id with different content).
+	ErrConflict = errors.New("conflict")
+	// ErrStateTransition reports a command the aggregate's state forbids,
+	// such as resuming a deleted webhook.
+	ErrStateTransition = errors.New("invalid state transition")
+	// ErrUnknownEventType reports an event type outside the catalog.
+	ErrUnknownEventType = errors.New("unknown event type")
+)
+
+// ConflictError is returned on an optimistic-concurrency clash. It matches
+// ErrVersionConflict with errors.Is.
+type ConflictError struct {
+	StreamID string
+	Expected int64
+	Actual   int64
+}
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("stream %s: expected version %d, actual %d", e.StreamID, e.Expected, e.Actual)
+}
+
+// Is reports whether target is ErrVersionConflict.
+func (e *ConflictError) Is(target error) bool { return target == ErrVersionConflict }
+
+// FieldError names one invalid field and why.
+type FieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// ValidationError lists every invalid field of a command at once. It matches
+// ErrInvalid with errors.Is.
+type ValidationError struct {
+	Fields []FieldError
+}
+
+func (e *ValidationError) Error() string {
+	parts := make([]string, len(e.Fields))
+	for i, f := range e.Fields {
+		parts[i] = f.Field + ": " + f.Message
+	}
+	return "invalid: " + strings.Join(parts, "; ")
+}
+
+// Is reports whether target is ErrInvalid.
+func (e *ValidationError) Is(target error) bool { return target == ErrInvalid }
+
+// add records a field problem.
+func (e *ValidationError) add(field, format string, args ...any) {
+	e.Fields = append(e.Fields, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+}
+
+// err returns e when it holds problems and nil otherwise.
+func (e *ValidationError) err() error {
+	if len(e.Fields) == 0 {
+		return nil
+	}
+	return e
+}

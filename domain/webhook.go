@@ -1,0 +1,470 @@
+package domain
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// WebhookStatus is the lifecycle state of a webhook.
+type WebhookStatus string
+
+// Webhook statuses (DESIGN §4).
+const (
+	WebhookStatusActive   WebhookStatus = "active"
+	WebhookStatusInactive WebhookStatus = "inactive"
+	WebhookStatusPaused   WebhookStatus = "paused"
+	WebhookStatusDeleted  WebhookStatus = "deleted"
+)
+
+// RetryStrategy names how failed deliveries are rescheduled.
+type RetryStrategy string
+
+// Retry strategies (DESIGN §4).
+const (
+	RetryExponential RetryStrategy = "exponential_backoff"
+	RetryLinear      RetryStrategy = "linear_backoff"
+	RetryFixed       RetryStrategy = "fixed_interval"
+	RetryNone        RetryStrategy = "no_retry"
+)
+
+// Defaults and limits of a webhook's configuration.
+const (
+	DefaultRetryStrategy       = RetryExponential
+	DefaultMaxRetries          = 5
+	DefaultRetryDelaySeconds   = 60
+	DefaultMaxDelaySeconds     = 7200
+	DefaultBackoffMultiplier   = 2.0
+	DefaultTimeoutSeconds      = 15
+	DefaultSecretGracePeriod   = 24 * time.Hour
+	MaxSecretGracePeriod       = 7 * 24 * time.Hour
+	MaxRetriesLimit            = 50
+	MaxDelaySecondsLimit       = 7 * 24 * 3600
+	MaxTimeoutSeconds          = 120
+	MaxNameLength              = 255
+	MaxURLLength               = 2048
+	MaxCustomHeaders           = 32
+	MaxMetadataBytes           = 16 << 10
+	maxPreviousSecrets         = 5
+	minBackoffMultiplier       = 1.0
+	maxBackoffMultiplier       = 10.0
+	webhookStreamType          = "webhook"
+	customHeaderValueMaxLength = 4096
+)
+
+// WebhookStreamType is the stream type of webhook streams in the event log.
+const WebhookStreamType = webhookStreamType
+
+// reservedHeaders may not be set through custom_headers: they carry the
+// signature, identity and framing of every delivery.
+var reservedHeaders = map[string]bool{
+	"content-type": true, "content-length": true, "host": true, "transfer-encoding": true,
+	"connection": true, "user-agent": true, "traceparent": true, "tracestate": true,
+	"webhook-id": true, "webhook-timestamp": true, "webhook-signature": true,
+	"x-webhook-signature": true, "x-webhook-event": true, "x-webhook-delivery": true,
+	"x-webhook-attempt": true,
+}
+
+// IsReservedHeader reports whether name is set by lokihooks on every delivery
+// and so may not be overridden by a custom header.
+func IsReservedHeader(name string) bool { return reservedHeaders[strings.ToLower(name)] }
+
+// WebhookSpec is the user-controlled configuration of a webhook. Zero values
+// of numeric fields mean "default" only where Normalize says so.
+type WebhookSpec struct {
+	Name               string            `json:"name"`
+	URL                string            `json:"url"`
+	EventTypes         []string          `json:"event_types"`
+	RetryStrategy      RetryStrategy     `json:"retry_strategy"`
+	MaxRetries         int               `json:"max_retries"`
+	RetryDelaySeconds  int               `json:"retry_delay_seconds"`
+	MaxDelaySeconds    int               `json:"max_delay_seconds"`
+	BackoffMultiplier  float64           `json:"backoff_multiplier"`
+	JitterEnabled      bool              `json:"jitter_enabled"`
+	TimeoutSeconds     int               `json:"timeout_seconds"`
+	RateLimitPerMinute int               `json:"rate_limit_per_minute"`
+	RateLimitPerHour   int               `json:"rate_limit_per_hour"`
+	CustomHeaders      map[string]string `json:"custom_headers"`
+	Metadata           map[string]any    `json:"metadata"`
+}
+
+// DefaultWebhookSpec returns a spec holding every default; callers overwrite
+// the fields a user supplied.
+func DefaultWebhookSpec() WebhookSpec {
+	return WebhookSpec{
+		RetryStrategy:     DefaultRetryStrategy,
+		MaxRetries:        DefaultMaxRetries,
+		RetryDelaySeconds: DefaultRetryDelaySeconds,
+		MaxDelaySeconds:   DefaultMaxDelaySeconds,
+		BackoffMultiplier: DefaultBackoffMultiplier,
+		JitterEnabled:     true,
+		TimeoutSeconds:    DefaultTimeoutSeconds,
+		CustomHeaders:     map[string]string{},
+		Metadata:          map[string]any{},
+	}
+}
+
+// ValidationOpts carries deployment policy that validation depends on.
+type ValidationOpts struct {
+	// AllowHTTP permits http:// URLs (development only).
+	AllowHTTP bool
+}
+
+// Validate reports every problem of the spec at once as *ValidationError.
+func (s WebhookSpec) Validate(opts ValidationOpts) error {
+	v := &ValidationError{}
+	name := strings.TrimSpace(s.Name)
+	switch {
+	case name == "":
+		v.add("name", "is required")
+	case utf8.RuneCountInString(s.Name) > MaxNameLength:
+		v.add("name", "must be at most %d characters", MaxNameLength)
+	case name != s.Name:
+		v.add("name", "must not start or end with whitespace")
+	}
+	if err := ValidateWebhookURL(s.URL, opts.AllowHTTP); err != nil {
+		v.add("url", "%s", err.Error())
+	}
+	if err := ValidateEventTypeFilter(s.EventTypes); err != nil {
+		if ve, ok := asValidation(err); ok {
+			v.Fields = append(v.Fields, ve.Fields...)
+		} else {
+			v.add("event_types", "%s", err.Error())
+		}
+	}
+	switch s.RetryStrategy {
+	case RetryExponential, RetryLinear, RetryFixed, RetryNone:
+	default:
+		v.add("retry_strategy", "must be one of exponential_backoff, linear_backoff, fixed_interval, no_retry")
+	}
+	if s.MaxRetries < 0 || s.MaxRetries > MaxRetriesLimit {
+		v.add("max_retries", "must be between 0 and %d", MaxRetriesLimit)
+	}
+	if s.RetryDelaySeconds < 0 || s.RetryDelaySeconds > MaxDelaySecondsLimit {
+		v.add("retry_delay_seconds", "must be between 0 and %d", MaxDelaySecondsLimit)
+	}
+	if s.MaxDelaySeconds < 0 || s.MaxDelaySeconds > MaxDelaySecondsLimit {
+		v.add("max_delay_seconds", "must be between 0 and %d", MaxDelaySecondsLimit)
+	} else if s.MaxDelaySeconds < s.RetryDelaySeconds {
+		v.add("max_delay_seconds", "must be at least retry_delay_seconds (%d)", s.RetryDelaySeconds)
+	}
+	if s.BackoffMultiplier < minBackoffMultiplier || s.BackoffMultiplier > maxBackoffMultiplier {
+		v.add("backoff_multiplier", "must be between %g and %g", minBackoffMultiplier, maxBackoffMultiplier)
+	}
+	if s.TimeoutSeconds < 1 || s.TimeoutSeconds > MaxTimeoutSeconds {
+		v.add("timeout_seconds", "must be between 1 and %d", MaxTimeoutSeconds)
+	}
+	if s.RateLimitPerMinute < 0 {
+		v.add("rate_limit_per_minute", "must be 0 (unlimited) or positive")
+	}
+	if s.RateLimitPerHour < 0 {
+		v.add("rate_limit_per_hour", "must be 0 (unlimited) or positive")
+	}
+	validateHeaders(v, s.CustomHeaders)
+	if b, err := json.Marshal(s.Metadata); err != nil {
+		v.add("metadata", "must be a JSON object")
+	} else if len(b) > MaxMetadataBytes {
+		v.add("metadata", "must encode to at most %d bytes", MaxMetadataBytes)
+	}
+	return v.err()
+}
+
+func validateHeaders(v *ValidationError, headers map[string]string) {
+	if len(headers) > MaxCustomHeaders {
+		v.add("custom_headers", "at most %d headers", MaxCustomHeaders)
+	}
+	for name, value := range headers {
+		field := "custom_headers." + name
+		switch {
+		case !isToken(name):
+			v.add(field, "is not a valid HTTP header name")
+		case IsReservedHeader(name):
+			v.add(field, "is set by lokihooks on every delivery and cannot be overridden")
+		case strings.ContainsAny(value, "\r\n\x00"):
+			v.add(field, "value must not contain CR, LF or NUL")
+		case len(value) > customHeaderValueMaxLength:
+			v.add(field, "value must be at most %d bytes", customHeaderValueMaxLength)
+		}
+	}
+}
+
+// isToken reports whether s is an RFC 9110 token (a valid header name).
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r > 127 || !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' ||
+			strings.ContainsRune("!#$%&'*+-.^_`|~", r)) {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidateWebhookURL checks that raw is an absolute https URL (http too when
+// allowHTTP) with a host, no user info and no fragment. Whether the host
+// resolves to a permitted address is checked again when connecting.
+func ValidateWebhookURL(raw string, allowHTTP bool) error {
+	if raw == "" {
+		return fmt.Errorf("is required")
+	}
+	if len(raw) > MaxURLLength {
+		return fmt.Errorf("must be at most %d characters", MaxURLLength)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("is not a valid URL")
+	}
+	switch {
+	case u.Scheme == "https":
+	case u.Scheme == "http" && allowHTTP:
+	case u.Scheme == "http":
+		return fmt.Errorf("must use https (http is disabled on this server)")
+	default:
+		return fmt.Errorf("must be an absolute https URL")
+	}
+	switch {
+	case u.Host == "" || u.Hostname() == "":
+		return fmt.Errorf("must have a host")
+	case u.User != nil:
+		return fmt.Errorf("must not contain user info")
+	case u.Fragment != "" || strings.Contains(raw, "#"):
+		return fmt.Errorf("must not contain a fragment")
+	}
+	return nil
+}
+
+// PreviousSecret is a rotated-out secret that still signs until ExpiresAt.
+type PreviousSecret struct {
+	Secret    string    `json:"secret"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// Webhook is the aggregate: a destination that receives signed events.
+// Build it from its history with ReplayWebhook; mutate it only through
+// commands, which return the events to append.
+type Webhook struct {
+	ID              WebhookID
+	Spec            WebhookSpec
+	Secret          string
+	PreviousSecrets []PreviousSecret
+	Status          WebhookStatus
+	StatusReason    string
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+	Version         int64
+}
+
+// Exists reports whether the webhook was created (and so not the zero value).
+func (w *Webhook) Exists() bool { return w.ID != "" }
+
+// SigningSecrets returns the current secret followed by rotated secrets
+// still within their grace period at now.
+func (w *Webhook) SigningSecrets(now time.Time) []string {
+	out := []string{w.Secret}
+	for _, p := range w.PreviousSecrets {
+		if now.Before(p.ExpiresAt) {
+			out = append(out, p.Secret)
+		}
+	}
+	return out
+}
+
+// Selects reports whether an event of eventType is delivered to w right now
+// (active) or held for it (paused).
+func (w *Webhook) Selects(eventType string) bool {
+	for _, t := range w.Spec.EventTypes {
+		if t == "*" || t == eventType {
+			return true
+		}
+	}
+	return false
+}
+
+// CreateWebhookParams are the inputs of CreateWebhook.
+type CreateWebhookParams struct {
+	ID   WebhookID
+	Spec WebhookSpec
+	// Secret is used as given when non-empty; otherwise one is generated.
+	Secret string
+}
+
+// CreateWebhook decides the creation of a webhook.
+func CreateWebhook(p CreateWebhookParams, opts ValidationOpts, now time.Time) ([]Event, error) {
+	v := &ValidationError{}
+	if err := p.Spec.Validate(opts); err != nil {
+		ve, _ := asValidation(err)
+		v.Fields = append(v.Fields, ve.Fields...)
+	}
+	secret := p.Secret
+	if secret == "" {
+		secret = GenerateSecret()
+	} else if err := ValidateSecret(secret); err != nil {
+		v.add("secret", "%s", strings.TrimPrefix(err.Error(), "invalid: "))
+	}
+	if !strings.HasPrefix(string(p.ID), WebhookIDPrefix) {
+		v.add("id", "must start with %q", WebhookIDPrefix)
+	}
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	return []Event{WebhookCreated{ID: p.ID, Spec: p.Spec, Secret: secret, At: now.UTC()}}, nil
+}
+
+// Update replaces the webhook's configuration.
+func (w *Webhook) Update(spec WebhookSpec, opts ValidationOpts, now time.Time) ([]Event, error) {
+	if err := w.mutable(); err != nil {
+		return nil, err
+	}
+	if err := spec.Validate(opts); err != nil {
+		return nil, err
+	}
+	return []Event{WebhookUpdated{Spec: spec, At: now.UTC()}}, nil
+}
+
+// Pause holds deliveries (they stay pending) until Resume.
+func (w *Webhook) Pause(now time.Time) ([]Event, error) {
+	if err := w.mutable(); err != nil {
+		return nil, err
+	}
+	if w.Status == WebhookStatusPaused {
+		return nil, nil
+	}
+	return []Event{WebhookPaused{At: now.UTC()}}, nil
+}
+
+// Resume makes a paused or inactive webhook active again.
+func (w *Webhook) Resume(now time.Time) ([]Event, error) {
+	if err := w.mutable(); err != nil {
+		return nil, err
+	}
+	if w.Status == WebhookStatusActive {
+		return nil, nil
+	}
+	return []Event{WebhookResumed{At: now.UTC()}}, nil
+}
+
+// Deactivate stops deliveries to the webhook; reason says why (for example
+// the receiver answered 410 Gone).
+func (w *Webhook) Deactivate(reason string, now time.Time) ([]Event, error) {
+	if err := w.mutable(); err != nil {
+		return nil, err
+	}
+	if w.Status == WebhookStatusInactive {
+		return nil, nil
+	}
+	return []Event{WebhookDeactivated{Reason: reason, At: now.UTC()}}, nil
+}
+
+// Delete removes the webhook. Its name and URL become free again.
+func (w *Webhook) Delete(now time.Time) ([]Event, error) {
+	if err := w.mutable(); err != nil {
+		return nil, err
+	}
+	return []Event{WebhookDeleted{At: now.UTC()}}, nil
+}
+
+// RotateSecretParams are the inputs of RotateSecret.
+type RotateSecretParams struct {
+	// Secret is the new secret; generated when empty.
+	Secret string
+	// GracePeriod is how long the old secret keeps signing (default 24 h,
+	// at most 7 days; zero means the default, negative means none).
+	GracePeriod time.Duration
+}
+
+// RotateSecret replaces the signing secret. The old secret keeps signing
+// (a second webhook-signature entry) for the grace period.
+func (w *Webhook) RotateSecret(p RotateSecretParams, now time.Time) ([]Event, error) {
+	if err := w.mutable(); err != nil {
+		return nil, err
+	}
+	v := &ValidationError{}
+	secret := p.Secret
+	if secret == "" {
+		secret = GenerateSecret()
+	} else if err := ValidateSecret(secret); err != nil {
+		v.add("secret", "%s", strings.TrimPrefix(err.Error(), "invalid: "))
+	} else if secret == w.Secret {
+		v.add("secret", "must differ from the current secret")
+	}
+	grace := p.GracePeriod
+	switch {
+	case grace == 0:
+		grace = DefaultSecretGracePeriod
+	case grace < 0:
+		grace = 0
+	case grace > MaxSecretGracePeriod:
+		v.add("grace_period_seconds", "must be at most %d", int(MaxSecretGracePeriod/time.Second))
+	}
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	return []Event{WebhookSecretRotated{
+		Secret:            secret,
+		PreviousExpiresAt: now.UTC().Add(grace),
+		At:                now.UTC(),
+	}}, nil
+}
+
+// mutable rejects commands on webhooks that don't exist or were deleted.
+func (w *Webhook) mutable() error {
+	if !w.Exists() || w.Status == WebhookStatusDeleted {
+		return fmt.Errorf("webhook %s: %w", w.ID, ErrNotFound)
+	}
+	return nil
+}
+
+// Apply folds one event into the aggregate's state.
+func (w *Webhook) Apply(e Event, version int64) {
+	w.Version = version
+	switch e := e.(type) {
+	case WebhookCreated:
+		w.ID, w.Spec, w.Secret, w.Status = e.ID, e.Spec, e.Secret, WebhookStatusActive
+		w.CreatedAt, w.UpdatedAt = e.At, e.At
+	case WebhookUpdated:
+		w.Spec, w.UpdatedAt = e.Spec, e.At
+	case WebhookPaused:
+		w.Status, w.StatusReason, w.UpdatedAt = WebhookStatusPaused, "", e.At
+	case WebhookResumed:
+		w.Status, w.StatusReason, w.UpdatedAt = WebhookStatusActive, "", e.At
+	case WebhookDeactivated:
+		w.Status, w.StatusReason, w.UpdatedAt = WebhookStatusInactive, e.Reason, e.At
+	case WebhookDeleted:
+		w.Status, w.UpdatedAt = WebhookStatusDeleted, e.At
+	case WebhookSecretRotated:
+		kept := []PreviousSecret{{Secret: w.Secret, ExpiresAt: e.PreviousExpiresAt}}
+		for _, p := range w.PreviousSecrets {
+			if e.At.Before(p.ExpiresAt) && len(kept) < maxPreviousSecrets {
+				kept = append(kept, p)
+			}
+		}
+		w.Secret, w.PreviousSecrets, w.UpdatedAt = e.Secret, kept, e.At
+	}
+}
+
+// ReplayWebhook rebuilds a webhook from its recorded history.
+func ReplayWebhook(history []Recorded) (*Webhook, error) {
+	w := &Webhook{}
+	for _, r := range history {
+		e, err := DecodeEvent(r.Type, r.Data)
+		if err != nil {
+			return nil, fmt.Errorf("replay webhook %s at version %d: %w", r.StreamID, r.Version, err)
+		}
+		w.Apply(e, r.Version)
+	}
+	return w, nil
+}
+
+// HeaderValue canonicalises a custom header name as sent on the wire.
+func HeaderValue(name string) string { return http.CanonicalHeaderKey(name) }
+
+func asValidation(err error) (*ValidationError, bool) {
+	ve, ok := err.(*ValidationError) //nolint:errorlint // constructed in this package, never wrapped
+	return ve, ok
+}
