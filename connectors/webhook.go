@@ -11,6 +11,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"syscall"
@@ -190,8 +191,9 @@ type Result struct {
 	// Err is the underlying error when no response arrived (or the request
 	// could not be built or signed), for logs; nil otherwise. It matches
 	// context.Canceled when the caller's context was cancelled (shutdown),
-	// and domain.ErrInvalid when a secret or the event id is malformed. It
-	// never contains a secret, but it may contain the URL.
+	// and domain.ErrInvalid when a secret or the event id is malformed. Its
+	// text names the delivery and may name the host, never a secret or the
+	// URL's path and query.
 	Err error
 }
 
@@ -232,7 +234,7 @@ func (w *Webhook) Send(ctx context.Context, req Request) Result {
 		return Result{
 			Category: domain.ErrorCategoryNetwork,
 			Detail:   domain.NetworkDetailOther,
-			Err:      fmt.Errorf("build request for delivery %s: %w", req.DeliveryID, err),
+			Err:      fmt.Errorf("build request for delivery %s: %w", req.DeliveryID, withoutURL(err)),
 		}
 	}
 	w.setHeaders(ctx, httpReq.Header, &req, now, signature)
@@ -243,7 +245,7 @@ func (w *Webhook) Send(ctx context.Context, req Request) Result {
 	if err != nil {
 		res.Duration = time.Since(start)
 		res.Category, res.Detail = classifyError(ctx, err, timeout)
-		res.Err = fmt.Errorf("post delivery %s: %w", req.DeliveryID, err)
+		res.Err = fmt.Errorf("post delivery %s: %w", req.DeliveryID, withoutURL(err))
 		return res
 	}
 	res.StatusCode = resp.StatusCode
@@ -260,8 +262,8 @@ func (w *Webhook) Send(ctx context.Context, req Request) Result {
 	return res
 }
 
-// setHeaders writes the contract headers, then the custom ones that do not
-// collide with them, then the trace context.
+// setHeaders writes the custom headers whose keys are not reserved, then the
+// contract headers, then the trace context.
 func (w *Webhook) setHeaders(ctx context.Context, h http.Header, req *Request, now time.Time, signature string) {
 	for k, v := range req.Headers {
 		k = http.CanonicalHeaderKey(k)
@@ -302,6 +304,17 @@ func (w *Webhook) readBody(body io.ReadCloser) ([]byte, bool) {
 		_, _ = io.CopyN(io.Discard, body, maxDrainBytes)
 	}
 	return data, truncated
+}
+
+// withoutURL drops a *url.Error layer: its text repeats the full URL, whose
+// path or query may carry the receiver's token. The rest of the chain, and
+// so errors.Is and errors.As, is unchanged.
+func withoutURL(err error) error {
+	var urlErr *url.Error
+	if errors.As(err, &urlErr) {
+		return urlErr.Err
+	}
+	return err
 }
 
 func redactSignatures(h http.Header) http.Header {
@@ -391,7 +404,9 @@ func isTLSError(err error) bool {
 		invalidErr  x509.CertificateInvalidError
 		opErr       *net.OpError
 	)
-	if errors.As(err, &recordErr) || errors.As(err, &verifyErr) || errors.As(err, &alertErr) ||
+	// http.ErrSchemeMismatch replaces the RecordHeaderError when a plain
+	// HTTP server answers an https:// request.
+	if errors.Is(err, http.ErrSchemeMismatch) || errors.As(err, &recordErr) || errors.As(err, &verifyErr) || errors.As(err, &alertErr) ||
 		errors.As(err, &echErr) || errors.As(err, &authorityEr) || errors.As(err, &hostnameErr) ||
 		errors.As(err, &invalidErr) {
 		return true

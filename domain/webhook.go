@@ -258,6 +258,22 @@ type Webhook struct {
 	CreatedAt       time.Time
 	UpdatedAt       time.Time
 	Version         int64
+	// LastTriggeredAt is maintained by the read model from delivery events;
+	// commands never look at it.
+	LastTriggeredAt *time.Time
+}
+
+// WebhookFilter selects webhooks in a list. Zero fields select everything
+// except deleted webhooks.
+type WebhookFilter struct {
+	// Status selects one status; "deleted" lists deleted webhooks.
+	Status WebhookStatus
+	// EventType selects webhooks subscribed to it (directly or through "*").
+	EventType string
+	// After is the id of the last webhook of the previous page.
+	After WebhookID
+	// Limit bounds the page (the caller applies defaults).
+	Limit int
 }
 
 // Exists reports whether the webhook was created (and so not the zero value).

@@ -43,21 +43,21 @@ _lokihooks_dev_env() {
         LOKIHOOKS_API_KEYS="$(tr -d ' \r\n' <"$_ld_keyfile")"
         export LOKIHOOKS_API_KEYS
         _ld_applied="$_ld_applied
-    LOKIHOOKS_API_KEYS=<development key from $_ld_keyfile>"
+##      LOKIHOOKS_API_KEYS=<development key from $_ld_keyfile>"
     fi
 
     if [ -z "${LOKIHOOKS_ALLOW_HTTP:-}" ]; then
         LOKIHOOKS_ALLOW_HTTP=true
         export LOKIHOOKS_ALLOW_HTTP
         _ld_applied="$_ld_applied
-    LOKIHOOKS_ALLOW_HTTP=true                       (HTTPS-only targets DISABLED)"
+##      LOKIHOOKS_ALLOW_HTTP=true                       (HTTPS-only targets DISABLED)"
     fi
 
     if [ -z "${LOKIHOOKS_ALLOWED_NETWORKS:-}" ]; then
         LOKIHOOKS_ALLOWED_NETWORKS="127.0.0.0/8,::1/128"
         export LOKIHOOKS_ALLOWED_NETWORKS
         _ld_applied="$_ld_applied
-    LOKIHOOKS_ALLOWED_NETWORKS=127.0.0.0/8,::1/128  (SSRF guard DISABLED for loopback)"
+##      LOKIHOOKS_ALLOWED_NETWORKS=127.0.0.0/8,::1/128  (SSRF guard DISABLED for loopback)"
     fi
 
     if [ -n "$_ld_applied" ]; then
@@ -68,9 +68,10 @@ _lokihooks_dev_env() {
 ##
 ##  scripts/dev-env.sh set the following development values:$_ld_applied
 ##
-##  These disable HTTPS-only webhook targets and the SSRF guard for loopback
-##  addresses, and use a development API key stored in plain text.
-##  They are for local development ONLY, NEVER for production.
+##  These are DEVELOPMENT values: they disable HTTPS-only webhook targets and
+##  the SSRF guard for loopback addresses (127.0.0.0/8, ::1), and the API key
+##  default is a development key stored in plain text in .dev/api-key.
+##  They are for local development ONLY -- NEVER use them in production.
 ################################################################################
 
 EOF

@@ -1,0 +1,154 @@
+package httpapi
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humago"
+)
+
+// Defaults and limits of the API.
+const (
+	DefaultPageLimit = 20
+	MaxPageLimit     = 100
+	// MaxBodyBytes bounds every request body; larger bodies get 413.
+	MaxBodyBytes = 256 << 10
+	apiPrefix    = "/api/"
+)
+
+// Config configures the API. Only APIKeys is required.
+type Config struct {
+	// APIKeys are the accepted bearer keys; every /api route requires one.
+	APIKeys []string
+	// AllowHTTP permits http:// webhook URLs (default false: https only).
+	AllowHTTP bool
+	// Version is reported in the OpenAPI document (default "dev").
+	Version string
+	// NowFunc returns the current time (default time.Now).
+	NowFunc func() time.Time
+	// Logger receives request errors (default: discard).
+	Logger *slog.Logger
+}
+
+// Deps are the API's collaborators.
+type Deps struct {
+	Webhooks  Webhooks
+	Readiness Readiness
+}
+
+// API is the HTTP API. It is an http.Handler.
+type API struct {
+	cfg     Config
+	deps    Deps
+	mux     *http.ServeMux
+	huma    huma.API
+	keyHash [][32]byte
+}
+
+// New builds the API and registers every operation.
+func New(deps Deps, cfg Config) *API {
+	if cfg.NowFunc == nil {
+		cfg.NowFunc = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Version == "" {
+		cfg.Version = "dev"
+	}
+	a := &API{cfg: cfg, deps: deps, mux: http.NewServeMux()}
+	for _, k := range cfg.APIKeys {
+		a.keyHash = append(a.keyHash, sha256.Sum256([]byte(k)))
+	}
+	hc := huma.DefaultConfig("lokihooks API", cfg.Version)
+	hc.Info.Description = "Webhooks and integrations for LOKI services: register webhooks, " +
+		"inspect the event catalog, deliveries and analytics."
+	hc.CreateHooks = nil // no $schema links in bodies
+	hc.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
+		"bearer": {Type: "http", Scheme: "bearer", Description: "An API key from LOKIHOOKS_API_KEYS."},
+	}
+	a.huma = humago.New(a.mux, hc)
+	a.huma.UseMiddleware(a.authenticate)
+	a.registerHealth()
+	a.registerEventTypes()
+	a.registerWebhooks()
+	a.mux.HandleFunc("/", a.notFound)
+	return a
+}
+
+// OpenAPI returns the API description.
+func (a *API) OpenAPI() *huma.OpenAPI { return a.huma.OpenAPI() }
+
+// Huma returns the underlying Huma API (tests and extensions register on it).
+func (a *API) Huma() huma.API { return a.huma }
+
+// ServeHTTP implements http.Handler.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
+
+// authenticate requires a valid bearer key on every /api route. Keys are
+// compared as SHA-256 digests in constant time.
+func (a *API) authenticate(ctx huma.Context, next func(huma.Context)) {
+	if !strings.HasPrefix(ctx.Operation().Path, apiPrefix) {
+		next(ctx)
+		return
+	}
+	auth := ctx.Header("Authorization")
+	token, ok := strings.CutPrefix(auth, "Bearer ")
+	if ok && a.validKey(strings.TrimSpace(token)) {
+		next(ctx)
+		return
+	}
+	ctx.SetHeader("WWW-Authenticate", `Bearer realm="lokihooks"`)
+	msg := "missing bearer token: send Authorization: Bearer <api key>"
+	if auth != "" {
+		msg = "invalid API key"
+	}
+	_ = huma.WriteErr(a.huma, ctx, http.StatusUnauthorized, msg)
+}
+
+func (a *API) validKey(token string) bool {
+	if token == "" {
+		return false
+	}
+	sum := sha256.Sum256([]byte(token))
+	match := 0
+	for _, k := range a.keyHash {
+		match |= subtle.ConstantTimeCompare(sum[:], k[:])
+	}
+	return match == 1
+}
+
+// notFound answers unknown routes (404) and known routes with the wrong
+// method (405) as problem+json instead of ServeMux's text/plain.
+func (a *API) notFound(w http.ResponseWriter, r *http.Request) {
+	var allowed []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := a.mux.Handler(probe); pattern != "" && pattern != "/" {
+			allowed = append(allowed, m)
+		}
+	}
+	status, detail := http.StatusNotFound, "no such route: "+r.URL.Path
+	if len(allowed) > 0 {
+		status, detail = http.StatusMethodNotAllowed, "method "+r.Method+" is not allowed here"
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+	}
+	writeProblem(w, status, detail)
+}
+
+func writeProblem(w http.ResponseWriter, status int, detail string) {
+	body, _ := json.Marshal(&huma.ErrorModel{Title: http.StatusText(status), Status: status, Detail: detail})
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// bearer marks an operation as requiring the API key.
+var bearer = []map[string][]string{{"bearer": {}}}

@@ -1,0 +1,44 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/loki-interceptor/lokihooks/domain"
+)
+
+// problem maps an error to an RFC 9457 problem. It is the one place where
+// domain errors become HTTP statuses. Unknown errors become a 500 with a
+// generic message; the details are logged, never returned.
+func (a *API) problem(ctx context.Context, err error) error {
+	var ve *domain.ValidationError
+	var se huma.StatusError
+	switch {
+	case errors.As(err, &se):
+		return err
+	case errors.As(err, &ve):
+		details := make([]error, len(ve.Fields))
+		for i, f := range ve.Fields {
+			details[i] = &huma.ErrorDetail{Location: "body." + f.Field, Message: f.Message}
+		}
+		return huma.Error422UnprocessableEntity("validation failed", details...)
+	case errors.Is(err, domain.ErrInvalid):
+		return huma.Error422UnprocessableEntity(err.Error())
+	case errors.Is(err, domain.ErrNotFound):
+		return huma.Error404NotFound(err.Error())
+	case errors.Is(err, domain.ErrVersionConflict):
+		return huma.Error412PreconditionFailed("the resource changed since you read it (ETag mismatch): " + err.Error())
+	case errors.Is(err, domain.ErrConflict):
+		return huma.Error409Conflict(err.Error())
+	case errors.Is(err, domain.ErrUnknownEventType):
+		return huma.Error422UnprocessableEntity(err.Error())
+	case errors.Is(err, context.Canceled):
+		return huma.NewError(499, "client closed request")
+	}
+	a.cfg.Logger.ErrorContext(ctx, "request failed", slog.Any("error", err))
+	return huma.NewError(http.StatusInternalServerError, "internal error")
+}

@@ -1,0 +1,232 @@
+package projections
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/loki-interceptor/lokihooks/domain"
+)
+
+// DB is satisfied by *pgxpool.Pool and pgx.Tx.
+type DB interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// Webhooks is the webhooks read model. It runs inline: the event store calls
+// Project inside every append transaction, so a created webhook is readable
+// as soon as the command returns, and uniqueness of name and url is enforced
+// by the read model's indexes in that same transaction.
+type Webhooks struct{}
+
+const (
+	webhookColumns = `id, name, url, secret, previous_secrets, status, status_reason, event_types,
+		retry_strategy, max_retries, retry_delay_seconds, max_delay_seconds, backoff_multiplier,
+		jitter_enabled, timeout_seconds, rate_limit_per_minute, rate_limit_per_hour,
+		custom_headers, metadata, created_at, updated_at, last_triggered_at, version`
+	selectWebhook   = `SELECT ` + webhookColumns + ` FROM webhooks WHERE id = $1`
+	selectForUpdate = selectWebhook + ` FOR UPDATE`
+	upsertWebhook   = `INSERT INTO webhooks (` + webhookColumns + `)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23)
+		ON CONFLICT (id) DO UPDATE SET
+			name = excluded.name, url = excluded.url, secret = excluded.secret,
+			previous_secrets = excluded.previous_secrets, status = excluded.status,
+			status_reason = excluded.status_reason, event_types = excluded.event_types,
+			retry_strategy = excluded.retry_strategy, max_retries = excluded.max_retries,
+			retry_delay_seconds = excluded.retry_delay_seconds, max_delay_seconds = excluded.max_delay_seconds,
+			backoff_multiplier = excluded.backoff_multiplier, jitter_enabled = excluded.jitter_enabled,
+			timeout_seconds = excluded.timeout_seconds, rate_limit_per_minute = excluded.rate_limit_per_minute,
+			rate_limit_per_hour = excluded.rate_limit_per_hour, custom_headers = excluded.custom_headers,
+			metadata = excluded.metadata, created_at = excluded.created_at, updated_at = excluded.updated_at,
+			version = excluded.version`
+	// listWebhooks pages by id, which sorts by creation time.
+	listWebhooks = `SELECT ` + webhookColumns + ` FROM webhooks
+		WHERE ($1 = '' AND status <> 'deleted' OR status = $1)
+		  AND ($2 = '' OR $2 = ANY(event_types) OR '*' = ANY(event_types))
+		  AND id > $3
+		ORDER BY id
+		LIMIT $4`
+)
+
+// Project implements the event store's inline projector.
+func (Webhooks) Project(ctx context.Context, tx pgx.Tx, events []domain.Recorded) error {
+	for _, r := range events {
+		if !strings.HasPrefix(r.Type, "webhook.") {
+			continue
+		}
+		if err := applyWebhook(ctx, tx, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// applyWebhook folds one event into its row, skipping events the row has
+// already seen. A savepoint keeps a uniqueness violation from aborting the
+// caller's transaction, so it can be reported as domain.ErrConflict.
+func applyWebhook(ctx context.Context, tx pgx.Tx, r domain.Recorded) error {
+	e, err := domain.DecodeEvent(r.Type, r.Data)
+	if err != nil {
+		return fmt.Errorf("project webhook %s: %w", r.StreamID, err)
+	}
+	w, err := scanWebhook(tx.QueryRow(ctx, selectForUpdate, r.StreamID))
+	switch {
+	case errors.Is(err, domain.ErrNotFound):
+		w = &domain.Webhook{}
+	case err != nil:
+		return fmt.Errorf("project webhook %s: %w", r.StreamID, err)
+	case r.Version <= w.Version:
+		return nil
+	}
+	w.Apply(e, r.Version)
+	return pgx.BeginFunc(ctx, tx, func(sp pgx.Tx) error {
+		_, err := sp.Exec(ctx, upsertWebhook, webhookArgs(w)...)
+		return uniqueError(err, w)
+	})
+}
+
+func uniqueError(err error, w *domain.Webhook) error {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "23505" {
+		if err != nil {
+			return fmt.Errorf("upsert webhook %s: %w", w.ID, err)
+		}
+		return nil
+	}
+	switch pgErr.ConstraintName {
+	case "webhooks_name_key":
+		return &FieldConflictError{Field: "name", Value: w.Spec.Name}
+	case "webhooks_url_key":
+		return &FieldConflictError{Field: "url", Value: w.Spec.URL}
+	}
+	return fmt.Errorf("upsert webhook %s: %w", w.ID, domain.ErrConflict)
+}
+
+// FieldConflictError reports a value another webhook already uses. It
+// matches domain.ErrConflict.
+type FieldConflictError struct {
+	Field string
+	Value string
+}
+
+func (e *FieldConflictError) Error() string {
+	return fmt.Sprintf("%s %q is already used by another webhook", e.Field, e.Value)
+}
+
+// Is reports whether target is domain.ErrConflict.
+func (e *FieldConflictError) Is(target error) bool { return target == domain.ErrConflict }
+
+func webhookArgs(w *domain.Webhook) []any {
+	prev := w.PreviousSecrets
+	if prev == nil {
+		prev = []domain.PreviousSecret{}
+	}
+	headers := w.Spec.CustomHeaders
+	if headers == nil {
+		headers = map[string]string{}
+	}
+	meta := w.Spec.Metadata
+	if meta == nil {
+		meta = map[string]any{}
+	}
+	return []any{
+		string(w.ID), w.Spec.Name, w.Spec.URL, w.Secret, prev, string(w.Status), w.StatusReason,
+		w.Spec.EventTypes, string(w.Spec.RetryStrategy), w.Spec.MaxRetries, w.Spec.RetryDelaySeconds,
+		w.Spec.MaxDelaySeconds, w.Spec.BackoffMultiplier, w.Spec.JitterEnabled, w.Spec.TimeoutSeconds,
+		w.Spec.RateLimitPerMinute, w.Spec.RateLimitPerHour, headers, meta, w.CreatedAt, w.UpdatedAt,
+		w.LastTriggeredAt, w.Version,
+	}
+}
+
+func scanWebhook(row pgx.Row) (*domain.Webhook, error) {
+	var w domain.Webhook
+	var id, status, strategy string
+	var prev, headers, meta []byte
+	err := row.Scan(&id, &w.Spec.Name, &w.Spec.URL, &w.Secret, &prev, &status, &w.StatusReason,
+		&w.Spec.EventTypes, &strategy, &w.Spec.MaxRetries, &w.Spec.RetryDelaySeconds,
+		&w.Spec.MaxDelaySeconds, &w.Spec.BackoffMultiplier, &w.Spec.JitterEnabled, &w.Spec.TimeoutSeconds,
+		&w.Spec.RateLimitPerMinute, &w.Spec.RateLimitPerHour, &headers, &meta, &w.CreatedAt, &w.UpdatedAt,
+		&w.LastTriggeredAt, &w.Version)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, domain.ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	w.ID, w.Status, w.Spec.RetryStrategy = domain.WebhookID(id), domain.WebhookStatus(status), domain.RetryStrategy(strategy)
+	if err := errors.Join(json.Unmarshal(prev, &w.PreviousSecrets), json.Unmarshal(headers, &w.Spec.CustomHeaders),
+		json.Unmarshal(meta, &w.Spec.Metadata)); err != nil {
+		return nil, fmt.Errorf("decode webhook %s: %w", id, err)
+	}
+	w.CreatedAt, w.UpdatedAt = w.CreatedAt.UTC(), w.UpdatedAt.UTC()
+	if w.LastTriggeredAt != nil {
+		t := w.LastTriggeredAt.UTC()
+		w.LastTriggeredAt = &t
+	}
+	return &w, nil
+}
+
+// GetWebhook returns a webhook by id; deleted webhooks are reported as
+// domain.ErrNotFound.
+func GetWebhook(ctx context.Context, db DB, id domain.WebhookID) (*domain.Webhook, error) {
+	w, err := scanWebhook(db.QueryRow(ctx, selectWebhook, string(id)))
+	if err != nil {
+		if errors.Is(err, domain.ErrNotFound) {
+			return nil, fmt.Errorf("webhook %s: %w", id, domain.ErrNotFound)
+		}
+		return nil, fmt.Errorf("get webhook %s: %w", id, err)
+	}
+	if w.Status == domain.WebhookStatusDeleted {
+		return nil, fmt.Errorf("webhook %s: %w", id, domain.ErrNotFound)
+	}
+	return w, nil
+}
+
+// ListWebhooks returns one page of webhooks ordered by id (creation time).
+func ListWebhooks(ctx context.Context, db DB, f domain.WebhookFilter) ([]domain.Webhook, error) {
+	rows, err := db.Query(ctx, listWebhooks, string(f.Status), f.EventType, string(f.After), f.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("list webhooks: %w", err)
+	}
+	defer rows.Close()
+	var out []domain.Webhook
+	for rows.Next() {
+		w, err := scanWebhook(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list webhooks: %w", err)
+		}
+		out = append(out, *w)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list webhooks: %w", err)
+	}
+	return out, nil
+}
+
+// MatchingWebhooks returns the webhooks that are active or paused and
+// subscribed to eventType: the destinations of a fan-out.
+func MatchingWebhooks(ctx context.Context, db DB, eventType string) ([]domain.Webhook, error) {
+	rows, err := db.Query(ctx, `SELECT `+webhookColumns+` FROM webhooks
+		WHERE status IN ('active', 'paused') AND ($1 = ANY(event_types) OR '*' = ANY(event_types))`, eventType)
+	if err != nil {
+		return nil, fmt.Errorf("match webhooks for %s: %w", eventType, err)
+	}
+	defer rows.Close()
+	var out []domain.Webhook
+	for rows.Next() {
+		w, err := scanWebhook(rows)
+		if err != nil {
+			return nil, fmt.Errorf("match webhooks: %w", err)
+		}
+		out = append(out, *w)
+	}
+	return out, rows.Err()
+}
+
