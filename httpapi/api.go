@@ -56,6 +56,10 @@ func New(deps Deps, cfg Config) *API {
 	if cfg.NowFunc == nil {
 		cfg.NowFunc = time.Now
 	}
+	// PostgreSQL keeps microseconds; truncating here makes a response to a
+	// command equal to a later read of the same resource.
+	now := cfg.NowFunc
+	cfg.NowFunc = func() time.Time { return now().UTC().Truncate(time.Microsecond) }
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -78,6 +82,7 @@ func New(deps Deps, cfg Config) *API {
 	a.registerHealth()
 	a.registerEventTypes()
 	a.registerWebhooks()
+	a.registerPipeline()
 	a.mux.HandleFunc("/", a.notFound)
 	return a
 }

@@ -6,17 +6,14 @@ import (
 	"github.com/loki-interceptor/lokihooks/domain"
 )
 
-// DecideWebhookFunc decides a command against a webhook's current state (a
-// zero Webhook when the id is new) and returns the events to append.
-type DecideWebhookFunc func(w *domain.Webhook) ([]domain.Event, error)
-
 // Webhooks is the storage the webhook operations need.
 type Webhooks interface {
-	// ExecuteWebhook runs decide against the webhook and appends its events.
+	// ExecuteWebhook runs decide against the webhook's current state (a zero
+	// Webhook when the id is new) and appends the events it returns.
 	// expectedVersion -1 skips the version check; otherwise a different
 	// current version returns an error matching domain.ErrVersionConflict.
 	// It returns the webhook as stored after the command.
-	ExecuteWebhook(ctx context.Context, id domain.WebhookID, expectedVersion int64, decide DecideWebhookFunc) (*domain.Webhook, error)
+	ExecuteWebhook(ctx context.Context, id domain.WebhookID, expectedVersion int64, decide func(w *domain.Webhook) ([]domain.Event, error)) (*domain.Webhook, error)
 	// GetWebhook returns a webhook that exists and is not deleted, or an
 	// error matching domain.ErrNotFound.
 	GetWebhook(ctx context.Context, id domain.WebhookID) (*domain.Webhook, error)

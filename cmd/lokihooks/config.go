@@ -1,0 +1,125 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Environment variables. These names are a contract: other tools set them.
+const (
+	envDatabaseURL     = "DATABASE_URL"
+	envAddr            = "LOKIHOOKS_ADDR"
+	envAPIKeys         = "LOKIHOOKS_API_KEYS"
+	envAllowHTTP       = "LOKIHOOKS_ALLOW_HTTP"
+	envAllowedNetworks = "LOKIHOOKS_ALLOWED_NETWORKS"
+	envShutdownTimeout = "LOKIHOOKS_SHUTDOWN_TIMEOUT"
+	envLogLevel        = "LOKIHOOKS_LOG_LEVEL"
+	envWorkers         = "LOKIHOOKS_WORKERS"
+	envPollInterval    = "LOKIHOOKS_POLL_INTERVAL"
+
+	defaultDatabaseURL     = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+	defaultAddr            = "127.0.0.1:8080"
+	defaultShutdownTimeout = 30 * time.Second
+	defaultWorkers         = 200
+	defaultPollInterval    = 50 * time.Millisecond
+	minAPIKeyLength        = 16
+)
+
+// config is everything lokihooks reads from the environment.
+type config struct {
+	DatabaseURL     string
+	Addr            string
+	APIKeys         []string
+	AllowHTTP       bool
+	AllowedNetworks []netip.Prefix
+	ShutdownTimeout time.Duration
+	LogLevel        string
+	Workers         int
+	PollInterval    time.Duration
+}
+
+// String never shows secrets.
+func (c config) String() string {
+	return fmt.Sprintf("addr=%s api_keys=%d allow_http=%t allowed_networks=%v workers=%d poll=%s",
+		c.Addr, len(c.APIKeys), c.AllowHTTP, c.AllowedNetworks, c.Workers, c.PollInterval)
+}
+
+// loadConfig parses the environment and reports every problem at once.
+// needKeys is false for commands that serve no API (migrate, openapi).
+func loadConfig(getenv func(string) string, needKeys bool) (config, error) {
+	c := config{
+		DatabaseURL: getenv(envDatabaseURL), Addr: getenv(envAddr), LogLevel: getenv(envLogLevel),
+		ShutdownTimeout: defaultShutdownTimeout, Workers: defaultWorkers, PollInterval: defaultPollInterval,
+	}
+	if c.DatabaseURL == "" {
+		c.DatabaseURL = defaultDatabaseURL
+	}
+	if c.Addr == "" {
+		c.Addr = defaultAddr
+	}
+	var errs []error
+	for _, k := range strings.Split(getenv(envAPIKeys), ",") {
+		if k = strings.TrimSpace(k); k == "" {
+			continue
+		}
+		if len(k) < minAPIKeyLength {
+			errs = append(errs, fmt.Errorf("%s: every key must be at least %d characters", envAPIKeys, minAPIKeyLength))
+			continue
+		}
+		c.APIKeys = append(c.APIKeys, k)
+	}
+	if needKeys && len(c.APIKeys) == 0 {
+		errs = append(errs, fmt.Errorf("%s must list at least one API key (comma-separated)", envAPIKeys))
+	}
+	if v := getenv(envAllowHTTP); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s must be true or false, got %q", envAllowHTTP, v))
+		}
+		c.AllowHTTP = b
+	}
+	for _, s := range strings.Split(getenv(envAllowedNetworks), ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %q is not a CIDR prefix", envAllowedNetworks, s))
+			continue
+		}
+		c.AllowedNetworks = append(c.AllowedNetworks, p.Masked())
+	}
+	parseDuration(getenv, envShutdownTimeout, &c.ShutdownTimeout, time.Second, &errs)
+	parseDuration(getenv, envPollInterval, &c.PollInterval, 10*time.Millisecond, &errs)
+	if v := getenv(envWorkers); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 10000 {
+			errs = append(errs, fmt.Errorf("%s must be an integer between 1 and 10000, got %q", envWorkers, v))
+		}
+		c.Workers = n
+	}
+	switch c.LogLevel {
+	case "", "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("%s must be debug, info, warn or error, got %q", envLogLevel, c.LogLevel))
+	}
+	return c, errors.Join(errs...)
+}
+
+func parseDuration(getenv func(string) string, name string, dst *time.Duration, minimum time.Duration, errs *[]error) {
+	v := getenv(name)
+	if v == "" {
+		return
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < minimum {
+		*errs = append(*errs, fmt.Errorf("%s must be a duration of at least %s (e.g. 30s), got %q", name, minimum, v))
+		return
+	}
+	*dst = d
+}
+
