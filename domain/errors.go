@@ -20,7 +20,7 @@ var (
 	// duplicate event id with different content).
 	ErrConflict = errors.New("conflict")
 	// ErrStateTransition reports a command the aggregate's state forbids,
-	// such as resuming a deleted webhook.
+	// such as redriving a delivery that was delivered.
 	ErrStateTransition = errors.New("invalid state transition")
 	// ErrUnknownEventType reports an event type outside the catalog.
 	ErrUnknownEventType = errors.New("unknown event type")
@@ -67,6 +67,16 @@ func (e *ValidationError) Is(target error) bool { return target == ErrInvalid }
 // add records a field problem.
 func (e *ValidationError) add(field, format string, args ...any) {
 	e.Fields = append(e.Fields, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+}
+
+// merge adds the fields of a *ValidationError, or err's text under field.
+func (e *ValidationError) merge(err error, field string) {
+	var ve *ValidationError
+	if errors.As(err, &ve) {
+		e.Fields = append(e.Fields, ve.Fields...)
+		return
+	}
+	e.add(field, "%s", err.Error())
 }
 
 // err returns e when it holds problems and nil otherwise.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -152,7 +153,7 @@ func (s WebhookSpec) Validate(opts ValidationOpts) error {
 	} else if s.MaxDelaySeconds < s.RetryDelaySeconds {
 		v.add("max_delay_seconds", "must be at least retry_delay_seconds (%d)", s.RetryDelaySeconds)
 	}
-	if s.BackoffMultiplier < minBackoffMultiplier || s.BackoffMultiplier > maxBackoffMultiplier {
+	if !(s.BackoffMultiplier >= minBackoffMultiplier && s.BackoffMultiplier <= maxBackoffMultiplier) { // NaN fails too
 		v.add("backoff_multiplier", "must be between %g and %g", minBackoffMultiplier, maxBackoffMultiplier)
 	}
 	if s.TimeoutSeconds < 1 || s.TimeoutSeconds > MaxTimeoutSeconds {
@@ -177,9 +178,13 @@ func validateHeaders(v *ValidationError, headers map[string]string) {
 	if len(headers) > MaxCustomHeaders {
 		v.add("custom_headers", "at most %d headers", MaxCustomHeaders)
 	}
+	seen := make(map[string]bool, len(headers))
 	for name, value := range headers {
 		field := "custom_headers." + name
+		canonical := http.CanonicalHeaderKey(name)
 		switch {
+		case seen[canonical]:
+			v.add(field, "duplicates another header that differs only in case")
 		case !isToken(name):
 			v.add(field, "is not a valid HTTP header name")
 		case IsReservedHeader(name):
@@ -189,6 +194,7 @@ func validateHeaders(v *ValidationError, headers map[string]string) {
 		case len(value) > customHeaderValueMaxLength:
 			v.add(field, "value must be at most %d bytes", customHeaderValueMaxLength)
 		}
+		seen[canonical] = true
 	}
 }
 
@@ -284,15 +290,16 @@ func (w *Webhook) Exists() bool { return w.ID != "" }
 func (w *Webhook) SigningSecrets(now time.Time) []string {
 	out := []string{w.Secret}
 	for _, p := range w.PreviousSecrets {
-		if now.Before(p.ExpiresAt) {
+		if now.Before(p.ExpiresAt) && !slices.Contains(out, p.Secret) {
 			out = append(out, p.Secret)
 		}
 	}
 	return out
 }
 
-// Selects reports whether an event of eventType is delivered to w right now
-// (active) or held for it (paused).
+// Selects reports whether w subscribes to eventType, directly or through
+// "*". It does not look at the status: callers decide what a paused or
+// inactive webhook gets.
 func (w *Webhook) Selects(eventType string) bool {
 	for _, t := range w.Spec.EventTypes {
 		if t == "*" || t == eventType {
@@ -321,7 +328,7 @@ func CreateWebhook(p CreateWebhookParams, opts ValidationOpts, now time.Time) ([
 	if secret == "" {
 		secret = GenerateSecret()
 	} else if err := ValidateSecret(secret); err != nil {
-		v.add("secret", "%s", strings.TrimPrefix(err.Error(), "invalid: "))
+		v.merge(err, "secret")
 	}
 	if !strings.HasPrefix(string(p.ID), WebhookIDPrefix) {
 		v.add("id", "must start with %q", WebhookIDPrefix)
@@ -405,7 +412,7 @@ func (w *Webhook) RotateSecret(p RotateSecretParams, now time.Time) ([]Event, er
 	if secret == "" {
 		secret = GenerateSecret()
 	} else if err := ValidateSecret(secret); err != nil {
-		v.add("secret", "%s", strings.TrimPrefix(err.Error(), "invalid: "))
+		v.merge(err, "secret")
 	} else if secret == w.Secret {
 		v.add("secret", "must differ from the current secret")
 	}
