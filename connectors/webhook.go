@@ -85,7 +85,7 @@ type WebhookConfig struct {
 	// UserAgent is the User-Agent header. Default DefaultUserAgent
 	// ("lokihooks/1.0").
 	UserAgent string
-	// MaxResponseBytes is how much of a response body Result keeps.
+	// MaxResponseBytes is how much of a response body domain.AttemptResult keeps.
 	// Default DefaultMaxResponseBytes (16 KiB).
 	MaxResponseBytes int
 	// DefaultTimeout bounds an attempt whose Request.Timeout is zero.
@@ -127,76 +127,6 @@ func NewWebhook(client *http.Client, cfg WebhookConfig) *Webhook {
 	return &Webhook{client: client, cfg: cfg.withDefaults()}
 }
 
-// Request is one delivery attempt.
-type Request struct {
-	// URL is the destination, already checked by ValidateURL.
-	URL string
-	// EventID is the webhook-id header: the same on every retry.
-	EventID string
-	// EventType is the X-Webhook-Event header.
-	EventType string
-	// DeliveryID is the X-Webhook-Delivery header.
-	DeliveryID string
-	// Attempt is the 1-based attempt number (X-Webhook-Attempt).
-	Attempt int
-	// Body is the JSON payload, sent and signed byte for byte.
-	Body []byte
-	// Secrets are the signing secrets: the current one first, then rotated
-	// ones still in their grace period. At least one is required; the
-	// legacy X-Webhook-Signature uses only the first.
-	Secrets []string
-	// Headers are custom headers. They never replace the contract headers
-	// (Content-Type, webhook-*, X-Webhook-*) or transport-owned ones; those
-	// keys are skipped, compared case-insensitively.
-	Headers map[string]string
-	// Timeout bounds the attempt, from dial to the end of the response
-	// body. Zero means WebhookConfig.DefaultTimeout.
-	Timeout time.Duration
-	// Now is the attempt time, sent as webhook-timestamp and used to read
-	// an HTTP-date Retry-After. Zero means time.Now().
-	Now time.Time
-}
-
-// Result is what one attempt produced. Send fills it in whether or not a
-// response arrived.
-type Result struct {
-	// StatusCode is the response status, 0 when no response arrived.
-	StatusCode int
-	// ResponseHeaders are the response headers, nil when no response arrived.
-	ResponseHeaders http.Header
-	// ResponseBody is the start of the response body, at most
-	// WebhookConfig.MaxResponseBytes long.
-	ResponseBody []byte
-	// Truncated reports that the body was longer than ResponseBody.
-	Truncated bool
-	// RequestHeaders are the headers as sent, with both signature headers
-	// replaced by "[redacted]". Nil when the request could not be built.
-	RequestHeaders http.Header
-	// Duration is the wall time from sending to the end of reading the
-	// response.
-	Duration time.Duration
-	// Category classifies a failure; domain.ErrorCategoryNone on success.
-	Category domain.ErrorCategory
-	// Detail refines Category. For domain.ErrorCategoryNetwork it is one of
-	// domain.NetworkDetailDNS, …Connect, …TLS, …Blocked (refused by the SSRF
-	// guard or the scheme check) or …Other; otherwise a short human text
-	// such as "HTTP 503 Service Unavailable".
-	Detail string
-	// RetryAfter is the receiver's Retry-After on a 429 or 503, in seconds
-	// or as an HTTP date relative to Request.Now; 0 when absent, invalid or
-	// in the past.
-	RetryAfter time.Duration
-	// Success reports a 2xx response.
-	Success bool
-	// Err is the underlying error when no response arrived (or the request
-	// could not be built or signed), for logs; nil otherwise. It matches
-	// context.Canceled when the caller's context was cancelled (shutdown),
-	// and domain.ErrInvalid when a secret or the event id is malformed. Its
-	// text names the delivery and may name the host, never a secret or the
-	// URL's path and query.
-	Err error
-}
-
 // Send makes one delivery attempt: it POSTs req.Body to req.URL with the
 // contract headers (DESIGN.md §4), then the custom headers, then the
 // context's trace context. It bounds the attempt with a context timeout of
@@ -205,17 +135,17 @@ type Result struct {
 // so the connection can be reused.
 //
 // Send never returns an error: every outcome, including a cancelled ctx, is
-// described by Result. A malformed secret or event id is reported as
+// described by domain.AttemptResult. A malformed secret or event id is reported as
 // domain.ErrorCategoryNetwork / domain.NetworkDetailOther with Err matching
 // domain.ErrInvalid, and nothing is sent.
-func (w *Webhook) Send(ctx context.Context, req Request) Result {
+func (w *Webhook) Send(ctx context.Context, req domain.AttemptRequest) domain.AttemptResult {
 	now := req.Now
 	if now.IsZero() {
 		now = time.Now()
 	}
 	signature, err := domain.SignatureHeader(req.Secrets, req.EventID, now, req.Body)
 	if err != nil {
-		return Result{
+		return domain.AttemptResult{
 			Category: domain.ErrorCategoryNetwork,
 			Detail:   domain.NetworkDetailOther,
 			Err:      fmt.Errorf("sign delivery %s: %w", req.DeliveryID, err),
@@ -231,7 +161,7 @@ func (w *Webhook) Send(ctx context.Context, req Request) Result {
 
 	httpReq, err := http.NewRequestWithContext(ctx, http.MethodPost, req.URL, bytes.NewReader(req.Body))
 	if err != nil {
-		return Result{
+		return domain.AttemptResult{
 			Category: domain.ErrorCategoryNetwork,
 			Detail:   domain.NetworkDetailOther,
 			Err:      fmt.Errorf("build request for delivery %s: %w", req.DeliveryID, withoutURL(err)),
@@ -239,7 +169,7 @@ func (w *Webhook) Send(ctx context.Context, req Request) Result {
 	}
 	w.setHeaders(ctx, httpReq.Header, &req, now, signature)
 
-	res := Result{RequestHeaders: redactSignatures(httpReq.Header)}
+	res := domain.AttemptResult{RequestHeaders: redactSignatures(httpReq.Header)}
 	start := time.Now()
 	resp, err := w.client.Do(httpReq)
 	if err != nil {
@@ -264,7 +194,7 @@ func (w *Webhook) Send(ctx context.Context, req Request) Result {
 
 // setHeaders writes the custom headers whose keys are not reserved, then the
 // contract headers, then the trace context.
-func (w *Webhook) setHeaders(ctx context.Context, h http.Header, req *Request, now time.Time, signature string) {
+func (w *Webhook) setHeaders(ctx context.Context, h http.Header, req *domain.AttemptRequest, now time.Time, signature string) {
 	for k, v := range req.Headers {
 		k = http.CanonicalHeaderKey(k)
 		if _, reserved := reservedHeaders[k]; reserved {

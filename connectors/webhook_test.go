@@ -81,8 +81,8 @@ func setup(t *testing.T, respond http.HandlerFunc) (*connectors.Webhook, *testBu
 }
 
 // request returns a valid attempt against the bundle's server.
-func (b *testBundle) request() connectors.Request {
-	return connectors.Request{
+func (b *testBundle) request() domain.AttemptRequest {
+	return domain.AttemptRequest{
 		URL:        b.server.URL + "/hook",
 		EventID:    "evt_01JAAAAAAAAAAAAAAAAAAAAAAA",
 		EventType:  "order.paid",
@@ -489,12 +489,12 @@ func TestWebhook_Send(t *testing.T) {
 
 	t.Run("InvalidSigningInput", func(t *testing.T) {
 		t.Parallel()
-		tests := map[string]func(*connectors.Request){
-			"NoSecrets":     func(r *connectors.Request) { r.Secrets = nil },
-			"BadSecret":     func(r *connectors.Request) { r.Secrets = []string{"whsec_tooshort"} },
-			"DotInEventID":  func(r *connectors.Request) { r.EventID = "evt.1" },
-			"EmptyEventID":  func(r *connectors.Request) { r.EventID = "" },
-			"RotatedBadOne": func(r *connectors.Request) { r.Secrets = append(r.Secrets, "nope") },
+		tests := map[string]func(*domain.AttemptRequest){
+			"NoSecrets":     func(r *domain.AttemptRequest) { r.Secrets = nil },
+			"BadSecret":     func(r *domain.AttemptRequest) { r.Secrets = []string{"whsec_tooshort"} },
+			"DotInEventID":  func(r *domain.AttemptRequest) { r.EventID = "evt.1" },
+			"EmptyEventID":  func(r *domain.AttemptRequest) { r.EventID = "" },
+			"RotatedBadOne": func(r *domain.AttemptRequest) { r.Secrets = append(r.Secrets, "nope") },
 		}
 		for name, mutate := range tests {
 			t.Run(name, func(t *testing.T) {
@@ -600,7 +600,7 @@ func BenchmarkWebhook_Send(b *testing.B) {
 	}))
 	b.Cleanup(srv.Close)
 	wh := connectors.NewWebhook(testClient(b), connectors.WebhookConfig{})
-	req := connectors.Request{
+	req := domain.AttemptRequest{
 		URL:        srv.URL + "/hook",
 		EventID:    "evt_01JAAAAAAAAAAAAAAAAAAAAAAA",
 		EventType:  "order.paid",

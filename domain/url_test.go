@@ -1,15 +1,14 @@
-package connectors_test
+package domain_test
 
 import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/loki-interceptor/lokihooks/connectors"
 	"github.com/loki-interceptor/lokihooks/domain"
 )
 
-func TestValidateURL(t *testing.T) {
+func TestValidateWebhookURL(t *testing.T) {
 	t.Parallel()
 
 	tests := []struct {
@@ -47,7 +46,7 @@ func TestValidateURL(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			err := connectors.ValidateURL(tt.raw, tt.allowHTTP)
+			err := domain.ValidateWebhookURL(tt.raw, tt.allowHTTP)
 			if !tt.wantErr {
 				require.NoError(t, err)
 				return

@@ -1,22 +1,27 @@
-package connectors
+package domain
 
 import (
+	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
-
-	"github.com/loki-interceptor/lokihooks/domain"
 )
 
-// ValidateURL checks a destination URL when a webhook is created or changed:
+// ValidateWebhookURL checks a destination URL when a webhook is created or changed:
 // it must be absolute, use https (or http when allowHTTP), name a host (with
 // an optional port 1-65535), and carry no userinfo and no fragment.
 //
-// The error is a *domain.ValidationError on field "url" matching
-// domain.ErrInvalid; it does not repeat the URL, which may hold a token. This
-// check is for early, clear feedback only: the SSRF guard in NewClient is
+// The error is a *ValidationError on field "url" matching
+// ErrInvalid; it does not repeat the URL, which may hold a token. This
+// check is for early, clear feedback only: the SSRF guard of the connectors' client is
 // what keeps deliveries away from internal addresses.
-func ValidateURL(raw string, allowHTTP bool) error {
+func ValidateWebhookURL(raw string, allowHTTP bool) error {
+	if raw == "" {
+		return invalidURL("is required")
+	}
+	if len(raw) > MaxURLLength {
+		return invalidURL(fmt.Sprintf("must be at most %d characters", MaxURLLength))
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		return invalidURL("must be a valid URL")
@@ -49,5 +54,5 @@ func ValidateURL(raw string, allowHTTP bool) error {
 }
 
 func invalidURL(msg string) error {
-	return &domain.ValidationError{Fields: []domain.FieldError{{Field: "url", Message: msg}}}
+	return &ValidationError{Fields: []FieldError{{Field: "url", Message: msg}}}
 }

@@ -1,0 +1,77 @@
+package domain
+
+import (
+	"net/http"
+	"time"
+)
+
+// AttemptRequest is one outbound delivery attempt, the input of a
+// connector.
+type AttemptRequest struct {
+	// URL is the destination, already checked by ValidateWebhookURL.
+	URL string
+	// EventID is the webhook-id header: the same on every retry.
+	EventID string
+	// EventType is the X-Webhook-Event header.
+	EventType string
+	// DeliveryID is the X-Webhook-Delivery header.
+	DeliveryID string
+	// Attempt is the 1-based attempt number (X-Webhook-Attempt).
+	Attempt int
+	// Body is the JSON payload, sent and signed byte for byte.
+	Body []byte
+	// Secrets are the signing secrets: the current one first, then rotated
+	// ones still in their grace period. At least one is required; the
+	// legacy X-Webhook-Signature uses only the first.
+	Secrets []string
+	// Headers are custom headers. They never replace the contract headers
+	// (Content-Type, webhook-*, X-Webhook-*) or transport-owned ones; those
+	// keys are skipped, compared case-insensitively.
+	Headers map[string]string
+	// Timeout bounds the attempt, from dial to the end of the response
+	// body. Zero means WebhookConfig.DefaultTimeout.
+	Timeout time.Duration
+	// Now is the attempt time, sent as webhook-timestamp and used to read
+	// an HTTP-date Retry-After. Zero means time.Now().
+	Now time.Time
+}
+
+// AttemptResult is what one attempt produced. Send fills it in whether or not a
+// response arrived.
+type AttemptResult struct {
+	// StatusCode is the response status, 0 when no response arrived.
+	StatusCode int
+	// ResponseHeaders are the response headers, nil when no response arrived.
+	ResponseHeaders http.Header
+	// ResponseBody is the start of the response body, at most
+	// WebhookConfig.MaxResponseBytes long.
+	ResponseBody []byte
+	// Truncated reports that the body was longer than ResponseBody.
+	Truncated bool
+	// RequestHeaders are the headers as sent, with both signature headers
+	// replaced by "[redacted]". Nil when the request could not be built.
+	RequestHeaders http.Header
+	// Duration is the wall time from sending to the end of reading the
+	// response.
+	Duration time.Duration
+	// Category classifies a failure; ErrorCategoryNone on success.
+	Category ErrorCategory
+	// Detail refines Category. For ErrorCategoryNetwork it is one of
+	// NetworkDetailDNS, …Connect, …TLS, …Blocked (refused by the SSRF
+	// guard or the scheme check) or …Other; otherwise a short human text
+	// such as "HTTP 503 Service Unavailable".
+	Detail string
+	// RetryAfter is the receiver's Retry-After on a 429 or 503, in seconds
+	// or as an HTTP date relative to Request.Now; 0 when absent, invalid or
+	// in the past.
+	RetryAfter time.Duration
+	// Success reports a 2xx response.
+	Success bool
+	// Err is the underlying error when no response arrived (or the request
+	// could not be built or signed), for logs; nil otherwise. It matches
+	// context.Canceled when the caller's context was cancelled (shutdown),
+	// and ErrInvalid when a secret or the event id is malformed. Its
+	// text names the delivery and may name the host, never a secret or the
+	// URL's path and query.
+	Err error
+}

@@ -1,0 +1,204 @@
+package domain
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"math"
+	"time"
+)
+
+// DeliveryStatus is the state of one event's delivery to one webhook.
+type DeliveryStatus string
+
+// Delivery statuses (DESIGN §4). failed is final but not an exhaustion: the
+// receiver answered 410 Gone, or the webhook stopped being active.
+// permanent_failure is the dead letter: every retry was used. Both can be
+// redriven.
+const (
+	DeliveryPending          DeliveryStatus = "pending"
+	DeliveryRetrying         DeliveryStatus = "retrying"
+	DeliveryDelivered        DeliveryStatus = "delivered"
+	DeliveryFailed           DeliveryStatus = "failed"
+	DeliveryPermanentFailure DeliveryStatus = "permanent_failure"
+)
+
+// DeliveryStreamType is the stream type of delivery streams.
+const DeliveryStreamType = "delivery"
+
+// Retry bounds.
+const (
+	// MaxRetryAfter caps how long a receiver's Retry-After can postpone a
+	// retry.
+	MaxRetryAfter = time.Hour
+	// jitterSpread randomises a delay by ±20%.
+	jitterSpread = 0.2
+)
+
+// DeliveryIDFor derives the delivery id of (event, webhook). It is
+// deterministic so that a fan-out that runs twice schedules the same
+// delivery once.
+func DeliveryIDFor(event EventID, webhook WebhookID) DeliveryID {
+	sum := sha256.Sum256([]byte(string(event) + "\x00" + string(webhook)))
+	var b [16]byte
+	copy(b[:], sum[:16])
+	return DeliveryID(DeliveryIDPrefix + encodeBase32(b))
+}
+
+// RetryPolicy is how a webhook reschedules failed deliveries.
+type RetryPolicy struct {
+	Strategy   RetryStrategy
+	MaxRetries int
+	Delay      time.Duration
+	MaxDelay   time.Duration
+	Multiplier float64
+	Jitter     bool
+}
+
+// RetryPolicy extracts the webhook's retry policy.
+func (s WebhookSpec) RetryPolicy() RetryPolicy {
+	return RetryPolicy{
+		Strategy: s.RetryStrategy, MaxRetries: s.MaxRetries,
+		Delay:      time.Duration(s.RetryDelaySeconds) * time.Second,
+		MaxDelay:   time.Duration(s.MaxDelaySeconds) * time.Second,
+		Multiplier: s.BackoffMultiplier, Jitter: s.JitterEnabled,
+	}
+}
+
+// Backoff returns the delay before retry n (1 = the first retry). random
+// is a number in [0, 1) that spreads the delay by ±20% when jitter is on;
+// the result never exceeds MaxDelay.
+func (p RetryPolicy) Backoff(n int, random float64) time.Duration {
+	var d float64
+	base := float64(p.Delay)
+	switch p.Strategy {
+	case RetryExponential:
+		d = base * math.Pow(p.Multiplier, float64(n-1))
+	case RetryLinear:
+		d = base * float64(n)
+	case RetryFixed:
+		d = base
+	default:
+		return 0
+	}
+	if p.Jitter {
+		d *= 1 - jitterSpread + 2*jitterSpread*random
+	}
+	if maxD := float64(p.MaxDelay); p.MaxDelay > 0 && d > maxD {
+		d = maxD
+	}
+	return time.Duration(d)
+}
+
+// AttemptOutcome is the decision taken after an attempt.
+type AttemptOutcome struct {
+	// Status is the delivery's status after the attempt.
+	Status DeliveryStatus
+	// NextAttemptAt is set when Status is retrying.
+	NextAttemptAt *time.Time
+	// DeactivateWebhook is set when the receiver answered 410 Gone: the
+	// webhook must be deactivated with this reason.
+	DeactivateWebhook string
+}
+
+// DecideAttempt turns an attempt's result into an outcome. try is the
+// 1-based attempt number since the delivery was scheduled or redriven: a
+// delivery gets 1 + MaxRetries tries. random is in [0, 1) (jitter).
+func DecideAttempt(p RetryPolicy, try int, r AttemptResult, now time.Time, random float64) AttemptOutcome {
+	switch {
+	case r.Success:
+		return AttemptOutcome{Status: DeliveryDelivered}
+	case r.StatusCode == 410:
+		return AttemptOutcome{Status: DeliveryFailed, DeactivateWebhook: "receiver answered 410 Gone"}
+	case p.Strategy == RetryNone || try > p.MaxRetries:
+		return AttemptOutcome{Status: DeliveryPermanentFailure}
+	}
+	delay := p.Backoff(try, random)
+	if r.RetryAfter > 0 && (r.StatusCode == 429 || r.StatusCode == 503) {
+		delay = max(delay, min(r.RetryAfter, MaxRetryAfter))
+	}
+	next := now.Add(delay).UTC()
+	return AttemptOutcome{Status: DeliveryRetrying, NextAttemptAt: &next}
+}
+
+// Stored type names of delivery events.
+const (
+	TypeDeliveryScheduled = "delivery.scheduled.v1"
+	TypeDeliveryAttempted = "delivery.attempted.v1"
+	TypeDeliveryCancelled = "delivery.cancelled.v1"
+	TypeDeliveryRedriven  = "delivery.redriven.v1"
+)
+
+// DeliveryScheduled records that an event is to be delivered to a webhook.
+type DeliveryScheduled struct {
+	DeliveryID DeliveryID `json:"delivery_id"`
+	WebhookID  WebhookID  `json:"webhook_id"`
+	EventID    EventID    `json:"event_id"`
+	Type       string     `json:"event_type"`
+	At         time.Time  `json:"at"`
+}
+
+// DeliveryAttempted records one attempt and the decision taken after it.
+type DeliveryAttempted struct {
+	Attempt         int               `json:"attempt"`
+	RequestHeaders  map[string]string `json:"request_headers"`
+	StatusCode      int               `json:"status_code,omitempty"`
+	ResponseHeaders map[string]string `json:"response_headers,omitempty"`
+	ResponseBody    string            `json:"response_body,omitempty"`
+	Truncated       bool              `json:"truncated,omitempty"`
+	DurationMS      float64           `json:"duration_ms"`
+	ErrorCategory   ErrorCategory     `json:"error_category,omitempty"`
+	ErrorDetail     string            `json:"error_detail,omitempty"`
+	Status          DeliveryStatus    `json:"status"`
+	NextAttemptAt   *time.Time        `json:"next_attempt_at,omitempty"`
+	At              time.Time         `json:"at"`
+}
+
+// DeliveryCancelled records a delivery dropped without an attempt, because
+// its webhook is no longer active. The delivery is failed.
+type DeliveryCancelled struct {
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
+}
+
+// DeliveryRedriven records a manual retry of a failed delivery.
+type DeliveryRedriven struct {
+	At time.Time `json:"at"`
+}
+
+// EventType implements Event.
+func (DeliveryScheduled) EventType() string { return TypeDeliveryScheduled }
+
+// EventType implements Event.
+func (DeliveryAttempted) EventType() string { return TypeDeliveryAttempted }
+
+// EventType implements Event.
+func (DeliveryCancelled) EventType() string { return TypeDeliveryCancelled }
+
+// EventType implements Event.
+func (DeliveryRedriven) EventType() string { return TypeDeliveryRedriven }
+
+func decodeDeliveryEvent(typ string, data []byte) (Event, error) {
+	var e Event
+	var err error
+	switch typ {
+	case TypeDeliveryScheduled:
+		e, err = decode[DeliveryScheduled](data)
+	case TypeDeliveryAttempted:
+		e, err = decode[DeliveryAttempted](data)
+	case TypeDeliveryCancelled:
+		e, err = decode[DeliveryCancelled](data)
+	case TypeDeliveryRedriven:
+		e, err = decode[DeliveryRedriven](data)
+	default:
+		return nil, fmt.Errorf("decode %q: %w", typ, ErrUnknownEventType)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("decode %s: %w", typ, err)
+	}
+	return e, nil
+}
+
+// Redrivable reports whether a delivery in status s may be retried by hand.
+func (s DeliveryStatus) Redrivable() bool {
+	return s == DeliveryFailed || s == DeliveryPermanentFailure
+}
