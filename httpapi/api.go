@@ -104,8 +104,9 @@ func (a *API) authenticate(ctx huma.Context, next func(huma.Context)) {
 		return
 	}
 	auth := ctx.Header("Authorization")
-	token, ok := strings.CutPrefix(auth, "Bearer ")
-	if ok && a.validKey(strings.TrimSpace(token)) {
+	// The scheme is case-insensitive (RFC 9110 §11.1).
+	scheme, token, ok := strings.Cut(auth, " ")
+	if ok && strings.EqualFold(scheme, "Bearer") && a.validKey(strings.TrimSpace(token)) {
 		next(ctx)
 		return
 	}

@@ -1,0 +1,89 @@
+package domain
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// The types below are read-model views: what projections return and the API
+// serves. Commands never use them.
+
+// DeliveryView is a delivery as the deliveries read model holds it.
+type DeliveryView struct {
+	ID                DeliveryID
+	WebhookID         WebhookID
+	EventID           EventID
+	EventType         string
+	Status            DeliveryStatus
+	Attempts          int
+	LastStatusCode    int
+	LastErrorCategory ErrorCategory
+	LastErrorDetail   string
+	LastDurationMS    float64
+	NextAttemptAt     *time.Time
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
+	DeliveredAt       *time.Time
+	Version           int64
+}
+
+// AttemptView is one recorded attempt of a delivery.
+type AttemptView struct {
+	Attempt         int
+	Status          DeliveryStatus
+	StatusCode      int
+	ErrorCategory   ErrorCategory
+	ErrorDetail     string
+	DurationMS      float64
+	RequestHeaders  map[string]string
+	ResponseHeaders map[string]string
+	ResponseBody    string
+	Truncated       bool
+	NextAttemptAt   *time.Time
+	AttemptedAt     time.Time
+}
+
+// DeliveryFilter selects deliveries. Zero fields select everything.
+type DeliveryFilter struct {
+	WebhookID WebhookID
+	EventID   EventID
+	Status    DeliveryStatus
+	EventType string
+	// Since and Until bound created_at: Since <= created_at < Until.
+	Since, Until time.Time
+	// After is the last delivery of the previous page (keyset on
+	// created_at, id).
+	After *DeliveryCursor
+	Limit int
+}
+
+// DeliveryCursor is a keyset position in a deliveries listing.
+type DeliveryCursor struct {
+	CreatedAt time.Time
+	ID        DeliveryID
+}
+
+// PublishedEvent is an event as published through the outbox.
+type PublishedEvent struct {
+	Seq         int64
+	ID          EventID
+	Type        string
+	Data        json.RawMessage
+	Metadata    map[string]any
+	PublishedAt time.Time
+}
+
+// PublishedEventFilter selects published events.
+type PublishedEventFilter struct {
+	Type string
+	// AfterSeq is the Seq of the last event of the previous page.
+	AfterSeq int64
+	Limit    int
+}
+
+// NewStream is the first event of a stream that may not exist yet.
+type NewStream struct {
+	ID       string
+	Event    Event
+	Metadata map[string]string
+}

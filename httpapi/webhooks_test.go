@@ -1,0 +1,543 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/loki-interceptor/lokihooks/httpapi"
+)
+
+const webhooksPath = "/api/v1/webhooks"
+
+// testSecret is a valid caller-chosen signing secret (32 bytes).
+var testSecret = "whsec_" + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
+
+func webhookPath(id string) string { return webhooksPath + "/" + id }
+
+// requireNoKey requires that a JSON object response has no top-level key.
+func requireNoKey(t *testing.T, body []byte, key string) {
+	t.Helper()
+	var raw map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal(body, &raw), "body: %s", body)
+	require.NotContains(t, raw, key, "body: %s", body)
+}
+
+func withoutSecret(w httpapi.Webhook) httpapi.Webhook {
+	w.Secret = ""
+	return w
+}
+
+func TestAPI_CreateWebhook(t *testing.T) {
+	t.Parallel()
+
+	t.Run("Defaults", func(t *testing.T) {
+		t.Parallel()
+		_, b := setup(t, nil)
+		r := b.do(t, request{method: http.MethodPost, path: webhooksPath, body: map[string]any{
+			"name": "Compliance", "url": "https://example.com/hooks", "event_types": []string{"compliance.alert"},
+		}})
+		created := decode[httpapi.Webhook](t, r, http.StatusCreated)
+		require.True(t, strings.HasPrefix(created.ID, "wh_"), created.ID)
+		require.Equal(t, webhookPath(created.ID), r.header.Get("Location"))
+		require.Equal(t, `"v1"`, r.header.Get("ETag"))
+		require.True(t, strings.HasPrefix(created.Secret, "whsec_"), "secret %q", created.Secret)
+		require.Greater(t, len(created.Secret), len("whsec_")+30)
+
+		require.Equal(t, httpapi.Webhook{
+			ID: created.ID, Name: "Compliance", URL: "https://example.com/hooks", Secret: created.Secret,
+			Status: "active", EventTypes: []string{"compliance.alert"},
+			RetryStrategy: "exponential_backoff", MaxRetries: 5, RetryDelaySeconds: 60, MaxDelaySeconds: 7200,
+			BackoffMultiplier: 2, JitterEnabled: true, TimeoutSeconds: 15, RateLimitPerMinute: 0, RateLimitPerHour: 0,
+			CustomHeaders: map[string]string{}, Metadata: map[string]any{},
+			CreatedAt: testNow, UpdatedAt: testNow, LastTriggeredAt: nil, Version: 1,
+		}, created)
+
+		r = b.get(t, webhookPath(created.ID))
+		got := decode[httpapi.Webhook](t, r, http.StatusOK)
+		requireNoKey(t, r.body, "secret")
+		require.Equal(t, `"v1"`, r.header.Get("ETag"))
+		require.Equal(t, withoutSecret(created), got)
+	})
+
+	t.Run("AllFields", func(t *testing.T) {
+		t.Parallel()
+		_, b := setup(t, nil)
+		created := b.createWebhook(t, "All", "https://example.com/all", []string{"*"}, map[string]any{
+			"secret": testSecret, "retry_strategy": "linear_backoff", "max_retries": 9,
+			"retry_delay_seconds": 5, "max_delay_seconds": 50, "backoff_multiplier": 1.5,
+			"jitter_enabled": false, "timeout_seconds": 30, "rate_limit_per_minute": 10,
+			"rate_limit_per_hour": 100, "custom_headers": map[string]string{"X-Team": "compliance"},
+			"metadata": map[string]any{"owner": "ops", "tier": 2.0},
+		})
+		require.Equal(t, testSecret, created.Secret)
+		require.Equal(t, httpapi.Webhook{
+			ID: created.ID, Name: "All", URL: "https://example.com/all", Secret: testSecret,
+			Status: "active", EventTypes: []string{"*"},
+			RetryStrategy: "linear_backoff", MaxRetries: 9, RetryDelaySeconds: 5, MaxDelaySeconds: 50,
+			BackoffMultiplier: 1.5, JitterEnabled: false, TimeoutSeconds: 30, RateLimitPerMinute: 10, RateLimitPerHour: 100,
+			CustomHeaders: map[string]string{"X-Team": "compliance"}, Metadata: map[string]any{"owner": "ops", "tier": 2.0},
+			CreatedAt: testNow, UpdatedAt: testNow, Version: 1,
+		}, created)
+
+		r := b.get(t, webhookPath(created.ID))
+		requireNoKey(t, r.body, "secret")
+		require.Equal(t, withoutSecret(created), decode[httpapi.Webhook](t, r, http.StatusOK))
+	})
+
+	t.Run("DuplicateName", func(t *testing.T) {
+		t.Parallel()
+		_, b := setup(t, nil)
+		b.createWebhook(t, "Same", "https://example.com/a", []string{"*"}, nil)
+		r := b.do(t, request{method: http.MethodPost, path: webhooksPath, body: map[string]any{
+			"name": "Same", "url": "https://example.com/b", "event_types": []string{"*"},
+		}})
+		p := requireProblem(t, r, http.StatusConflict)
+		require.Equal(t, `name "Same" is already used by another webhook`, p.Detail)
+	})
+
+	t.Run("DuplicateURL", func(t *testing.T) {
+		t.Parallel()
+		_, b := setup(t, nil)
+		b.createWebhook(t, "First", "https://example.com/same", []string{"*"}, nil)
+		r := b.do(t, request{method: http.MethodPost, path: webhooksPath, body: map[string]any{
+			"name": "Second", "url": "https://example.com/same", "event_types": []string{"*"},
+		}})
+		p := requireProblem(t, r, http.StatusConflict)
+		require.Equal(t, `url "https://example.com/same" is already used by another webhook`, p.Detail)
+	})
+
+	t.Run("ReuseAfterDelete", func(t *testing.T) {
+		t.Parallel()
+		_, b := setup(t, nil)
+		first := b.createWebhook(t, "Reused", "https://example.com/reused", []string{"*"}, nil)
+		r := b.do(t, request{method: http.MethodDelete, path: webhookPath(first.ID)})
+		require.Equal(t, http.StatusNoContent, r.status, "body: %s", r.body)
+		second := b.createWebhook(t, "Reused", "https://example.com/reused", []string{"*"}, nil)
+		require.NotEqual(t, first.ID, second.ID)
+	})
+
+	t.Run("HTTPURLRejected", func(t *testing.T) {
+		t.Parallel()
+		_, b := setup(t, nil)
+		r := b.do(t, request{method: http.MethodPost, path: webhooksPath, body: map[string]any{
+			"name": "Plain", "url": "http://example.com/hooks", "event_types": []string{"*"},
+		}})
+		p := requireProblem(t, r, http.StatusUnprocessableEntity)
+		require.Equal(t, []string{"body.url"}, errorLocations(p))
+		require.Equal(t, "must use https (http is disabled on this server)", p.Errors[0].Message)
+	})
+
+	t.Run("HTTPURLAllowed", func(t *testing.T) {
+		t.Parallel()
+		_, b := setup(t, func(c *httpapi.Config) { c.AllowHTTP = true })
+		created := b.createWebhook(t, "Plain", "http://example.com/hooks", []string{"*"}, nil)
+		require.Equal(t, "http://example.com/hooks", created.URL)
+	})
+
+	t.Run("ReservedCustomHeader", func(t *testing.T) {
+		t.Parallel()
+		_, b := setup(t, nil)
+		r := b.do(t, request{method: http.MethodPost, path: webhooksPath, body: map[string]any{
+			"name": "Sig", "url": "https://example.com/sig", "event_types": []string{"*"},
+			"custom_headers": map[string]string{"webhook-signature": "v1,forged"},
+		}})
+		p := requireProblem(t, r, http.StatusUnprocessableEntity)
+		require.Equal(t, []string{"body.custom_headers.webhook-signature"}, errorLocations(p))
+	})
+
+	t.Run("EveryDomainProblemAtOnce", func(t *testing.T) {
+		t.Parallel()
+		_, b := setup(t, nil)
+		r := b.do(t, request{method: http.MethodPost, path: webhooksPath, body: map[string]any{
+			"name": "", "url": "ftp://example.com", "event_types": []string{"nope.nothing"},
+			"retry_delay_seconds": 60, "max_delay_seconds": 10, "backoff_multiplier": 20,
+			"timeout_seconds": 0, "secret": "not-a-secret",
+		}})
+		p := requireProblem(t, r, http.StatusUnprocessableEntity)
+		require.Equal(t, "validation failed", p.Detail)
+		require.ElementsMatch(t, []string{
+			"body.name", "body.url", "body.event_types", "body.max_delay_seconds",
+			"body.backoff_multiplier", "body.timeout_seconds", "body.secret",
+		}, errorLocations(p))
+		requireNoWebhooks(t, b)
+	})
+
+	t.Run("EverySchemaProblemAtOnce", func(t *testing.T) {
+		t.Parallel()
+		_, b := setup(t, nil)
+		r := b.do(t, request{method: http.MethodPost, path: webhooksPath, body: map[string]any{
+			"name": "Schema", "url": "https://example.com/s", "event_types": []string{"*"},
+			"max_retries": -1, "retry_strategy": "sometimes", "rate_limit_per_hour": -5, "colour": "red",
+		}})
+		p := requireProblem(t, r, http.StatusUnprocessableEntity)
+		require.ElementsMatch(t, []string{
+			"body.max_retries", "body.retry_strategy", "body.rate_limit_per_hour", "body.colour",
+		}, errorLocations(p))
+		requireNoWebhooks(t, b)
+	})
+}
+
+func requireNoWebhooks(t *testing.T, b *testBundle) {
+	t.Helper()
+	list := decode[httpapi.WebhookList](t, b.get(t, webhooksPath), http.StatusOK)
+	require.Empty(t, list.Data)
+}
+
+func ids(ws []httpapi.Webhook) []string {
+	out := make([]string, len(ws))
+	for i, w := range ws {
+		out[i] = w.ID
+	}
+	return out
+}
+
+func TestAPI_ListWebhooks(t *testing.T) {
+	t.Parallel()
+
+	t.Run("CursorPagination", func(t *testing.T) {
+		t.Parallel()
+		_, b := setup(t, nil)
+		var want []string
+		for i := range 5 {
+			w := b.createWebhook(t, "hook "+string(rune('a'+i)), "https://example.com/"+string(rune('a'+i)), []string{"*"}, nil)
+			want = append(want, w.ID)
+		}
+		// IDs sort by creation time; the fixed clock leaves their random
+		// part to decide the order, which is still the order of the list.
+		slices.Sort(want)
+
+		var got []string
+		path := webhooksPath + "?limit=2"
+		for page := 1; page <= 3; page++ {
+			r := b.get(t, path)
+			list := decode[httpapi.WebhookList](t, r, http.StatusOK)
+			got = append(got, ids(list.Data)...)
+			if page < 3 {
+				require.Len(t, list.Data, 2)
+				require.NotEmpty(t, list.NextCursor)
+				link := r.header.Get("Link")
+				require.Equal(t, `</api/v1/webhooks?cursor=`+list.NextCursor+`&limit=2>; rel="next"`, link)
+				path = strings.TrimSuffix(strings.TrimPrefix(link, "<"), `>; rel="next"`)
+				continue
+			}
+			require.Len(t, list.Data, 1)
+			requireNoKey(t, r.body, "next_cursor")
+			require.Empty(t, r.header.Values("Link"))
+		}
+		require.Equal(t, want, got)
+		for _, w := range decode[httpapi.WebhookList](t, b.get(t, webhooksPath), http.StatusOK).Data {
+			require.Empty(t, w.Secret)
+		}
+	})
+
+	t.Run("ExactPageHasNoCursor", func(t *testing.T) {
+		t.Parallel()
+		_, b := setup(t, nil)
+		b.createWebhook(t, "one", "https://example.com/1", []string{"*"}, nil)
+		b.createWebhook(t, "two", "https://example.com/2", []string{"*"}, nil)
+		r := b.get(t, webhooksPath+"?limit=2")
+		list := decode[httpapi.WebhookList](t, r, http.StatusOK)
+		require.Len(t, list.Data, 2)
+		requireNoKey(t, r.body, "next_cursor")
+		require.Empty(t, r.header.Values("Link"))
+	})
+
+	t.Run("Filters", func(t *testing.T) {
+		t.Parallel()
+		_, b := setup(t, nil)
+		alert := b.createWebhook(t, "alert", "https://example.com/alert", []string{"compliance.alert"}, nil)
+		failed := b.createWebhook(t, "failed", "https://example.com/failed", []string{"validation.failed"}, nil)
+		all := b.createWebhook(t, "all", "https://example.com/all", []string{"*"}, nil)
+		paused := b.createWebhook(t, "paused", "https://example.com/paused", []string{"compliance.alert", "validation.failed"}, nil)
+		deleted := b.createWebhook(t, "deleted", "https://example.com/deleted", []string{"compliance.alert"}, nil)
+		require.Equal(t, http.StatusOK, b.do(t, request{method: http.MethodPost, path: webhookPath(paused.ID) + "/pause"}).status)
+		require.Equal(t, http.StatusNoContent, b.do(t, request{method: http.MethodDelete, path: webhookPath(deleted.ID)}).status)
+
+		sorted := func(ws ...httpapi.Webhook) []string {
+			out := ids(ws)
+			slices.Sort(out)
+			return out
+		}
+		for query, want := range map[string][]string{
+			"":                                             sorted(alert, failed, all, paused),
+			"?status=active":                               sorted(alert, failed, all),
+			"?status=paused":                               sorted(paused),
+			"?status=inactive":                             {},
+			"?status=deleted":                              sorted(deleted),
+			"?event_type=compliance.alert":                 sorted(alert, all, paused),
+			"?event_type=validation.failed&status=active":  sorted(failed, all),
+			"?event_type=report.generated":                 sorted(all),
+			"?event_type=compliance.alert&status=deleted":  sorted(deleted),
+			"?event_type=validation.failed&status=deleted": {},
+		} {
+			list := decode[httpapi.WebhookList](t, b.get(t, webhooksPath+query), http.StatusOK)
+			require.Equal(t, want, ids(list.Data), "query %q", query)
+		}
+
+		list := decode[httpapi.WebhookList](t, b.get(t, webhooksPath+"?status=deleted"), http.StatusOK)
+		require.Equal(t, "deleted", list.Data[0].Status)
+
+		r := b.get(t, webhooksPath+"?status=active&event_type=compliance.alert&limit=1")
+		list = decode[httpapi.WebhookList](t, r, http.StatusOK)
+		require.Equal(t, sorted(alert, all)[:1], ids(list.Data))
+		require.Equal(t, `</api/v1/webhooks?cursor=`+list.NextCursor+`&event_type=compliance.alert&limit=1&status=active>; rel="next"`,
+			r.header.Get("Link"))
+		list = decode[httpapi.WebhookList](t, b.get(t, webhooksPath+"?status=active&event_type=compliance.alert&limit=1&cursor="+list.NextCursor), http.StatusOK)
+		require.Equal(t, sorted(alert, all)[1:], ids(list.Data))
+	})
+
+	t.Run("InvalidCursor", func(t *testing.T) {
+		t.Parallel()
+		_, b := setup(t, nil)
+		for _, cursor := range []string{"!!!", base64.RawURLEncoding.EncodeToString([]byte("evt_1")), "d2hfMQ=="} {
+			p := requireProblem(t, b.get(t, webhooksPath+"?cursor="+cursor), http.StatusBadRequest)
+			require.Equal(t, "invalid cursor", p.Detail)
+			require.Equal(t, []string{"query.cursor"}, errorLocations(p))
+		}
+	})
+
+	t.Run("InvalidLimit", func(t *testing.T) {
+		t.Parallel()
+		_, b := setup(t, nil)
+		for _, limit := range []string{"0", "101", "-1"} {
+			p := requireProblem(t, b.get(t, webhooksPath+"?limit="+limit), http.StatusUnprocessableEntity)
+			require.Equal(t, []string{"query.limit"}, errorLocations(p), limit)
+		}
+	})
+}
+
+func TestAPI_UpdateWebhook(t *testing.T) {
+	t.Parallel()
+
+	t.Run("PatchOneField", func(t *testing.T) {
+		t.Parallel()
+		_, b := setup(t, nil)
+		created := b.createWebhook(t, "Patch", "https://example.com/p", []string{"compliance.alert"}, map[string]any{
+			"custom_headers": map[string]string{"X-Team": "a"}, "metadata": map[string]any{"k": "v"},
+		})
+		r := b.do(t, request{method: http.MethodPatch, path: webhookPath(created.ID), body: map[string]any{"max_retries": 3}})
+		got := decode[httpapi.Webhook](t, r, http.StatusOK)
+		requireNoKey(t, r.body, "secret")
+		require.Equal(t, `"v2"`, r.header.Get("ETag"))
+		want := withoutSecret(created)
+		want.MaxRetries, want.Version = 3, 2
+		require.Equal(t, want, got)
+		require.Equal(t, want, decode[httpapi.Webhook](t, b.get(t, webhookPath(created.ID)), http.StatusOK))
+	})
+
+	t.Run("PutResetsOmittedFields", func(t *testing.T) {
+		t.Parallel()
+		_, b := setup(t, nil)
+		created := b.createWebhook(t, "Put", "https://example.com/put", []string{"compliance.alert"}, map[string]any{
+			"retry_strategy": "fixed_interval", "max_retries": 9, "retry_delay_seconds": 5, "max_delay_seconds": 50,
+			"backoff_multiplier": 3, "jitter_enabled": false, "timeout_seconds": 30, "rate_limit_per_minute": 10,
+			"rate_limit_per_hour": 100, "custom_headers": map[string]string{"X-Team": "a"}, "metadata": map[string]any{"k": "v"},
+		})
+		r := b.do(t, request{method: http.MethodPut, path: webhookPath(created.ID), body: map[string]any{
+			"name": "Put 2", "url": "https://example.com/put2", "event_types": []string{"validation.failed"},
+		}})
+		got := decode[httpapi.Webhook](t, r, http.StatusOK)
+		require.Equal(t, `"v2"`, r.header.Get("ETag"))
+		want := httpapi.Webhook{
+			ID: created.ID, Name: "Put 2", URL: "https://example.com/put2", Status: "active",
+			EventTypes: []string{"validation.failed"}, RetryStrategy: "exponential_backoff", MaxRetries: 5,
+			RetryDelaySeconds: 60, MaxDelaySeconds: 7200, BackoffMultiplier: 2, JitterEnabled: true,
+			TimeoutSeconds: 15, CustomHeaders: map[string]string{}, Metadata: map[string]any{},
+			CreatedAt: testNow, UpdatedAt: testNow, Version: 2,
+		}
+		require.Equal(t, want, got)
+		require.Equal(t, want, decode[httpapi.Webhook](t, b.get(t, webhookPath(created.ID)), http.StatusOK))
+	})
+
+	t.Run("IfMatch", func(t *testing.T) {
+		t.Parallel()
+		_, b := setup(t, nil)
+		created := b.createWebhook(t, "Etag", "https://example.com/etag", []string{"*"}, nil)
+		patch := func(ifMatch string, retries int) response {
+			return b.do(t, request{
+				method: http.MethodPatch, path: webhookPath(created.ID),
+				body: map[string]any{"max_retries": retries}, headers: map[string]string{"If-Match": ifMatch},
+			})
+		}
+
+		r := patch(`"v1"`, 1)
+		require.Equal(t, 1, decode[httpapi.Webhook](t, r, http.StatusOK).MaxRetries)
+		require.Equal(t, `"v2"`, r.header.Get("ETag"))
+
+		p := requireProblem(t, patch(`"v1"`, 2), http.StatusPreconditionFailed)
+		require.Contains(t, p.Detail, "expected version 1, actual 2")
+
+		for _, bad := range []string{"abc", `"x1"`, `"v-1"`, `"v"`} {
+			p = requireProblem(t, patch(bad, 2), http.StatusBadRequest)
+			require.Equal(t, []string{"header.If-Match"}, errorLocations(p), bad)
+		}
+
+		r = patch("*", 3)
+		require.Equal(t, 3, decode[httpapi.Webhook](t, r, http.StatusOK).MaxRetries)
+		require.Equal(t, `"v3"`, r.header.Get("ETag"))
+
+		r = patch(`W/"v3"`, 4)
+		require.Equal(t, 4, decode[httpapi.Webhook](t, r, http.StatusOK).MaxRetries)
+		require.Equal(t, `"v4"`, r.header.Get("ETag"))
+
+		r = b.do(t, request{
+			method: http.MethodPut, path: webhookPath(created.ID), headers: map[string]string{"If-Match": `"v1"`},
+			body: map[string]any{"name": "Etag", "url": "https://example.com/etag", "event_types": []string{"*"}},
+		})
+		requireProblem(t, r, http.StatusPreconditionFailed)
+		r = b.do(t, request{method: http.MethodDelete, path: webhookPath(created.ID), headers: map[string]string{"If-Match": `"v1"`}})
+		requireProblem(t, r, http.StatusPreconditionFailed)
+		r = b.do(t, request{method: http.MethodPost, path: webhookPath(created.ID) + "/pause", headers: map[string]string{"If-Match": `"v1"`}})
+		requireProblem(t, r, http.StatusPreconditionFailed)
+
+		got := decode[httpapi.Webhook](t, b.get(t, webhookPath(created.ID)), http.StatusOK)
+		require.Equal(t, int64(4), got.Version)
+		require.Equal(t, "active", got.Status)
+	})
+
+	t.Run("UnknownID", func(t *testing.T) {
+		t.Parallel()
+		_, b := setup(t, nil)
+		for _, method := range []string{http.MethodPatch, http.MethodPut} {
+			r := b.do(t, request{method: method, path: webhookPath("wh_01JDZ8Q6V3N5T8W2X4Y6Z8A0BC"), body: map[string]any{
+				"name": "x", "url": "https://example.com/x", "event_types": []string{"*"},
+			}})
+			requireProblem(t, r, http.StatusNotFound)
+		}
+		r := b.do(t, request{method: http.MethodPatch, path: webhookPath("wh_01JDZ8Q6V3N5T8W2X4Y6Z8A0BC"),
+			body: map[string]any{"max_retries": 1}, headers: map[string]string{"If-Match": `"v0"`}})
+		requireProblem(t, r, http.StatusNotFound)
+	})
+
+	t.Run("Conflict", func(t *testing.T) {
+		t.Parallel()
+		_, b := setup(t, nil)
+		b.createWebhook(t, "Taken", "https://example.com/taken", []string{"*"}, nil)
+		other := b.createWebhook(t, "Other", "https://example.com/other", []string{"*"}, nil)
+		r := b.do(t, request{method: http.MethodPatch, path: webhookPath(other.ID), body: map[string]any{"name": "Taken"}})
+		requireProblem(t, r, http.StatusConflict)
+		r = b.do(t, request{method: http.MethodPatch, path: webhookPath(other.ID), body: map[string]any{"url": "https://example.com/taken"}})
+		requireProblem(t, r, http.StatusConflict)
+		got := decode[httpapi.Webhook](t, b.get(t, webhookPath(other.ID)), http.StatusOK)
+		require.Equal(t, withoutSecret(other), got)
+	})
+
+	t.Run("Invalid", func(t *testing.T) {
+		t.Parallel()
+		_, b := setup(t, nil)
+		created := b.createWebhook(t, "Valid", "https://example.com/valid", []string{"*"}, nil)
+		r := b.do(t, request{method: http.MethodPatch, path: webhookPath(created.ID), body: map[string]any{
+			"url": "http://example.com/valid", "event_types": []string{}, "timeout_seconds": 500,
+		}})
+		p := requireProblem(t, r, http.StatusUnprocessableEntity)
+		require.ElementsMatch(t, []string{"body.url", "body.event_types", "body.timeout_seconds"}, errorLocations(p))
+		got := decode[httpapi.Webhook](t, b.get(t, webhookPath(created.ID)), http.StatusOK)
+		require.Equal(t, withoutSecret(created), got)
+	})
+}
+
+func TestAPI_WebhookCommands(t *testing.T) {
+	t.Parallel()
+
+	post := func(t *testing.T, b *testBundle, id, command string, body any) response {
+		t.Helper()
+		return b.do(t, request{method: http.MethodPost, path: webhookPath(id) + "/" + command, body: body})
+	}
+
+	t.Run("PauseResume", func(t *testing.T) {
+		t.Parallel()
+		_, b := setup(t, nil)
+		created := b.createWebhook(t, "Pause", "https://example.com/pause", []string{"*"}, nil)
+
+		r := post(t, b, created.ID, "pause", nil)
+		w := decode[httpapi.Webhook](t, r, http.StatusOK)
+		require.Equal(t, "paused", w.Status)
+		require.Equal(t, `"v2"`, r.header.Get("ETag"))
+		requireNoKey(t, r.body, "secret")
+		require.Equal(t, "paused", decode[httpapi.Webhook](t, b.get(t, webhookPath(created.ID)), http.StatusOK).Status)
+
+		r = post(t, b, created.ID, "pause", nil) // already paused: nothing to record
+		require.Equal(t, "paused", decode[httpapi.Webhook](t, r, http.StatusOK).Status)
+		require.Equal(t, `"v2"`, r.header.Get("ETag"))
+
+		r = post(t, b, created.ID, "resume", nil)
+		w = decode[httpapi.Webhook](t, r, http.StatusOK)
+		require.Equal(t, "active", w.Status)
+		require.Equal(t, int64(3), w.Version)
+		require.Equal(t, `"v3"`, r.header.Get("ETag"))
+		require.Equal(t, "active", decode[httpapi.Webhook](t, b.get(t, webhookPath(created.ID)), http.StatusOK).Status)
+	})
+
+	t.Run("RotateSecret", func(t *testing.T) {
+		t.Parallel()
+		_, b := setup(t, nil)
+		created := b.createWebhook(t, "Rotate", "https://example.com/rotate", []string{"*"}, nil)
+
+		r := post(t, b, created.ID, "rotate-secret", nil)
+		rotated := decode[httpapi.Webhook](t, r, http.StatusOK)
+		require.True(t, strings.HasPrefix(rotated.Secret, "whsec_"), rotated.Secret)
+		require.NotEqual(t, created.Secret, rotated.Secret)
+		require.Equal(t, `"v2"`, r.header.Get("ETag"))
+
+		r = b.get(t, webhookPath(created.ID))
+		requireNoKey(t, r.body, "secret")
+		require.Equal(t, withoutSecret(rotated), decode[httpapi.Webhook](t, r, http.StatusOK))
+
+		r = post(t, b, created.ID, "rotate-secret", map[string]any{"secret": testSecret, "grace_period_seconds": 0})
+		require.Equal(t, testSecret, decode[httpapi.Webhook](t, r, http.StatusOK).Secret)
+
+		r = post(t, b, created.ID, "rotate-secret", map[string]any{"secret": testSecret})
+		p := requireProblem(t, r, http.StatusUnprocessableEntity)
+		require.Equal(t, []string{"body.secret"}, errorLocations(p))
+
+		r = post(t, b, created.ID, "rotate-secret", map[string]any{"grace_period_seconds": 604801})
+		p = requireProblem(t, r, http.StatusUnprocessableEntity)
+		require.Equal(t, []string{"body.grace_period_seconds"}, errorLocations(p))
+	})
+
+	t.Run("Delete", func(t *testing.T) {
+		t.Parallel()
+		_, b := setup(t, nil)
+		created := b.createWebhook(t, "Delete", "https://example.com/delete", []string{"*"}, nil)
+
+		r := b.do(t, request{method: http.MethodDelete, path: webhookPath(created.ID), headers: map[string]string{"If-Match": `"v1"`}})
+		require.Equal(t, http.StatusNoContent, r.status, "body: %s", r.body)
+		require.Empty(t, r.body)
+
+		requireProblem(t, b.get(t, webhookPath(created.ID)), http.StatusNotFound)
+		requireNoWebhooks(t, b)
+
+		for _, req := range []request{
+			{method: http.MethodPost, path: webhookPath(created.ID) + "/pause"},
+			{method: http.MethodPost, path: webhookPath(created.ID) + "/resume"},
+			{method: http.MethodPost, path: webhookPath(created.ID) + "/rotate-secret"},
+			{method: http.MethodDelete, path: webhookPath(created.ID)},
+			{method: http.MethodPatch, path: webhookPath(created.ID), body: map[string]any{"max_retries": 1}},
+			{method: http.MethodPut, path: webhookPath(created.ID), body: map[string]any{
+				"name": "Delete", "url": "https://example.com/delete", "event_types": []string{"*"},
+			}},
+		} {
+			r := b.do(t, req)
+			p := requireProblem(t, r, http.StatusNotFound)
+			require.Contains(t, p.Detail, created.ID, "%s %s", req.method, req.path)
+		}
+	})
+
+	t.Run("UnknownID", func(t *testing.T) {
+		t.Parallel()
+		_, b := setup(t, nil)
+		for _, command := range []string{"pause", "resume", "rotate-secret"} {
+			requireProblem(t, post(t, b, "wh_01JDZ8Q6V3N5T8W2X4Y6Z8A0BC", command, nil), http.StatusNotFound)
+		}
+		requireProblem(t, b.get(t, webhookPath("wh_01JDZ8Q6V3N5T8W2X4Y6Z8A0BC")), http.StatusNotFound)
+		r := b.do(t, request{method: http.MethodDelete, path: webhookPath("wh_01JDZ8Q6V3N5T8W2X4Y6Z8A0BC")})
+		requireProblem(t, r, http.StatusNotFound)
+	})
+}
