@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/danielgtaylor/huma/v2"
 
@@ -56,8 +57,8 @@ type WebhookFields struct {
 	BackoffMultiplier  *float64          `json:"backoff_multiplier,omitempty" doc:"Exponential growth factor, 1 to 10 (default 2)"`
 	JitterEnabled      *bool             `json:"jitter_enabled,omitempty" doc:"Randomise delays by up to ±20% (default true)"`
 	TimeoutSeconds     *int              `json:"timeout_seconds,omitempty" doc:"Per-attempt timeout, 1 to 120 (default 15)"`
-	RateLimitPerMinute *int              `json:"rate_limit_per_minute,omitempty" minimum:"0" doc:"0 means unlimited (default)"`
-	RateLimitPerHour   *int              `json:"rate_limit_per_hour,omitempty" minimum:"0" doc:"0 means unlimited (default)"`
+	RateLimitPerMinute *int              `json:"rate_limit_per_minute,omitempty" minimum:"0" maximum:"2147483647" doc:"0 means unlimited (default)"`
+	RateLimitPerHour   *int              `json:"rate_limit_per_hour,omitempty" minimum:"0" maximum:"2147483647" doc:"0 means unlimited (default)"`
 	CustomHeaders      map[string]string `json:"custom_headers,omitempty" doc:"Extra request headers; cannot override signature, id, timestamp or content-type headers"`
 	Metadata           map[string]any    `json:"metadata,omitempty" doc:"Free-form JSON object kept with the webhook"`
 }
@@ -180,6 +181,69 @@ func (a *API) registerWebhooks() {
 	}), a.rotateSecret)
 }
 
+// Resolve rejects text PostgreSQL cannot store.
+func (in *createWebhookInput) Resolve(huma.Context) []error { return in.Body.unstorable() }
+
+// Resolve rejects text PostgreSQL cannot store.
+func (in *writeWebhookInput) Resolve(huma.Context) []error { return in.Body.unstorable() }
+
+// Resolve rejects an event_type filter PostgreSQL cannot compare.
+func (in *listWebhooksInput) Resolve(huma.Context) []error {
+	if !storable(in.EventType) {
+		return []error{&huma.ErrorDetail{Location: "query.event_type", Message: "must be valid UTF-8 without NUL characters"}}
+	}
+	return nil
+}
+
+// unstorable reports the fields holding text that PostgreSQL's text and
+// jsonb types reject (NUL characters), which would otherwise fail the
+// append with a 500. Other string fields are checked by domain validation.
+func (f *WebhookFields) unstorable() []error {
+	var errs []error
+	if f.Name != nil && !storable(*f.Name) {
+		errs = append(errs, &huma.ErrorDetail{Location: "body.name", Message: "must not contain NUL characters"})
+	}
+	if !storableJSON(f.Metadata) {
+		errs = append(errs, &huma.ErrorDetail{Location: "body.metadata", Message: "keys and strings must not contain NUL characters"})
+	}
+	return errs
+}
+
+// storable reports whether s can be stored in or compared with a
+// PostgreSQL text value: valid UTF-8 without NUL.
+func storable(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
+
+// storableJSON reports whether every key and string of a decoded JSON value
+// is storable.
+func storableJSON(v any) bool {
+	switch v := v.(type) {
+	case string:
+		return storable(v)
+	case []any:
+		for _, e := range v {
+			if !storableJSON(e) {
+				return false
+			}
+		}
+	case map[string]any:
+		for k, e := range v {
+			if !storable(k) || !storableJSON(e) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// webhookID converts a path id. An id PostgreSQL cannot compare (NUL,
+// invalid UTF-8) names no webhook: 404 instead of a query error.
+func webhookID(s string) (domain.WebhookID, error) {
+	if !storable(s) {
+		return "", huma.Error404NotFound("no such webhook")
+	}
+	return domain.WebhookID(s), nil
+}
+
 func (a *API) createWebhook(ctx context.Context, in *createWebhookInput) (*webhookOutput, error) {
 	spec := domain.DefaultWebhookSpec()
 	in.Body.WebhookFields.applyTo(&spec)
@@ -197,7 +261,11 @@ func (a *API) createWebhook(ctx context.Context, in *createWebhookInput) (*webho
 }
 
 func (a *API) getWebhook(ctx context.Context, in *webhookIDInput) (*webhookOutput, error) {
-	w, err := a.deps.Webhooks.GetWebhook(ctx, domain.WebhookID(in.ID))
+	id, err := webhookID(in.ID)
+	if err != nil {
+		return nil, err
+	}
+	w, err := a.deps.Webhooks.GetWebhook(ctx, id)
 	if err != nil {
 		return nil, a.problem(ctx, err)
 	}
@@ -246,11 +314,15 @@ func (a *API) patchWebhook(ctx context.Context, in *writeWebhookInput) (*webhook
 
 // writeWebhook applies the given fields on top of base(current) and updates.
 func (a *API) writeWebhook(ctx context.Context, in *writeWebhookInput, base func(*domain.Webhook) domain.WebhookSpec) (*webhookOutput, error) {
+	id, err := webhookID(in.ID)
+	if err != nil {
+		return nil, err
+	}
 	expected, err := parseIfMatch(in.IfMatch)
 	if err != nil {
 		return nil, err
 	}
-	w, err := a.deps.Webhooks.ExecuteWebhook(ctx, domain.WebhookID(in.ID), expected, func(w *domain.Webhook) ([]domain.Event, error) {
+	w, err := a.deps.Webhooks.ExecuteWebhook(ctx, id, expected, func(w *domain.Webhook) ([]domain.Event, error) {
 		spec := base(w)
 		if base(w).Name == "" { // PUT: name and url are required, keep the current ones when absent
 			spec.Name, spec.URL, spec.EventTypes = w.Spec.Name, w.Spec.URL, w.Spec.EventTypes
@@ -265,11 +337,15 @@ func (a *API) writeWebhook(ctx context.Context, in *writeWebhookInput, base func
 }
 
 func (a *API) deleteWebhook(ctx context.Context, in *commandInput) (*noContentOutput, error) {
+	id, err := webhookID(in.ID)
+	if err != nil {
+		return nil, err
+	}
 	expected, err := parseIfMatch(in.IfMatch)
 	if err != nil {
 		return nil, err
 	}
-	_, err = a.deps.Webhooks.ExecuteWebhook(ctx, domain.WebhookID(in.ID), expected, func(w *domain.Webhook) ([]domain.Event, error) {
+	_, err = a.deps.Webhooks.ExecuteWebhook(ctx, id, expected, func(w *domain.Webhook) ([]domain.Event, error) {
 		return w.Delete(a.cfg.NowFunc())
 	})
 	if err != nil {
@@ -280,11 +356,15 @@ func (a *API) deleteWebhook(ctx context.Context, in *commandInput) (*noContentOu
 
 func (a *API) statusCommand(name string) func(context.Context, *commandInput) (*webhookOutput, error) {
 	return func(ctx context.Context, in *commandInput) (*webhookOutput, error) {
+		id, err := webhookID(in.ID)
+		if err != nil {
+			return nil, err
+		}
 		expected, err := parseIfMatch(in.IfMatch)
 		if err != nil {
 			return nil, err
 		}
-		w, err := a.deps.Webhooks.ExecuteWebhook(ctx, domain.WebhookID(in.ID), expected, func(w *domain.Webhook) ([]domain.Event, error) {
+		w, err := a.deps.Webhooks.ExecuteWebhook(ctx, id, expected, func(w *domain.Webhook) ([]domain.Event, error) {
 			if name == "pause" {
 				return w.Pause(a.cfg.NowFunc())
 			}
@@ -298,6 +378,10 @@ func (a *API) statusCommand(name string) func(context.Context, *commandInput) (*
 }
 
 func (a *API) rotateSecret(ctx context.Context, in *rotateSecretInput) (*webhookOutput, error) {
+	id, err := webhookID(in.ID)
+	if err != nil {
+		return nil, err
+	}
 	expected, err := parseIfMatch(in.IfMatch)
 	if err != nil {
 		return nil, err
@@ -312,7 +396,7 @@ func (a *API) rotateSecret(ctx context.Context, in *rotateSecretInput) (*webhook
 			}
 		}
 	}
-	w, err := a.deps.Webhooks.ExecuteWebhook(ctx, domain.WebhookID(in.ID), expected, func(w *domain.Webhook) ([]domain.Event, error) {
+	w, err := a.deps.Webhooks.ExecuteWebhook(ctx, id, expected, func(w *domain.Webhook) ([]domain.Event, error) {
 		return w.RotateSecret(p, a.cfg.NowFunc())
 	})
 	if err != nil {
@@ -406,7 +490,7 @@ func encodeCursor(id string) string { return base64.RawURLEncoding.EncodeToStrin
 
 func decodeCursor(c, prefix string) (string, error) {
 	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil || !strings.HasPrefix(string(b), prefix) {
+	if err != nil || !strings.HasPrefix(string(b), prefix) || !storable(string(b)) {
 		return "", fmt.Errorf("not a cursor returned by this API")
 	}
 	return string(b), nil

@@ -131,7 +131,7 @@ func TestAPI_CreateWebhook(t *testing.T) {
 		}})
 		p := requireProblem(t, r, http.StatusUnprocessableEntity)
 		require.Equal(t, []string{"body.url"}, errorLocations(p))
-		require.Equal(t, "must use https (http is disabled on this server)", p.Errors[0].Message)
+		require.Contains(t, p.Errors[0].Message, "must use https")
 	})
 
 	t.Run("HTTPURLAllowed", func(t *testing.T) {
@@ -266,12 +266,12 @@ func TestAPI_ListWebhooks(t *testing.T) {
 			return out
 		}
 		for query, want := range map[string][]string{
-			"":                                             sorted(alert, failed, all, paused),
-			"?status=active":                               sorted(alert, failed, all),
-			"?status=paused":                               sorted(paused),
-			"?status=inactive":                             {},
-			"?status=deleted":                              sorted(deleted),
-			"?event_type=compliance.alert":                 sorted(alert, all, paused),
+			"":                             sorted(alert, failed, all, paused),
+			"?status=active":               sorted(alert, failed, all),
+			"?status=paused":               sorted(paused),
+			"?status=inactive":             {},
+			"?status=deleted":              sorted(deleted),
+			"?event_type=compliance.alert": sorted(alert, all, paused),
 			"?event_type=validation.failed&status=active":  sorted(failed, all),
 			"?event_type=report.generated":                 sorted(all),
 			"?event_type=compliance.alert&status=deleted":  sorted(deleted),

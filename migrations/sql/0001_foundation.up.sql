@@ -109,7 +109,8 @@ CREATE TABLE watermill_offsets_outbox (
 
 -- lokihooks_publish writes one event into the outbox inside the caller's
 -- transaction and returns its id: the event exists if and only if that
--- transaction commits. An unknown event type raises SQLSTATE 22023. Publishing
+-- transaction commits. An unknown event type raises SQLSTATE LH001, invalid
+-- data, id or metadata SQLSTATE 22023. Publishing
 -- an id again with the same type and data returns the id and delivers nothing
 -- new; with different content it raises SQLSTATE 23505.
 CREATE FUNCTION lokihooks_publish(
@@ -129,7 +130,7 @@ DECLARE
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM event_types t WHERE t.name = event_type) THEN
         RAISE EXCEPTION 'lokihooks_publish: unknown event type "%"', event_type
-            USING ERRCODE = '22023', HINT = 'GET /api/v1/event-types lists the catalog';
+            USING ERRCODE = 'LH001', HINT = 'GET /api/v1/event-types lists the catalog';
     END IF;
     IF data IS NULL OR jsonb_typeof(data) <> 'object' THEN
         RAISE EXCEPTION 'lokihooks_publish: data must be a JSON object'

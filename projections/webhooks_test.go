@@ -1,0 +1,303 @@
+package projections_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/loki-interceptor/lokihooks/domain"
+	"github.com/loki-interceptor/lokihooks/eventstore"
+	"github.com/loki-interceptor/lokihooks/internal/dbtest"
+	"github.com/loki-interceptor/lokihooks/internal/webhookstore"
+	"github.com/loki-interceptor/lokihooks/projections"
+)
+
+type testBundle struct {
+	pool   *pgxpool.Pool
+	events *eventstore.Store
+	store  *webhookstore.Store
+	now    time.Time
+}
+
+// setup returns the projection and a bundle whose event store runs it
+// inline, as in production.
+func setup(t *testing.T) (projections.Webhooks, *testBundle) {
+	t.Helper()
+	pool := dbtest.Pool(t, nil)
+	events := eventstore.New(pool, eventstore.Config{Projectors: []eventstore.Projector{projections.Webhooks{}}})
+	return projections.Webhooks{}, &testBundle{
+		pool:   pool,
+		events: events,
+		store:  webhookstore.New(events, pool),
+		now:    time.Date(2026, 11, 29, 10, 0, 0, 123456000, time.UTC),
+	}
+}
+
+// tick advances the bundle's clock, so every command gets its own time.
+func (b *testBundle) tick() time.Time {
+	b.now = b.now.Add(time.Second)
+	return b.now
+}
+
+func spec(name, url string, eventTypes ...string) domain.WebhookSpec {
+	s := domain.DefaultWebhookSpec()
+	s.Name, s.URL, s.EventTypes = name, url, eventTypes
+	return s
+}
+
+func (b *testBundle) create(t *testing.T, s domain.WebhookSpec) domain.WebhookID {
+	t.Helper()
+	now := b.tick()
+	id := domain.WebhookID(domain.NewID(domain.WebhookIDPrefix, now))
+	_, err := b.store.ExecuteWebhook(t.Context(), id, 0, func(*domain.Webhook) ([]domain.Event, error) {
+		return domain.CreateWebhook(domain.CreateWebhookParams{ID: id, Spec: s}, domain.ValidationOpts{}, now)
+	})
+	require.NoError(t, err)
+	return id
+}
+
+func (b *testBundle) run(t *testing.T, id domain.WebhookID, cmd func(w *domain.Webhook, now time.Time) ([]domain.Event, error)) {
+	t.Helper()
+	now := b.tick()
+	_, err := b.store.ExecuteWebhook(t.Context(), id, eventstore.ExpectAny, func(w *domain.Webhook) ([]domain.Event, error) {
+		return cmd(w, now)
+	})
+	require.NoError(t, err)
+}
+
+// snapshot returns every row of the read model, all columns, as JSON.
+func snapshot(t *testing.T, pool *pgxpool.Pool) []string {
+	t.Helper()
+	rows, err := pool.Query(t.Context(), `SELECT to_jsonb(w)::text FROM webhooks w ORDER BY id`)
+	require.NoError(t, err)
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	return out
+}
+
+// allEvents reads the whole event log in position order.
+func allEvents(t *testing.T, pool *pgxpool.Pool) []domain.Recorded {
+	t.Helper()
+	rows, err := pool.Query(t.Context(), `SELECT position, stream_id, version, type, data, recorded_at FROM events ORDER BY position`)
+	require.NoError(t, err)
+	recs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.Recorded, error) {
+		var r domain.Recorded
+		err := row.Scan(&r.Position, &r.StreamID, &r.Version, &r.Type, &r.Data, &r.RecordedAt)
+		return r, err
+	})
+	require.NoError(t, err)
+	return recs
+}
+
+func project(ctx context.Context, t *testing.T, pool *pgxpool.Pool, p projections.Webhooks, recs []domain.Recorded) {
+	t.Helper()
+	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		return p.Project(ctx, tx, recs)
+	}))
+}
+
+// history creates webhooks and runs every kind of command on them,
+// including a name and url freed by a delete and reused.
+func (b *testBundle) history(t *testing.T) {
+	t.Helper()
+	alerts := b.create(t, spec("Alerts", "https://example.com/alerts", "compliance.alert"))
+	all := b.create(t, spec("All", "https://example.com/all", "*"))
+	failed := b.create(t, spec("Failed", "https://example.com/failed", "validation.failed"))
+	custom := spec("Custom", "https://example.com/custom", "report.generated", "batch.completed")
+	custom.MaxRetries, custom.JitterEnabled, custom.RateLimitPerHour = 9, false, 100
+	custom.CustomHeaders = map[string]string{"X-Team": "ops"}
+	custom.Metadata = map[string]any{"owner": "ops", "tags": []any{"a", "b"}}
+	customID := b.create(t, custom)
+
+	b.run(t, alerts, func(w *domain.Webhook, now time.Time) ([]domain.Event, error) {
+		s := w.Spec
+		s.Name, s.TimeoutSeconds = "Alerts renamed", 30
+		return w.Update(s, domain.ValidationOpts{}, now)
+	})
+	b.run(t, alerts, (*domain.Webhook).Pause)
+	b.run(t, all, func(w *domain.Webhook, now time.Time) ([]domain.Event, error) {
+		return w.RotateSecret(domain.RotateSecretParams{}, now)
+	})
+	b.run(t, all, func(w *domain.Webhook, now time.Time) ([]domain.Event, error) {
+		return w.RotateSecret(domain.RotateSecretParams{GracePeriod: time.Hour}, now)
+	})
+	b.run(t, customID, func(w *domain.Webhook, now time.Time) ([]domain.Event, error) {
+		return w.Deactivate("receiver answered 410 Gone", now)
+	})
+	b.run(t, failed, (*domain.Webhook).Delete)
+	b.create(t, spec("Failed", "https://example.com/failed", "validation.failed", "validation.completed"))
+	b.run(t, alerts, (*domain.Webhook).Resume)
+	b.run(t, customID, (*domain.Webhook).Resume)
+	b.run(t, customID, (*domain.Webhook).Pause)
+}
+
+func TestWebhooks_Rebuild(t *testing.T) {
+	t.Parallel()
+
+	t.Run("EqualsInlineReadModel", func(t *testing.T) {
+		t.Parallel()
+		p, b := setup(t)
+		b.history(t)
+		before := snapshot(t, b.pool)
+		require.Len(t, before, 5)
+		recs := allEvents(t, b.pool)
+		require.Len(t, recs, 15)
+
+		_, err := b.pool.Exec(t.Context(), `TRUNCATE webhooks`)
+		require.NoError(t, err)
+		require.Empty(t, snapshot(t, b.pool))
+
+		project(t.Context(), t, b.pool, p, recs)
+		require.Equal(t, before, snapshot(t, b.pool))
+	})
+
+	t.Run("ProjectingTwiceChangesNothing", func(t *testing.T) {
+		t.Parallel()
+		p, b := setup(t)
+		b.history(t)
+		before := snapshot(t, b.pool)
+		recs := allEvents(t, b.pool)
+
+		project(t.Context(), t, b.pool, p, recs)
+		require.Equal(t, before, snapshot(t, b.pool))
+		project(t.Context(), t, b.pool, p, append(recs, recs...))
+		require.Equal(t, before, snapshot(t, b.pool))
+
+		// Older events of a stream arriving after newer ones are skipped.
+		first := recs[:4] // the four creations
+		project(t.Context(), t, b.pool, p, first)
+		require.Equal(t, before, snapshot(t, b.pool))
+	})
+
+	t.Run("RebuildTwiceInOneTransaction", func(t *testing.T) {
+		t.Parallel()
+		p, b := setup(t)
+		b.history(t)
+		before := snapshot(t, b.pool)
+		recs := allEvents(t, b.pool)
+
+		ctx := t.Context()
+		require.NoError(t, pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, `TRUNCATE webhooks`); err != nil {
+				return err
+			}
+			if err := p.Project(ctx, tx, recs); err != nil {
+				return err
+			}
+			return p.Project(ctx, tx, recs)
+		}))
+		require.Equal(t, before, snapshot(t, b.pool))
+	})
+
+	t.Run("RowMatchesReplay", func(t *testing.T) {
+		t.Parallel()
+		_, b := setup(t)
+		b.history(t)
+		for _, row := range snapshot(t, b.pool) {
+			var r struct {
+				ID string `json:"id"`
+			}
+			require.NoError(t, json.Unmarshal([]byte(row), &r))
+			history, err := b.events.Load(t.Context(), r.ID)
+			require.NoError(t, err)
+			want, err := domain.ReplayWebhook(history)
+			require.NoError(t, err)
+
+			got, err := projections.ListWebhooks(t.Context(), b.pool, domain.WebhookFilter{Status: want.Status, Limit: 100})
+			require.NoError(t, err)
+			var found bool
+			for i := range got {
+				if got[i].ID == want.ID {
+					found = true
+					require.Equal(t, *want, got[i])
+				}
+			}
+			require.True(t, found, "webhook %s not listed with status %s", want.ID, want.Status)
+		}
+	})
+}
+
+func TestWebhooks_Unique(t *testing.T) {
+	t.Parallel()
+
+	t.Run("NameAndURLConflicts", func(t *testing.T) {
+		t.Parallel()
+		_, b := setup(t)
+		b.create(t, spec("Taken", "https://example.com/taken", "*"))
+		for field, s := range map[string]domain.WebhookSpec{
+			"name": spec("Taken", "https://example.com/other", "*"),
+			"url":  spec("Other", "https://example.com/taken", "*"),
+		} {
+			now := b.tick()
+			id := domain.WebhookID(domain.NewID(domain.WebhookIDPrefix, now))
+			_, err := b.store.ExecuteWebhook(t.Context(), id, 0, func(*domain.Webhook) ([]domain.Event, error) {
+				return domain.CreateWebhook(domain.CreateWebhookParams{ID: id, Spec: s}, domain.ValidationOpts{}, now)
+			})
+			require.ErrorIs(t, err, domain.ErrConflict)
+			var fe *projections.FieldConflictError
+			require.ErrorAs(t, err, &fe)
+			require.Equal(t, field, fe.Field)
+		}
+		require.Len(t, snapshot(t, b.pool), 1)
+	})
+
+	t.Run("ConflictLeavesTransactionUsable", func(t *testing.T) {
+		t.Parallel()
+		p, b := setup(t)
+		b.create(t, spec("Taken", "https://example.com/taken", "*"))
+		ctx := t.Context()
+		data, err := json.Marshal(domain.WebhookCreated{
+			ID: "wh_clash", Spec: spec("Taken", "https://example.com/clash", "*"), Secret: domain.GenerateSecret(), At: b.now,
+		})
+		require.NoError(t, err)
+
+		require.NoError(t, pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
+			err := p.Project(ctx, tx, []domain.Recorded{{StreamID: "wh_clash", Version: 1, Type: domain.TypeWebhookCreated, Data: data}})
+			require.ErrorIs(t, err, domain.ErrConflict)
+			var n int
+			return tx.QueryRow(ctx, `SELECT count(*) FROM webhooks`).Scan(&n)
+		}))
+	})
+}
+
+func TestWebhooks_Queries(t *testing.T) {
+	t.Parallel()
+
+	t.Run("GetDeletedIsNotFound", func(t *testing.T) {
+		t.Parallel()
+		_, b := setup(t)
+		id := b.create(t, spec("Gone", "https://example.com/gone", "*"))
+		b.run(t, id, (*domain.Webhook).Delete)
+		_, err := projections.GetWebhook(t.Context(), b.pool, id)
+		require.ErrorIs(t, err, domain.ErrNotFound)
+		_, err = projections.GetWebhook(t.Context(), b.pool, "wh_unknown")
+		require.ErrorIs(t, err, domain.ErrNotFound)
+	})
+
+	t.Run("MatchingWebhooks", func(t *testing.T) {
+		t.Parallel()
+		_, b := setup(t)
+		direct := b.create(t, spec("Direct", "https://example.com/direct", "compliance.alert"))
+		wildcard := b.create(t, spec("Wildcard", "https://example.com/wildcard", "*"))
+		paused := b.create(t, spec("Paused", "https://example.com/paused", "compliance.alert"))
+		b.run(t, paused, (*domain.Webhook).Pause)
+		inactive := b.create(t, spec("Inactive", "https://example.com/inactive", "compliance.alert"))
+		b.run(t, inactive, func(w *domain.Webhook, now time.Time) ([]domain.Event, error) { return w.Deactivate("gone", now) })
+		deleted := b.create(t, spec("Deleted", "https://example.com/deleted", "*"))
+		b.run(t, deleted, (*domain.Webhook).Delete)
+		b.create(t, spec("Other", "https://example.com/other", "validation.failed"))
+
+		got, err := projections.MatchingWebhooks(t.Context(), b.pool, "compliance.alert")
+		require.NoError(t, err)
+		ids := make([]domain.WebhookID, 0, len(got))
+		for _, w := range got {
+			ids = append(ids, w.ID)
+		}
+		require.ElementsMatch(t, []domain.WebhookID{direct, wildcard, paused}, ids)
+	})
+}

@@ -1,0 +1,17 @@
+// Package relay moves events from the outbox to receivers.
+//
+// Fan-out: a watermill router with the consumer group "fanout" reads the
+// outbox topic (watermill-sql v3) and, on the subscriber's own transaction,
+// matches the subscribed webhooks, appends delivery.scheduled events and
+// inserts one River job per delivery. It does database work only: no HTTP
+// ever runs inside a watermill handler (DESIGN §3.2).
+//
+// Delivery: River workers send each delivery through a Sender, decide the
+// outcome with the webhook's retry policy (domain.DecideAttempt), and append
+// the attempt event, complete the job and schedule the next one in one
+// transaction. Rate limits snooze jobs; paused webhooks keep their
+// deliveries pending.
+//
+// It imports domain only; storage and the sender come in through the
+// interfaces in deps.go.
+package relay

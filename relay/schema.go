@@ -1,0 +1,79 @@
+package relay
+
+import (
+	"fmt"
+
+	wmsql "github.com/ThreeDotsLabs/watermill-sql/v3/pkg/sql"
+)
+
+// OutboxTopic is the watermill topic LOKI services publish to through
+// lokihooks_publish (tables watermill_outbox and watermill_offsets_outbox).
+const OutboxTopic = "outbox"
+
+// PoisonTopic receives outbox messages the fan-out could not handle.
+const PoisonTopic = "outbox_poison"
+
+// Outbox batching bounds.
+const (
+	// defaultPollRows is how many outbox rows one poll reads.
+	defaultPollRows = 2000
+	// defaultGroupRows is the most rows folded into one message.
+	defaultGroupRows = 500
+)
+
+// batchSchema is watermill-sql's default PostgreSQL schema with two changes
+// to SelectQuery, both keeping its semantics (rows are consumed in
+// (transaction_id, offset) order, only below pg_snapshot_xmin, and the ack
+// records the last row consumed):
+//
+//  1. A row comparison (transaction_id, "offset") > (last_tx, last_offset)
+//     lets PostgreSQL start an index scan at the position instead of reading
+//     the whole unconsumed backlog on every poll (measured: 2.7k → 39k msg/s
+//     on a 200k backlog).
+//  2. The rows of one producer transaction are folded into one message
+//     (chunks of at most groupRows), whose payload is a JSON array of
+//     {"id","metadata"} and whose offset is the chunk's last row. The
+//     fan-out handler, which watermill runs one message at a time, then
+//     does a few statements per producer transaction instead of per event.
+type batchSchema struct {
+	wmsql.DefaultPostgreSQLSchema
+	pollRows  int
+	groupRows int
+}
+
+func newBatchSchema(pollRows, groupRows int) batchSchema {
+	return batchSchema{
+		DefaultPostgreSQLSchema: wmsql.DefaultPostgreSQLSchema{SubscribeBatchSize: pollRows},
+		pollRows:                pollRows,
+		groupRows:               groupRows,
+	}
+}
+
+// SelectQuery returns the grouped, index-friendly read of the outbox. The
+// columns are those UnmarshalMessage of the default schema scans.
+func (s batchSchema) SelectQuery(topic string, consumerGroup string, offsetsAdapter wmsql.OffsetsAdapter) wmsql.Query {
+	next := offsetsAdapter.NextOffsetQuery(topic, consumerGroup)
+	q := `
+	WITH last_processed AS (` + next.Query + `),
+	picked AS (
+		SELECT "offset", transaction_id, uuid, metadata
+		FROM ` + s.MessagesTable(topic) + `
+		WHERE (transaction_id, "offset") > (
+				(SELECT last_processed_transaction_id FROM last_processed),
+				(SELECT offset_acked FROM last_processed))
+		  AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+		ORDER BY transaction_id, "offset"
+		LIMIT ` + fmt.Sprint(s.pollRows) + `
+	),
+	chunked AS (
+		SELECT *, (row_number() OVER (PARTITION BY transaction_id ORDER BY "offset") - 1) / ` + fmt.Sprint(s.groupRows) + ` AS chunk
+		FROM picked
+	)
+	SELECT max("offset"), transaction_id, min(uuid),
+		json_agg(json_build_object('id', uuid, 'metadata', metadata) ORDER BY "offset"),
+		'{}'::json
+	FROM chunked
+	GROUP BY transaction_id, chunk
+	ORDER BY transaction_id, max("offset")`
+	return wmsql.Query{Query: q, Args: next.Args}
+}

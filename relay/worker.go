@@ -1,0 +1,198 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/loki-interceptor/lokihooks/domain"
+)
+
+// DeliveryQueue is the River queue of delivery jobs.
+const DeliveryQueue = "deliveries"
+
+// deliverMaxAttempts bounds River's own retries of a delivery job, which
+// happen only when a worker crashes or the database fails: outcomes of HTTP
+// attempts are scheduled by the webhook's policy as new jobs.
+const deliverMaxAttempts = 25
+
+// pausedRecheck is how long a job of a paused webhook sleeps before it
+// looks again (resume wakes it earlier).
+const pausedRecheck = 30 * time.Second
+
+// DeliverArgs is the River job of one attempt of one delivery.
+type DeliverArgs struct {
+	DeliveryID domain.DeliveryID `json:"delivery_id"`
+	WebhookID  domain.WebhookID  `json:"webhook_id"`
+	EventID    domain.EventID    `json:"event_id"`
+	EventType  string            `json:"event_type"`
+	// Attempt is the attempt number over the delivery's whole life
+	// (X-Webhook-Attempt).
+	Attempt int `json:"attempt"`
+	// Try counts attempts since the delivery was scheduled or redriven; the
+	// retry policy allows 1 + max_retries tries.
+	Try int `json:"try"`
+	// Trace carries the producer's W3C trace context.
+	Trace map[string]string `json:"trace,omitempty"`
+}
+
+// Kind implements river.JobArgs.
+func (DeliverArgs) Kind() string { return "deliver" }
+
+// InsertOpts implements river.JobArgsWithInsertOpts.
+func (DeliverArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: DeliveryQueue, MaxAttempts: deliverMaxAttempts}
+}
+
+// Worker runs delivery jobs.
+type Worker struct {
+	river.WorkerDefaults[DeliverArgs]
+	pool    *pgxpool.Pool
+	store   Store
+	sender  Sender
+	now     func() time.Time
+	random  func() float64
+	logger  *slog.Logger
+	tracer  trace.Tracer
+	limiter *rateLimiter
+}
+
+// Work makes one attempt. It returns nil after recording the outcome, a
+// snooze when the webhook is paused or over its rate limit, and an error
+// only when recording failed (River then retries the job).
+func (w *Worker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
+	a := job.Args
+	ctx = otel.GetTextMapPropagator().Extract(ctx, propagation.MapCarrier(a.Trace))
+	ctx, span := w.tracer.Start(ctx, "relay.deliver", trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(attribute.String("delivery_id", string(a.DeliveryID)),
+			attribute.String("webhook_id", string(a.WebhookID)), attribute.Int("attempt", a.Attempt)))
+	defer span.End()
+
+	hook, body, err := w.store.DeliveryTarget(ctx, a.WebhookID, a.EventID)
+	switch {
+	case errors.Is(err, domain.ErrNotFound):
+		return w.finish(ctx, job, nil, domain.DeliveryCancelled{Reason: "webhook or event no longer exists", At: w.now().UTC()})
+	case err != nil:
+		return err
+	}
+	switch hook.Status {
+	case domain.WebhookStatusPaused:
+		return river.JobSnooze(pausedRecheck)
+	case domain.WebhookStatusInactive, domain.WebhookStatusDeleted:
+		reason := "webhook is " + string(hook.Status)
+		return w.finish(ctx, job, nil, domain.DeliveryCancelled{Reason: reason, At: w.now().UTC()})
+	}
+	if wait, err := w.limiter.take(ctx, hook, w.now()); err != nil {
+		return err
+	} else if wait > 0 {
+		return river.JobSnooze(wait)
+	}
+
+	now := w.now()
+	res := w.sender.Send(ctx, domain.AttemptRequest{
+		URL: hook.Spec.URL, EventID: string(a.EventID), EventType: a.EventType, DeliveryID: string(a.DeliveryID),
+		Attempt: a.Attempt, Body: body, Secrets: hook.SigningSecrets(now), Headers: hook.Spec.CustomHeaders,
+		Timeout: time.Duration(hook.Spec.TimeoutSeconds) * time.Second, Now: now,
+	})
+	if ctx.Err() != nil && errors.Is(res.Err, context.Canceled) {
+		// Shutting down mid-attempt: record nothing; River runs the job again.
+		return ctx.Err()
+	}
+	outcome := domain.DecideAttempt(hook.Spec.RetryPolicy(), a.Try, res, now, w.random())
+	ev := attemptEvent(a.Attempt, res, outcome, now)
+	if !res.Success {
+		span.SetStatus(codes.Error, string(res.Category))
+	}
+	w.logger.DebugContext(ctx, "delivery attempted", "delivery_id", a.DeliveryID, "attempt", a.Attempt,
+		"status_code", res.StatusCode, "duration_ms", ev.DurationMS, "status", outcome.Status)
+	return w.finish(ctx, job, &outcome, ev)
+}
+
+// finish records the event, deactivates the webhook on 410, schedules the
+// next attempt and completes the job, all in one transaction.
+func (w *Worker) finish(ctx context.Context, job *river.Job[DeliverArgs], outcome *domain.AttemptOutcome, ev domain.Event) error {
+	a := job.Args
+	err := pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
+		if _, err := w.store.AppendStreamTx(ctx, tx, string(a.DeliveryID), domain.DeliveryStreamType, -1, a.Trace, ev); err != nil {
+			return err
+		}
+		if outcome != nil && outcome.DeactivateWebhook != "" {
+			if err := w.deactivate(ctx, tx, a.WebhookID, outcome.DeactivateWebhook); err != nil {
+				return err
+			}
+		}
+		if outcome != nil && outcome.Status == domain.DeliveryRetrying {
+			next := a
+			next.Attempt, next.Try = a.Attempt+1, a.Try+1
+			client := river.ClientFromContext[pgx.Tx](ctx)
+			if _, err := client.InsertTx(ctx, tx, next, &river.InsertOpts{ScheduledAt: *outcome.NextAttemptAt}); err != nil {
+				return fmt.Errorf("schedule attempt %d: %w", next.Attempt, err)
+			}
+		}
+		_, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, job)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("record delivery %s attempt %d: %w", a.DeliveryID, a.Attempt, err)
+	}
+	return nil
+}
+
+func (w *Worker) deactivate(ctx context.Context, tx pgx.Tx, id domain.WebhookID, reason string) error {
+	history, err := w.store.LoadStreamTx(ctx, tx, string(id))
+	if err != nil {
+		return err
+	}
+	hook, err := domain.ReplayWebhook(history)
+	if err != nil {
+		return err
+	}
+	events, err := hook.Deactivate(reason, w.now())
+	if err != nil || len(events) == 0 {
+		return err
+	}
+	_, err = w.store.AppendStreamTx(ctx, tx, string(id), domain.WebhookStreamType, hook.Version, nil, events...)
+	return err
+}
+
+// attemptEvent converts a result into the recorded event.
+func attemptEvent(attempt int, r domain.AttemptResult, o domain.AttemptOutcome, now time.Time) domain.DeliveryAttempted {
+	ev := domain.DeliveryAttempted{
+		Attempt: attempt, RequestHeaders: flatten(r.RequestHeaders), StatusCode: r.StatusCode,
+		ResponseHeaders: flatten(r.ResponseHeaders), ResponseBody: strings.ToValidUTF8(string(r.ResponseBody), "\uFFFD"),
+		Truncated: r.Truncated, DurationMS: float64(r.Duration.Microseconds()) / 1000,
+		ErrorCategory: r.Category, Status: o.Status, NextAttemptAt: o.NextAttemptAt, At: now.UTC(),
+	}
+	if !r.Success {
+		ev.ErrorDetail = r.Detail
+	}
+	return ev
+}
+
+func flatten(h http.Header) map[string]string {
+	if len(h) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(h))
+	for k, v := range h {
+		out[k] = strings.Join(v, ", ")
+	}
+	return out
+}
+
+func defaultRandom() float64 { return rand.Float64() } //nolint:gosec // jitter, not security
