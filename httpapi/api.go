@@ -40,6 +40,9 @@ type Config struct {
 type Deps struct {
 	Webhooks  Webhooks
 	Readiness Readiness
+	// Pipeline serves events and deliveries; without it (and with Webhooks
+	// set) those operations are not registered.
+	Pipeline Pipeline
 }
 
 // API is the HTTP API. It is an http.Handler.

@@ -1,0 +1,4 @@
+package httpapi
+
+// registerDeliveries registers the delivery operations.
+func (a *API) registerDeliveries() {}

@@ -1,0 +1,4 @@
+package httpapi
+
+// registerEvents registers POST/GET /api/v1/events.
+func (a *API) registerEvents() {}
