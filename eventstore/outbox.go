@@ -2,10 +2,14 @@ package eventstore
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -162,4 +166,71 @@ func (s *Store) AppendStreamTx(ctx context.Context, tx pgx.Tx, streamID, streamT
 	return s.AppendTx(ctx, tx, AppendParams{
 		StreamID: streamID, StreamType: streamType, ExpectedVersion: expected, Events: events, Metadata: meta,
 	})
+}
+
+const (
+	claimIdempotencyKey = `INSERT INTO idempotency_keys (key, request_hash, event_id) VALUES ($1, $2, $3)
+		ON CONFLICT (key) DO NOTHING RETURNING event_id`
+	selectIdempotencyKey = `SELECT request_hash, event_id FROM idempotency_keys WHERE key = $1`
+)
+
+// PublishIdempotent publishes in its own transaction, remembering key: a
+// request repeated with the same key and the same content returns the first
+// event id with replayed true; the same key with other content is an error
+// matching domain.ErrConflict. Concurrent requests with one key serialise on
+// the key's row. An empty key publishes plainly.
+func PublishIdempotent(ctx context.Context, pool interface {
+	Begin(ctx context.Context) (pgx.Tx, error)
+}, key string, p PublishParams,
+) (id domain.EventID, replayed bool, err error) {
+	data, _, err := encodePublish(ctx, PublishParams{Type: p.Type, Data: p.Data})
+	if err != nil {
+		return "", false, err
+	}
+	hash := requestHash(p, data) // before an id is generated: it is not part of the request
+	if p.ID == "" {
+		p.ID = domain.NewID(domain.EventIDPrefix, time.Now())
+	}
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if key != "" {
+			var claimed string
+			err := tx.QueryRow(ctx, claimIdempotencyKey, key, hash, p.ID).Scan(&claimed)
+			if errors.Is(err, pgx.ErrNoRows) {
+				var prevHash, prevID string
+				if err := tx.QueryRow(ctx, selectIdempotencyKey, key).Scan(&prevHash, &prevID); err != nil {
+					return fmt.Errorf("read idempotency key: %w", err)
+				}
+				if prevHash != hash {
+					return fmt.Errorf("idempotency key reused with a different request: %w", domain.ErrConflict)
+				}
+				id, replayed = domain.EventID(prevID), true
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("claim idempotency key: %w", err)
+			}
+		}
+		var err error
+		id, err = PublishTx(ctx, tx, p)
+		return err
+	})
+	if err != nil {
+		return "", false, err
+	}
+	return id, replayed, nil
+}
+
+// requestHash identifies a publish request's content.
+func requestHash(p PublishParams, data []byte) string {
+	h := sha256.New()
+	keys := make([]string, 0, len(p.Metadata))
+	for k := range p.Metadata {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00", p.Type, p.ID, data)
+	for _, k := range keys {
+		fmt.Fprintf(h, "%s=%s\x00", k, p.Metadata[k])
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }

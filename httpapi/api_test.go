@@ -280,7 +280,22 @@ func TestAPI_Health(t *testing.T) {
 
 func TestAPI_OpenAPI(t *testing.T) {
 	t.Parallel()
-	_, b := setup(t, nil)
+	api, b := setup(t, nil)
+
+	// Every operation states its security: the bearer key under /api, an
+	// explicit "none" elsewhere.
+	for path, item := range api.OpenAPI().Paths {
+		for _, op := range []*huma.Operation{item.Get, item.Post, item.Put, item.Patch, item.Delete} {
+			if op == nil {
+				continue
+			}
+			want := []map[string][]string{{}}
+			if strings.HasPrefix(path, "/api/") {
+				want = []map[string][]string{{"bearer": {}}}
+			}
+			require.Equal(t, want, op.Security, "%s %s", op.Method, path)
+		}
+	}
 
 	r := b.get(t, "/openapi.json")
 	spec := decode[map[string]any](t, r, http.StatusOK)

@@ -20,6 +20,7 @@ const (
 	envLogLevel        = "LOKIHOOKS_LOG_LEVEL"
 	envWorkers         = "LOKIHOOKS_WORKERS"
 	envPollInterval    = "LOKIHOOKS_POLL_INTERVAL"
+	envRescueAfter     = "LOKIHOOKS_RESCUE_AFTER"
 
 	defaultDatabaseURL     = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 	defaultAddr            = "127.0.0.1:8080"
@@ -40,6 +41,7 @@ type config struct {
 	LogLevel        string
 	Workers         int
 	PollInterval    time.Duration
+	RescueAfter     time.Duration
 }
 
 // String never shows secrets.
@@ -94,7 +96,8 @@ func loadConfig(getenv func(string) string, needKeys bool) (config, error) {
 		c.AllowedNetworks = append(c.AllowedNetworks, p.Masked())
 	}
 	parseDuration(getenv, envShutdownTimeout, &c.ShutdownTimeout, time.Second, &errs)
-	parseDuration(getenv, envPollInterval, &c.PollInterval, 10*time.Millisecond, &errs)
+	parseDuration(getenv, envPollInterval, &c.PollInterval, time.Millisecond, &errs)
+	parseDuration(getenv, envRescueAfter, &c.RescueAfter, time.Second, &errs)
 	if v := getenv(envWorkers); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 10000 {
@@ -122,4 +125,3 @@ func parseDuration(getenv func(string) string, name string, dst *time.Duration, 
 	}
 	*dst = d
 }
-

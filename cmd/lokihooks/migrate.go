@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -21,7 +22,7 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
-	pool, err := openPool(ctx, cfg.DatabaseURL)
+	pool, err := openPool(ctx, cfg.DatabaseURL, 0)
 	if err != nil {
 		return err
 	}
@@ -34,13 +35,16 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 	return nil
 }
 
-func openPool(ctx context.Context, url string) (*pgxpool.Pool, error) {
+// openPool connects to the database. Unless DATABASE_URL sets
+// pool_max_conns, the pool is sized for the workers: deliveries hold a
+// connection only while recording, so a fraction of them suffices.
+func openPool(ctx context.Context, url string, workers int) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", envDatabaseURL, err)
 	}
-	if cfg.MaxConns < 20 {
-		cfg.MaxConns = 20
+	if !strings.Contains(url, "pool_max_conns") {
+		cfg.MaxConns = int32(max(20, min(workers/4, 100)))
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

@@ -6,39 +6,83 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/loki-interceptor/lokihooks/connectors"
+	"github.com/loki-interceptor/lokihooks/domain"
 	"github.com/loki-interceptor/lokihooks/eventstore"
 	"github.com/loki-interceptor/lokihooks/httpapi"
+	"github.com/loki-interceptor/lokihooks/internal/pipeline"
 	"github.com/loki-interceptor/lokihooks/internal/webhookstore"
 	"github.com/loki-interceptor/lokihooks/migrations"
 	"github.com/loki-interceptor/lokihooks/projections"
+	"github.com/loki-interceptor/lokihooks/relay"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
+// Roles a serve process can take.
+const (
+	roleAPI       = "api"
+	roleRelay     = "relay"
+	roleWorker    = "worker"
+	roleProjector = "projector"
+)
+
+var allRoles = []string{roleAPI, roleRelay, roleWorker, roleProjector}
+
+func parseRoles(s string) ([]string, error) {
+	var out []string
+	for _, r := range strings.Split(s, ",") {
+		r = strings.TrimSpace(r)
+		if r == "" {
+			continue
+		}
+		if !slices.Contains(allRoles, r) {
+			return nil, fmt.Errorf("unknown role %q (roles: %s)", r, strings.Join(allRoles, ","))
+		}
+		if !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("-roles must name at least one role")
+	}
+	return out, nil
+}
+
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	rolesFlag := fs.String("roles", strings.Join(allRoles, ","), "comma-separated roles to run: api, relay (outbox fan-out), worker (deliveries), projector (read models)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(getenv, true)
+	roles, err := parseRoles(*rolesFlag)
+	if err != nil {
+		return err
+	}
+	cfg, err := loadConfig(getenv, slices.Contains(roles, roleAPI))
 	if err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
 	logger := newLogger(stderr, cfg.LogLevel)
 	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
 
-	pool, err := openPool(ctx, cfg.DatabaseURL)
+	pool, err := openPool(ctx, cfg.DatabaseURL, cfg.Workers)
 	if err != nil {
 		return err
 	}
@@ -46,37 +90,91 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if _, err := migrations.Up(ctx, pool); err != nil {
 		return err
 	}
-
-	events := eventstore.New(pool, eventstore.Config{Projectors: []eventstore.Projector{projections.Webhooks{}}, Logger: logger})
-	api := httpapi.New(httpapi.Deps{
-		Webhooks:  webhookstore.New(events, pool),
-		Readiness: readiness{pool: pool},
-	}, httpapi.Config{APIKeys: cfg.APIKeys, AllowHTTP: cfg.AllowHTTP, Version: version, Logger: logger})
-
-	ln, err := net.Listen("tcp", cfg.Addr)
+	sys, err := build(pool, cfg, roles, logger)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+		return err
 	}
-	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
-	base := "http://" + ln.Addr().String()
-	fmt.Fprintf(stdout, "lokihooks %s serving\n  API:     %s/api/v1\n  docs:    %s/docs\n  spec:    %s/openapi.json\n  API key: one of the %d keys in %s (send Authorization: Bearer <key>)\n",
-		version, base, base, base, len(cfg.APIKeys), envAPIKeys)
-	logger.Info("serving", "config", cfg.String())
+	defer sys.db.Close()
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			return err
+	g.Go(func() error { return sys.relay.Run(gctx) })
+	if sys.projector != nil {
+		g.Go(func() error { return sys.projector.Run(gctx) })
+	}
+	if slices.Contains(roles, roleAPI) {
+		ln, err := net.Listen("tcp", cfg.Addr)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 		}
-		return nil
+		srv := &http.Server{Handler: sys.api, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+		base := "http://" + ln.Addr().String()
+		fmt.Fprintf(stdout, "lokihooks %s serving (roles %s)\n  API:     %s/api/v1\n  docs:    %s/docs\n  spec:    %s/openapi.json\n  API key: one of the %d keys in %s (send Authorization: Bearer <key>)\n",
+			version, strings.Join(roles, ","), base, base, base, len(cfg.APIKeys), envAPIKeys)
+		g.Go(func() error {
+			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		})
+		g.Go(func() error {
+			<-gctx.Done()
+			shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+			defer cancel()
+			return srv.Shutdown(shutdownCtx)
+		})
+	} else {
+		fmt.Fprintf(stdout, "lokihooks %s running (roles %s)\n", version, strings.Join(roles, ","))
+	}
+	logger.Info("started", "roles", roles, "config", cfg.String())
+	err = g.Wait()
+	logger.Info("stopped")
+	return err
+}
+
+// system is everything serve runs, wired.
+type system struct {
+	db        interface{ Close() error }
+	relay     *relay.Relay
+	projector *projections.Runner
+	api       http.Handler
+}
+
+func build(pool *pgxpool.Pool, cfg config, roles []string, logger *slog.Logger) (*system, error) {
+	events := eventstore.New(pool, eventstore.Config{Projectors: []eventstore.Projector{projections.Webhooks{}}, Logger: logger})
+	db := stdlib.OpenDBFromPool(pool)
+	sender := connectors.NewWebhook(connectors.NewClient(connectors.ClientConfig{
+		AllowHTTP: cfg.AllowHTTP, AllowedNetworks: cfg.AllowedNetworks, MaxIdleConnsPerHost: cfg.Workers,
+	}), connectors.WebhookConfig{UserAgent: "lokihooks/" + version})
+	store := pipeline.NewStore(events, pool)
+	rl, err := relay.New(pool, db, store, sender, relay.Config{
+		Fanout: slices.Contains(roles, roleRelay), Work: slices.Contains(roles, roleWorker),
+		Workers: cfg.Workers, FanoutConfig: relay.FanoutConfig{PollInterval: cfg.PollInterval},
+		RescueAfter: cfg.RescueAfter, ShutdownTimeout: cfg.ShutdownTimeout, Logger: logger,
 	})
-	g.Go(func() error {
-		<-gctx.Done()
-		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
-		defer cancel()
-		return srv.Shutdown(shutdownCtx)
-	})
-	return g.Wait()
+	if err != nil {
+		return nil, err
+	}
+	sys := &system{db: db, relay: rl}
+	if slices.Contains(roles, roleProjector) {
+		sys.projector, err = projections.NewRunner(pool, projections.RunnerConfig{
+			Name: "deliveries", Projector: projections.Deliveries{}, Read: readLog,
+			PollInterval: cfg.PollInterval, Logger: logger,
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	sys.api = httpapi.New(httpapi.Deps{
+		Webhooks:  webhookstore.New(events, pool),
+		Readiness: readiness{pool: pool},
+		Pipeline:  pipeline.NewAPI(pool, rl, sender, nil),
+	}, httpapi.Config{APIKeys: cfg.APIKeys, AllowHTTP: cfg.AllowHTTP, Version: version, Logger: logger})
+	return sys, nil
+}
+
+// readLog feeds the event log to projections.
+func readLog(ctx context.Context, tx pgx.Tx, after projections.Position, limit int) ([]domain.Recorded, error) {
+	return eventstore.ReadLog(ctx, tx, eventstore.LogPosition{TransactionID: after.TransactionID, Position: after.Position}, limit)
 }
 
 // readiness reports the database reachable and its schema current.
@@ -86,10 +184,7 @@ func (r readiness) Ready(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	if err := r.pool.Ping(ctx); err != nil {
-		return fmt.Errorf("database unreachable")
+		return errors.New("database unreachable")
 	}
-	if err := migrations.Check(ctx, r.pool); err != nil {
-		return err
-	}
-	return nil
+	return migrations.Check(ctx, r.pool)
 }

@@ -1,0 +1,128 @@
+package main
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// env returns a getenv over a fixed map.
+func env(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
+}
+
+// joined returns the errors errors.Join combined into err.
+func joined(t *testing.T, err error) []error {
+	t.Helper()
+	require.Error(t, err)
+	var j interface{ Unwrap() []error }
+	require.ErrorAs(t, err, &j)
+	return j.Unwrap()
+}
+
+func TestLoadConfig(t *testing.T) {
+	t.Parallel()
+
+	t.Run("Defaults", func(t *testing.T) {
+		t.Parallel()
+		c, err := loadConfig(env(nil), false)
+		require.NoError(t, err)
+		require.Equal(t, config{
+			DatabaseURL:     defaultDatabaseURL,
+			Addr:            defaultAddr,
+			ShutdownTimeout: defaultShutdownTimeout,
+			Workers:         defaultWorkers,
+			PollInterval:    defaultPollInterval,
+		}, c)
+		require.Equal(t, "127.0.0.1:8080", c.Addr)
+		require.Equal(t, 30*time.Second, c.ShutdownTimeout)
+		require.Equal(t, 200, c.Workers)
+		require.Equal(t, 50*time.Millisecond, c.PollInterval)
+	})
+
+	t.Run("Everything", func(t *testing.T) {
+		t.Parallel()
+		c, err := loadConfig(env(map[string]string{
+			envDatabaseURL:     "postgres://db.internal/lokihooks",
+			envAddr:            ":9090",
+			envAPIKeys:         " key-one-0123456789 ,, key-two-0123456789 ",
+			envAllowHTTP:       "true",
+			envAllowedNetworks: "10.1.2.3/8, 192.168.0.0/16 ,fd00::1/8",
+			envShutdownTimeout: "5s",
+			envLogLevel:        "debug",
+			envWorkers:         "8",
+			envPollInterval:    "250ms",
+		}), true)
+		require.NoError(t, err)
+		require.Equal(t, config{
+			DatabaseURL: "postgres://db.internal/lokihooks",
+			Addr:        ":9090",
+			APIKeys:     []string{"key-one-0123456789", "key-two-0123456789"},
+			AllowHTTP:   true,
+			AllowedNetworks: []netip.Prefix{
+				netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.168.0.0/16"), netip.MustParsePrefix("fd00::/8"),
+			},
+			ShutdownTimeout: 5 * time.Second,
+			LogLevel:        "debug",
+			Workers:         8,
+			PollInterval:    250 * time.Millisecond,
+		}, c)
+	})
+
+	t.Run("KeysOnlyRequiredToServe", func(t *testing.T) {
+		t.Parallel()
+		_, err := loadConfig(env(nil), false)
+		require.NoError(t, err)
+		errs := joined(t, func() error { _, err := loadConfig(env(nil), true); return err }())
+		require.Len(t, errs, 1)
+		require.Contains(t, errs[0].Error(), envAPIKeys)
+	})
+
+	t.Run("EveryProblemAtOnce", func(t *testing.T) {
+		t.Parallel()
+		_, err := loadConfig(env(map[string]string{
+			envAPIKeys:         "short",
+			envAllowHTTP:       "maybe",
+			envAllowedNetworks: "10.0.0.0/33",
+			envShutdownTimeout: "soon",
+			envPollInterval:    "1ms",
+			envWorkers:         "0",
+			envLogLevel:        "loud",
+		}), true)
+		errs := joined(t, err)
+		var names []string
+		for _, e := range errs {
+			for _, name := range []string{envAPIKeys, envAllowHTTP, envAllowedNetworks, envShutdownTimeout, envPollInterval, envWorkers, envLogLevel} {
+				if strings.Contains(e.Error(), name) {
+					names = append(names, name)
+				}
+			}
+		}
+		// The short key and the resulting lack of any key are two problems.
+		require.ElementsMatch(t, []string{
+			envAPIKeys, envAPIKeys, envAllowHTTP, envAllowedNetworks, envShutdownTimeout,
+			envPollInterval, envWorkers, envLogLevel,
+		}, names)
+		require.Len(t, errs, 8)
+	})
+
+	t.Run("ShortKeyNotInError", func(t *testing.T) {
+		t.Parallel()
+		_, err := loadConfig(env(map[string]string{envAPIKeys: "ok-key-0123456789,tiny-secret"}), true)
+		errs := joined(t, err)
+		require.Len(t, errs, 1)
+		require.Contains(t, errs[0].Error(), envAPIKeys)
+		require.NotContains(t, err.Error(), "tiny-secret")
+	})
+
+	t.Run("StringHidesKeys", func(t *testing.T) {
+		t.Parallel()
+		c, err := loadConfig(env(map[string]string{envAPIKeys: "secret-key-0123456789"}), true)
+		require.NoError(t, err)
+		require.NotContains(t, c.String(), "secret-key")
+		require.Contains(t, c.String(), "api_keys=1")
+	})
+}

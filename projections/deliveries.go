@@ -1,0 +1,509 @@
+package projections
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/loki-interceptor/lokihooks/domain"
+)
+
+// Deliveries is the deliveries read model: one deliveries row per delivery
+// stream and one delivery_attempts row per attempt, built from the event log
+// by a Runner (checkpoint "deliveries"). It also keeps
+// webhooks.last_triggered_at, the time of the webhook's latest attempt.
+//
+// Project is idempotent and version-aware: an event at or below its
+// delivery row's version changes nothing, so a replayed batch is harmless.
+// It assumes, as the log guarantees for delivery streams, that an event is
+// never read before its stream's earlier versions (each delivery event is
+// appended by a transaction that started after the previous one
+// committed): an attempted, cancelled or redriven event whose delivery row
+// does not exist yet is dropped.
+type Deliveries struct{}
+
+// Project applies the delivery events among events, ignoring every other
+// event type, on tx. It sends all of its statements in one pgx batch (one
+// round trip): events are grouped into rounds, the n-th round holding the
+// n-th event (by version) of every delivery in the slice, and each round
+// issues at most one multi-row statement per event type.
+func (Deliveries) Project(ctx context.Context, tx pgx.Tx, events []domain.Recorded) error {
+	rounds, err := deliveryRounds(events)
+	if err != nil || len(rounds) == 0 {
+		return err
+	}
+	b := &pgx.Batch{}
+	for i := range rounds {
+		rounds[i].queue(b)
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("project %d delivery events: %w", len(events), err)
+	}
+	return nil
+}
+
+// Reset empties the deliveries read model; it is the RunnerConfig.Reset of
+// a rebuild. webhooks.last_triggered_at is left alone: replaying the same
+// attempts yields the same maximum.
+func (Deliveries) Reset(ctx context.Context, tx pgx.Tx) error {
+	if _, err := tx.Exec(ctx, `TRUNCATE deliveries, delivery_attempts`); err != nil {
+		return fmt.Errorf("reset deliveries: %w", err)
+	}
+	return nil
+}
+
+// deliveryRounds sorts the delivery events of a batch into rounds in which
+// each delivery appears at most once, so that a multi-row UPDATE never meets
+// the same row twice. Within a stream events are applied by version, and a
+// version repeated in the slice is applied once.
+func deliveryRounds(events []domain.Recorded) ([]deliveryRound, error) {
+	byStream := make(map[string][]domain.Recorded)
+	for _, r := range events {
+		switch r.Type {
+		case domain.TypeDeliveryScheduled, domain.TypeDeliveryAttempted,
+			domain.TypeDeliveryCancelled, domain.TypeDeliveryRedriven:
+			byStream[r.StreamID] = append(byStream[r.StreamID], r)
+		}
+	}
+	var rounds []deliveryRound
+	// Sorted stream ids make the row order of every statement deterministic.
+	for _, id := range slices.Sorted(maps.Keys(byStream)) {
+		evs := byStream[id]
+		slices.SortStableFunc(evs, func(a, b domain.Recorded) int { return cmp.Compare(a.Version, b.Version) })
+		evs = slices.CompactFunc(evs, func(a, b domain.Recorded) bool { return a.Version == b.Version })
+		for i, r := range evs {
+			if i == len(rounds) {
+				rounds = append(rounds, deliveryRound{})
+			}
+			if err := rounds[i].add(r); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return rounds, nil
+}
+
+// deliveryRound holds the column arrays of one round, one group per event
+// type; each group becomes one statement over unnest()ed arrays.
+type deliveryRound struct {
+	scheduled scheduledRows
+	attempted attemptedRows
+	cancelled cancelledRows
+	redriven  redrivenRows
+}
+
+func (d *deliveryRound) add(r domain.Recorded) error {
+	e, err := domain.DecodeEvent(r.Type, r.Data)
+	if err != nil {
+		return fmt.Errorf("project delivery %s version %d: %w", r.StreamID, r.Version, err)
+	}
+	switch e := e.(type) {
+	case domain.DeliveryScheduled:
+		d.scheduled.add(r, e)
+	case domain.DeliveryAttempted:
+		return d.attempted.add(r, e)
+	case domain.DeliveryCancelled:
+		d.cancelled.add(r, e)
+	case domain.DeliveryRedriven:
+		d.redriven.add(r, e)
+	}
+	return nil
+}
+
+func (d *deliveryRound) queue(b *pgx.Batch) {
+	if len(d.scheduled.id) > 0 {
+		s := &d.scheduled
+		b.Queue(insertScheduled, s.id, s.webhookID, s.eventID, s.eventType, s.at, s.version)
+	}
+	if len(d.attempted.id) > 0 {
+		a := &d.attempted
+		b.Queue(applyAttempted, a.id, a.version, a.attempt, a.status, a.statusCode, a.errorCategory,
+			a.errorDetail, a.durationMS, a.requestHeaders, a.responseHeaders, a.responseBody, a.truncated,
+			a.nextAttemptAt, a.at)
+	}
+	if len(d.cancelled.id) > 0 {
+		c := &d.cancelled
+		b.Queue(applyCancelled, c.id, c.reason, c.at, c.version)
+	}
+	if len(d.redriven.id) > 0 {
+		r := &d.redriven
+		b.Queue(applyRedriven, r.id, r.at, r.version)
+	}
+}
+
+// eventTime is the event's own time, or the time it was recorded for an
+// event that carries none.
+func eventTime(at time.Time, r domain.Recorded) time.Time {
+	if at.IsZero() {
+		return r.RecordedAt
+	}
+	return at
+}
+
+const (
+	// insertScheduled creates delivery rows; a row that exists is at version
+	// 1 or later, so the event is skipped.
+	insertScheduled = `INSERT INTO deliveries
+			(id, webhook_id, event_id, event_type, status, attempts, created_at, updated_at, version)
+		SELECT u.id, u.webhook_id, u.event_id, u.event_type, 'pending', 0, u.at, u.at, u.version
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::bigint[])
+			AS u(id, webhook_id, event_id, event_type, at, version)
+		ON CONFLICT (id) DO NOTHING`
+
+	// applyAttempted is one statement for the three effects of an attempt.
+	// Data-modifying CTEs all see the rows as they were before the
+	// statement, so the version check in "applied" decides for the attempt
+	// row and the webhook too: a replayed attempt changes nothing.
+	applyAttempted = `WITH u AS (
+			SELECT * FROM unnest($1::text[], $2::bigint[], $3::int[], $4::text[], $5::int[], $6::text[],
+				$7::text[], $8::float8[], $9::text[], $10::text[], $11::text[], $12::bool[],
+				$13::timestamptz[], $14::timestamptz[])
+				AS t(id, version, attempt, status, status_code, error_category, error_detail, duration_ms,
+					request_headers, response_headers, response_body, truncated, next_attempt_at, at)
+		), applied AS (
+			UPDATE deliveries d SET
+				status = u.status,
+				attempts = greatest(d.attempts, u.attempt),
+				last_status_code = nullif(u.status_code, 0),
+				last_error_category = nullif(u.error_category, ''),
+				last_error_detail = nullif(u.error_detail, ''),
+				last_duration_ms = u.duration_ms,
+				next_attempt_at = u.next_attempt_at,
+				updated_at = u.at,
+				delivered_at = CASE WHEN u.status = 'delivered' THEN u.at ELSE d.delivered_at END,
+				version = u.version
+			FROM u
+			WHERE d.id = u.id AND d.version < u.version
+			RETURNING d.id, d.webhook_id, d.event_type
+		), attempts AS (
+			INSERT INTO delivery_attempts (delivery_id, attempt, webhook_id, event_type, status, status_code,
+				error_category, error_detail, duration_ms, request_headers, response_headers, response_body,
+				truncated, next_attempt_at, attempted_at)
+			SELECT u.id, u.attempt, a.webhook_id, a.event_type, u.status, nullif(u.status_code, 0),
+				nullif(u.error_category, ''), nullif(u.error_detail, ''), u.duration_ms,
+				u.request_headers::jsonb, u.response_headers::jsonb, u.response_body, u.truncated,
+				u.next_attempt_at, u.at
+			FROM u JOIN applied a ON a.id = u.id
+			ON CONFLICT (delivery_id, attempt) DO NOTHING
+		)
+		UPDATE webhooks w SET last_triggered_at = greatest(coalesce(w.last_triggered_at, m.at), m.at)
+		FROM (SELECT a.webhook_id, max(u.at) AS at FROM applied a JOIN u ON u.id = a.id GROUP BY a.webhook_id) m
+		WHERE w.id = m.webhook_id`
+
+	applyCancelled = `UPDATE deliveries d SET
+			status = 'failed', last_error_detail = u.reason, next_attempt_at = NULL,
+			updated_at = u.at, version = u.version
+		FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::bigint[]) AS u(id, reason, at, version)
+		WHERE d.id = u.id AND d.version < u.version`
+
+	applyRedriven = `UPDATE deliveries d SET
+			status = 'pending', next_attempt_at = NULL, updated_at = u.at, version = u.version
+		FROM unnest($1::text[], $2::timestamptz[], $3::bigint[]) AS u(id, at, version)
+		WHERE d.id = u.id AND d.version < u.version`
+)
+
+type scheduledRows struct {
+	id, webhookID, eventID, eventType []string
+	at                                []time.Time
+	version                           []int64
+}
+
+func (s *scheduledRows) add(r domain.Recorded, e domain.DeliveryScheduled) {
+	s.id = append(s.id, r.StreamID)
+	s.webhookID = append(s.webhookID, string(e.WebhookID))
+	s.eventID = append(s.eventID, string(e.EventID))
+	s.eventType = append(s.eventType, e.Type)
+	s.at = append(s.at, eventTime(e.At, r))
+	s.version = append(s.version, r.Version)
+}
+
+type attemptedRows struct {
+	id                                                                  []string
+	version                                                             []int64
+	attempt, statusCode                                                 []int32
+	status, errorCategory, errorDetail, requestHeaders, responseHeaders []string
+	responseBody                                                        []string
+	durationMS                                                          []float64
+	truncated                                                           []bool
+	nextAttemptAt                                                       []*time.Time
+	at                                                                  []time.Time
+}
+
+func (a *attemptedRows) add(r domain.Recorded, e domain.DeliveryAttempted) error {
+	req, err := headersJSON(e.RequestHeaders)
+	if err != nil {
+		return fmt.Errorf("project delivery %s version %d: %w", r.StreamID, r.Version, err)
+	}
+	resp, err := headersJSON(e.ResponseHeaders)
+	if err != nil {
+		return fmt.Errorf("project delivery %s version %d: %w", r.StreamID, r.Version, err)
+	}
+	a.id = append(a.id, r.StreamID)
+	a.version = append(a.version, r.Version)
+	a.attempt = append(a.attempt, int32(e.Attempt))
+	a.status = append(a.status, string(e.Status))
+	a.statusCode = append(a.statusCode, int32(e.StatusCode))
+	a.errorCategory = append(a.errorCategory, string(e.ErrorCategory))
+	a.errorDetail = append(a.errorDetail, e.ErrorDetail)
+	a.durationMS = append(a.durationMS, e.DurationMS)
+	a.requestHeaders = append(a.requestHeaders, req)
+	a.responseHeaders = append(a.responseHeaders, resp)
+	a.responseBody = append(a.responseBody, e.ResponseBody)
+	a.truncated = append(a.truncated, e.Truncated)
+	a.nextAttemptAt = append(a.nextAttemptAt, e.NextAttemptAt)
+	a.at = append(a.at, eventTime(e.At, r))
+	return nil
+}
+
+// headersJSON encodes headers as a JSON object; nil becomes {} so the
+// column never holds a JSON null.
+func headersJSON(h map[string]string) (string, error) {
+	if h == nil {
+		return "{}", nil
+	}
+	b, err := json.Marshal(h)
+	return string(b), err
+}
+
+type cancelledRows struct {
+	id, reason []string
+	at         []time.Time
+	version    []int64
+}
+
+func (c *cancelledRows) add(r domain.Recorded, e domain.DeliveryCancelled) {
+	c.id = append(c.id, r.StreamID)
+	c.reason = append(c.reason, e.Reason)
+	c.at = append(c.at, eventTime(e.At, r))
+	c.version = append(c.version, r.Version)
+}
+
+type redrivenRows struct {
+	id      []string
+	at      []time.Time
+	version []int64
+}
+
+func (d *redrivenRows) add(r domain.Recorded, e domain.DeliveryRedriven) {
+	d.id = append(d.id, r.StreamID)
+	d.at = append(d.at, eventTime(e.At, r))
+	d.version = append(d.version, r.Version)
+}
+
+// Queries.
+
+const (
+	deliveryColumns = `id, webhook_id, event_id, event_type, status, attempts,
+		coalesce(last_status_code, 0), coalesce(last_error_category, ''), coalesce(last_error_detail, ''),
+		coalesce(last_duration_ms, 0), next_attempt_at, created_at, updated_at, delivered_at, version`
+	selectDeliveries = `SELECT ` + deliveryColumns + ` FROM deliveries`
+	selectDelivery   = selectDeliveries + ` WHERE id = $1`
+
+	// deliveryPage is the tail shared by every listing. Its parameters are
+	// $1 webhook_id, $2 event_id, $3 status, $4 event_type, $5 since,
+	// $6 until, $7/$8 the keyset cursor and $9 the limit. Unset bounds are
+	// ±infinity rather than NULL so that they stay index conditions.
+	deliveryPage = ` AND ($1 = '' OR webhook_id = $1) AND ($2 = '' OR event_id = $2)
+		AND ($3 = '' OR status = $3) AND ($4 = '' OR event_type = $4)
+		AND created_at >= $5 AND created_at < $6 AND (created_at, id) > ($7, $8)
+		ORDER BY created_at, id
+		LIMIT $9`
+
+	// One listing per index of 0002: an "x = $1 OR $1 = ''" predicate cannot
+	// drive an index in a generic (cached) plan, so the leading equality is
+	// spelled out. Listing with no webhook, status or event filter has no
+	// index on (created_at, id) to walk and sorts.
+	listDeliveriesByEvent         = selectDeliveries + ` WHERE event_id = $2` + deliveryPage
+	listDeliveriesByWebhookStatus = selectDeliveries + ` WHERE webhook_id = $1 AND status = $3` + deliveryPage
+	listDeliveriesByWebhook       = selectDeliveries + ` WHERE webhook_id = $1` + deliveryPage
+	listDeliveriesByStatus        = selectDeliveries + ` WHERE status = $3` + deliveryPage
+	listDeliveriesAll             = selectDeliveries + ` WHERE true` + deliveryPage
+
+	// listRedrivable walks deliveries_webhook_status_idx.
+	listRedrivable = selectDeliveries + ` WHERE webhook_id = $1 AND status = ANY($2::text[])
+		AND ($3 = '' OR event_type = $3)
+		AND created_at >= $4 AND created_at < $5 AND (created_at, id) > ($6, $7)
+		ORDER BY created_at, id
+		LIMIT $8`
+
+	selectAttempts = `SELECT attempt, status, coalesce(status_code, 0), coalesce(error_category, ''),
+			coalesce(error_detail, ''), duration_ms, request_headers, response_headers, response_body,
+			truncated, next_attempt_at, attempted_at
+		FROM delivery_attempts WHERE delivery_id = $1 ORDER BY attempt`
+)
+
+// Listing limits.
+const (
+	// DefaultDeliveriesLimit is the page size of ListDeliveries when the
+	// filter's Limit is zero or negative.
+	DefaultDeliveriesLimit = 100
+	// DefaultRedrivableLimit bounds RedrivableDeliveries when the filter's
+	// Limit is zero or negative.
+	DefaultRedrivableLimit = 10000
+)
+
+var (
+	minTime = pgtype.Timestamptz{InfinityModifier: pgtype.NegativeInfinity, Valid: true}
+	maxTime = pgtype.Timestamptz{InfinityModifier: pgtype.Infinity, Valid: true}
+)
+
+// GetDelivery returns a delivery by id; an unknown id returns an error
+// matching domain.ErrNotFound.
+func GetDelivery(ctx context.Context, db DB, id domain.DeliveryID) (*domain.DeliveryView, error) {
+	d, err := scanDelivery(db.QueryRow(ctx, selectDelivery, string(id)))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("delivery %s: %w", id, domain.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get delivery %s: %w", id, err)
+	}
+	return d, nil
+}
+
+// ListAttempts returns a delivery's attempts ordered by attempt number; an
+// unknown delivery has none.
+func ListAttempts(ctx context.Context, db DB, id domain.DeliveryID) ([]domain.AttemptView, error) {
+	rows, err := db.Query(ctx, selectAttempts, string(id))
+	if err != nil {
+		return nil, fmt.Errorf("list attempts of %s: %w", id, err)
+	}
+	out, err := pgx.CollectRows(rows, scanAttempt)
+	if err != nil {
+		return nil, fmt.Errorf("list attempts of %s: %w", id, err)
+	}
+	return out, nil
+}
+
+// ListDeliveries returns one page of deliveries matching f, ordered by
+// (created_at, id). f.After continues after the last delivery of the
+// previous page; f.Limit <= 0 means DefaultDeliveriesLimit.
+func ListDeliveries(ctx context.Context, db DB, f domain.DeliveryFilter) ([]domain.DeliveryView, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = DefaultDeliveriesLimit
+	}
+	after, afterID := cursorArgs(f.After)
+	args := []any{
+		string(f.WebhookID), string(f.EventID), string(f.Status), f.EventType,
+		lowerBound(f.Since), upperBound(f.Until), after, afterID, limit,
+	}
+	return queryDeliveries(ctx, db, "list deliveries", listDeliveriesQuery(f), args)
+}
+
+// listDeliveriesQuery picks the listing whose leading equality matches an
+// index for the filter's fields.
+func listDeliveriesQuery(f domain.DeliveryFilter) string {
+	switch {
+	case f.EventID != "":
+		return listDeliveriesByEvent
+	case f.WebhookID != "" && f.Status != "":
+		return listDeliveriesByWebhookStatus
+	case f.WebhookID != "":
+		return listDeliveriesByWebhook
+	case f.Status != "":
+		return listDeliveriesByStatus
+	default:
+		return listDeliveriesAll
+	}
+}
+
+// RedrivableDeliveries returns the deliveries of a webhook that may be
+// redriven (status failed or permanent_failure), ordered by (created_at,
+// id). Of f it honours Status (which must then be one of those two, else
+// the error matches domain.ErrInvalid), EventType, Since, Until, After and
+// Limit (<= 0 means DefaultRedrivableLimit); f.WebhookID is ignored.
+func RedrivableDeliveries(ctx context.Context, db DB, webhookID domain.WebhookID, f domain.DeliveryFilter) ([]domain.DeliveryView, error) {
+	statuses := []string{string(domain.DeliveryFailed), string(domain.DeliveryPermanentFailure)}
+	if f.Status != "" {
+		if !f.Status.Redrivable() {
+			return nil, fmt.Errorf("redrivable deliveries of %s: status %q cannot be redriven: %w",
+				webhookID, f.Status, domain.ErrInvalid)
+		}
+		statuses = []string{string(f.Status)}
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = DefaultRedrivableLimit
+	}
+	after, afterID := cursorArgs(f.After)
+	args := []any{
+		string(webhookID), statuses, f.EventType, lowerBound(f.Since), upperBound(f.Until), after, afterID, limit,
+	}
+	return queryDeliveries(ctx, db, "redrivable deliveries of "+string(webhookID), listRedrivable, args)
+}
+
+func queryDeliveries(ctx context.Context, db DB, op, sql string, args []any) ([]domain.DeliveryView, error) {
+	rows, err := db.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.DeliveryView, error) {
+		d, err := scanDelivery(row)
+		if err != nil {
+			return domain.DeliveryView{}, err
+		}
+		return *d, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	return out, nil
+}
+
+func cursorArgs(c *domain.DeliveryCursor) (pgtype.Timestamptz, string) {
+	if c == nil {
+		return minTime, ""
+	}
+	return pgtype.Timestamptz{Time: c.CreatedAt, Valid: true}, string(c.ID)
+}
+
+func lowerBound(t time.Time) pgtype.Timestamptz {
+	if t.IsZero() {
+		return minTime
+	}
+	return pgtype.Timestamptz{Time: t, Valid: true}
+}
+
+func upperBound(t time.Time) pgtype.Timestamptz {
+	if t.IsZero() {
+		return maxTime
+	}
+	return pgtype.Timestamptz{Time: t, Valid: true}
+}
+
+func scanDelivery(row pgx.Row) (*domain.DeliveryView, error) {
+	var d domain.DeliveryView
+	err := row.Scan(&d.ID, &d.WebhookID, &d.EventID, &d.EventType, &d.Status, &d.Attempts,
+		&d.LastStatusCode, &d.LastErrorCategory, &d.LastErrorDetail, &d.LastDurationMS, &d.NextAttemptAt,
+		&d.CreatedAt, &d.UpdatedAt, &d.DeliveredAt, &d.Version)
+	if err != nil {
+		return nil, err
+	}
+	d.CreatedAt, d.UpdatedAt = d.CreatedAt.UTC(), d.UpdatedAt.UTC()
+	d.NextAttemptAt, d.DeliveredAt = utcPtr(d.NextAttemptAt), utcPtr(d.DeliveredAt)
+	return &d, nil
+}
+
+func scanAttempt(row pgx.CollectableRow) (domain.AttemptView, error) {
+	var a domain.AttemptView
+	err := row.Scan(&a.Attempt, &a.Status, &a.StatusCode, &a.ErrorCategory, &a.ErrorDetail, &a.DurationMS,
+		&a.RequestHeaders, &a.ResponseHeaders, &a.ResponseBody, &a.Truncated, &a.NextAttemptAt, &a.AttemptedAt)
+	a.AttemptedAt, a.NextAttemptAt = a.AttemptedAt.UTC(), utcPtr(a.NextAttemptAt)
+	return a, err
+}
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}

@@ -1,0 +1,92 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/loki-interceptor/lokihooks/domain"
+)
+
+// DefaultPublishedEventsLimit is the page size of ListPublishedEvents when
+// the filter's Limit is zero or negative.
+const DefaultPublishedEventsLimit = 100
+
+const (
+	publishedColumns = `seq, id, type, data, metadata, published_at`
+	selectPublished  = `SELECT ` + publishedColumns + ` FROM published_events WHERE id = $1`
+	// The two listings walk published_events_type_seq_idx and the unique
+	// index on seq respectively.
+	listPublishedByType = `SELECT ` + publishedColumns + ` FROM published_events
+		WHERE type = $1 AND seq > $2 ORDER BY seq LIMIT $3`
+	listPublished = `SELECT ` + publishedColumns + ` FROM published_events
+		WHERE seq > $1 ORDER BY seq LIMIT $2`
+	selectPublishedBody = `SELECT body FROM published_events WHERE id = $1`
+)
+
+// GetPublishedEvent returns an event published through lokihooks_publish;
+// an unknown id returns an error matching domain.ErrNotFound.
+func GetPublishedEvent(ctx context.Context, db DB, id domain.EventID) (*domain.PublishedEvent, error) {
+	rows, err := db.Query(ctx, selectPublished, string(id))
+	if err != nil {
+		return nil, fmt.Errorf("get published event %s: %w", id, err)
+	}
+	e, err := pgx.CollectExactlyOneRow(rows, scanPublished)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("published event %s: %w", id, domain.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get published event %s: %w", id, err)
+	}
+	return &e, nil
+}
+
+// ListPublishedEvents returns one page of published events in publication
+// order (seq ascending), optionally of one type. f.AfterSeq continues after
+// the previous page; f.Limit <= 0 means DefaultPublishedEventsLimit.
+func ListPublishedEvents(ctx context.Context, db DB, f domain.PublishedEventFilter) ([]domain.PublishedEvent, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = DefaultPublishedEventsLimit
+	}
+	var rows pgx.Rows
+	var err error
+	if f.Type != "" {
+		rows, err = db.Query(ctx, listPublishedByType, f.Type, f.AfterSeq, limit)
+	} else {
+		rows, err = db.Query(ctx, listPublished, f.AfterSeq, limit)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list published events: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, scanPublished)
+	if err != nil {
+		return nil, fmt.Errorf("list published events: %w", err)
+	}
+	return out, nil
+}
+
+// PublishedBody returns the exact bytes delivered to receivers for an
+// event ({"id","type","timestamp","data"}); an unknown id returns an error
+// matching domain.ErrNotFound.
+func PublishedBody(ctx context.Context, db DB, id domain.EventID) ([]byte, error) {
+	var body []byte
+	err := db.QueryRow(ctx, selectPublishedBody, string(id)).Scan(&body)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("published event %s: %w", id, domain.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get body of published event %s: %w", id, err)
+	}
+	return body, nil
+}
+
+func scanPublished(row pgx.CollectableRow) (domain.PublishedEvent, error) {
+	var e domain.PublishedEvent
+	var data []byte
+	err := row.Scan(&e.Seq, &e.ID, &e.Type, &data, &e.Metadata, &e.PublishedAt)
+	e.Data, e.PublishedAt = data, e.PublishedAt.UTC()
+	return e, err
+}

@@ -1,0 +1,282 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/loki-interceptor/lokihooks/domain"
+)
+
+// Position is a place in the global event log, which is ordered by
+// (TransactionID, Position). The zero Position is before every event.
+type Position struct {
+	TransactionID uint64
+	Position      int64
+}
+
+// ReadFunc returns up to limit events after `after`, in log order, on tx.
+// It must never skip an event of a transaction that commits late: it reads
+// only transactions older than every transaction still running (the xid8 <
+// pg_snapshot_xmin rule of eventstore.ReadLog, which cmd wires in).
+type ReadFunc func(ctx context.Context, tx pgx.Tx, after Position, limit int) ([]domain.Recorded, error)
+
+// ResetFunc empties a projection's tables on tx, before a rebuild.
+type ResetFunc func(ctx context.Context, tx pgx.Tx) error
+
+// Projector applies a batch of events, in log order, to a read model on tx.
+// It must ignore event types it does not know and be idempotent: a batch
+// may be applied again after a failure.
+type Projector interface {
+	Project(ctx context.Context, tx pgx.Tx, events []domain.Recorded) error
+}
+
+// Runner defaults and bounds.
+const (
+	DefaultBatchSize    = 500
+	DefaultPollInterval = 50 * time.Millisecond
+	MinPollInterval     = time.Millisecond
+)
+
+// RunnerConfig configures a Runner.
+type RunnerConfig struct {
+	// Name is the projection's checkpoint row in projection_checkpoints,
+	// such as "deliveries". Required.
+	Name string
+	// Projector applies events. Required.
+	Projector Projector
+	// Read reads the event log. Required.
+	Read ReadFunc
+	// BatchSize is the most events applied per transaction (default
+	// DefaultBatchSize, 500).
+	BatchSize int
+	// PollInterval is how long Run waits when the log has nothing new, and
+	// before retrying a failed batch (default DefaultPollInterval, 50ms;
+	// at least MinPollInterval, 1ms).
+	PollInterval time.Duration
+	// Logger receives lifecycle and failure logs (default: discard).
+	Logger *slog.Logger
+	// Reset empties the projection's tables; Rebuild needs it.
+	Reset ResetFunc
+}
+
+func (c RunnerConfig) withDefaults() RunnerConfig {
+	if c.BatchSize == 0 {
+		c.BatchSize = DefaultBatchSize
+	}
+	if c.PollInterval == 0 {
+		c.PollInterval = DefaultPollInterval
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+func (c RunnerConfig) validate() error {
+	var errs []error
+	if c.Name == "" {
+		errs = append(errs, errors.New("name is required"))
+	}
+	if c.Projector == nil {
+		errs = append(errs, errors.New("projector is required"))
+	}
+	if c.Read == nil {
+		errs = append(errs, errors.New("read is required"))
+	}
+	if c.BatchSize < 1 {
+		errs = append(errs, fmt.Errorf("BatchSize must be at least 1, got %d", c.BatchSize))
+	}
+	if c.PollInterval < MinPollInterval {
+		errs = append(errs, fmt.Errorf("PollInterval must be at least %s, got %s", MinPollInterval, c.PollInterval))
+	}
+	return errors.Join(errs...)
+}
+
+// Runner feeds the event log to one projection. Each batch is one
+// transaction that locks the projection's checkpoint row, reads the events
+// after it, projects them and moves the checkpoint: rows and checkpoint
+// commit together, and runners of the same name in any number of processes
+// take turns (only one makes progress at a time). Its methods are safe for
+// concurrent use.
+type Runner struct {
+	pool   *pgxpool.Pool
+	cfg    RunnerConfig
+	logger *slog.Logger
+}
+
+// NewRunner returns a Runner for cfg.Name. It reports every invalid field
+// of cfg at once.
+func NewRunner(pool *pgxpool.Pool, cfg RunnerConfig) (*Runner, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("projection runner config: %w", err)
+	}
+	logger := cfg.Logger.With("component", "projections", "projection", cfg.Name)
+	return &Runner{pool: pool, cfg: cfg, logger: logger}, nil
+}
+
+const (
+	selectCheckpoint = `SELECT transaction_id::text, position FROM projection_checkpoints
+		WHERE name = $1 FOR UPDATE`
+	insertCheckpoint = `INSERT INTO projection_checkpoints (name) VALUES ($1) ON CONFLICT (name) DO NOTHING`
+	updateCheckpoint = `UPDATE projection_checkpoints
+		SET transaction_id = $2::text::xid8, position = $3, updated_at = now()
+		WHERE name = $1`
+	readCheckpoint = `SELECT transaction_id::text, position FROM projection_checkpoints WHERE name = $1`
+)
+
+// Run applies batches until ctx is cancelled, then returns nil. It waits
+// PollInterval when the log has nothing new. A failing batch is rolled
+// back (rows and checkpoint untouched), logged at Warn and retried after
+// PollInterval, indefinitely: the projection cannot move past an event it
+// cannot apply.
+func (r *Runner) Run(ctx context.Context) error {
+	r.logger.InfoContext(ctx, "projection runner started")
+	defer r.logger.InfoContext(context.WithoutCancel(ctx), "projection runner stopped")
+	for {
+		n, err := r.step(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			r.logger.WarnContext(ctx, "projection batch failed", "error", err)
+		}
+		if err == nil && n > 0 {
+			continue
+		}
+		if !wait(ctx, r.cfg.PollInterval) {
+			return nil
+		}
+	}
+}
+
+// wait reports false if ctx ends before d passes.
+func wait(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// CatchUp applies batches until a read returns nothing, and returns the
+// number of events applied. Events of transactions that are still running,
+// or younger than the oldest running transaction in the cluster, are not
+// readable yet: CatchUp stops before them. On error, the events of earlier
+// batches stay applied.
+func (r *Runner) CatchUp(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		n, err := r.step(ctx)
+		total += n
+		if err != nil || n == 0 {
+			return total, err
+		}
+	}
+}
+
+// Rebuild throws the projection away and replays the log: one transaction
+// runs RunnerConfig.Reset and moves the checkpoint back to the start, then
+// CatchUp applies the log. Readers see the read model fill up again while
+// it runs. It returns the number of events applied.
+func (r *Runner) Rebuild(ctx context.Context) (int, error) {
+	if r.cfg.Reset == nil {
+		return 0, fmt.Errorf("rebuild %s: RunnerConfig.Reset is nil", r.cfg.Name)
+	}
+	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+		if _, err := r.lockCheckpoint(ctx, tx); err != nil {
+			return err
+		}
+		if err := r.cfg.Reset(ctx, tx); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, updateCheckpoint, r.cfg.Name, "0", 0)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("rebuild %s: %w", r.cfg.Name, err)
+	}
+	r.logger.InfoContext(ctx, "projection reset for rebuild")
+	return r.CatchUp(ctx)
+}
+
+// Checkpoint returns the position of the last event applied (the zero
+// Position if none has been).
+func (r *Runner) Checkpoint(ctx context.Context) (Position, error) {
+	var txid string
+	var p Position
+	err := r.pool.QueryRow(ctx, readCheckpoint, r.cfg.Name).Scan(&txid, &p.Position)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Position{}, nil
+	}
+	if err != nil {
+		return Position{}, fmt.Errorf("read checkpoint %s: %w", r.cfg.Name, err)
+	}
+	if p.TransactionID, err = strconv.ParseUint(txid, 10, 64); err != nil {
+		return Position{}, fmt.Errorf("parse checkpoint %s transaction id %q: %w", r.cfg.Name, txid, err)
+	}
+	return p, nil
+}
+
+// step applies one batch in one transaction and returns its size.
+func (r *Runner) step(ctx context.Context) (int, error) {
+	n := 0
+	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+		after, err := r.lockCheckpoint(ctx, tx)
+		if err != nil {
+			return err
+		}
+		events, err := r.cfg.Read(ctx, tx, after, r.cfg.BatchSize)
+		if err != nil || len(events) == 0 {
+			return err
+		}
+		if err := r.cfg.Projector.Project(ctx, tx, events); err != nil {
+			return err
+		}
+		last := events[len(events)-1]
+		txid := strconv.FormatUint(last.TransactionID, 10)
+		if _, err := tx.Exec(ctx, updateCheckpoint, r.cfg.Name, txid, last.Position); err != nil {
+			return fmt.Errorf("update checkpoint: %w", err)
+		}
+		n = len(events)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("projection %s batch: %w", r.cfg.Name, err)
+	}
+	if n > 0 {
+		r.logger.DebugContext(ctx, "projection batch applied", "events", n)
+	}
+	return n, nil
+}
+
+// lockCheckpoint locks the projection's checkpoint row, creating it at the
+// start of the log if it is missing, and returns its position.
+func (r *Runner) lockCheckpoint(ctx context.Context, tx pgx.Tx) (Position, error) {
+	var txid string
+	var p Position
+	err := tx.QueryRow(ctx, selectCheckpoint, r.cfg.Name).Scan(&txid, &p.Position)
+	if errors.Is(err, pgx.ErrNoRows) {
+		if _, err := tx.Exec(ctx, insertCheckpoint, r.cfg.Name); err != nil {
+			return Position{}, fmt.Errorf("create checkpoint: %w", err)
+		}
+		err = tx.QueryRow(ctx, selectCheckpoint, r.cfg.Name).Scan(&txid, &p.Position)
+	}
+	if err != nil {
+		return Position{}, fmt.Errorf("lock checkpoint: %w", err)
+	}
+	if p.TransactionID, err = strconv.ParseUint(txid, 10, 64); err != nil {
+		return Position{}, fmt.Errorf("parse checkpoint transaction id %q: %w", txid, err)
+	}
+	return p, nil
+}
