@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -81,6 +82,13 @@ type request struct {
 
 func (b *testBundle) do(t *testing.T, r request) response {
 	t.Helper()
+	res, err := b.send(t.Context(), r)
+	require.NoError(t, err)
+	return res
+}
+
+// send is do without a *testing.T, for use from other goroutines.
+func (b *testBundle) send(ctx context.Context, r request) (response, error) {
 	var body io.Reader
 	switch v := r.body.(type) {
 	case nil:
@@ -90,11 +98,15 @@ func (b *testBundle) do(t *testing.T, r request) response {
 		body = bytes.NewReader(v)
 	default:
 		buf, err := json.Marshal(v)
-		require.NoError(t, err)
+		if err != nil {
+			return response{}, err
+		}
 		body = bytes.NewReader(buf)
 	}
-	req, err := http.NewRequestWithContext(t.Context(), r.method, b.server.URL+r.path, body)
-	require.NoError(t, err)
+	req, err := http.NewRequestWithContext(ctx, r.method, b.server.URL+r.path, body)
+	if err != nil {
+		return response{}, err
+	}
 	req.Header.Set("Authorization", "Bearer "+testKey)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -107,11 +119,15 @@ func (b *testBundle) do(t *testing.T, r request) response {
 		req.Header.Set(k, v)
 	}
 	res, err := b.server.Client().Do(req)
-	require.NoError(t, err)
+	if err != nil {
+		return response{}, err
+	}
 	defer res.Body.Close()
 	raw, err := io.ReadAll(res.Body)
-	require.NoError(t, err)
-	return response{status: res.StatusCode, header: res.Header, body: raw}
+	if err != nil {
+		return response{}, err
+	}
+	return response{status: res.StatusCode, header: res.Header, body: raw}, nil
 }
 
 func (b *testBundle) get(t *testing.T, path string) response {

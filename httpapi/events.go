@@ -1,4 +1,296 @@
 package httpapi
 
-// registerEvents registers POST/GET /api/v1/events.
-func (a *API) registerEvents() {}
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/loki-interceptor/lokihooks/domain"
+)
+
+// eventIDPattern is the shape of a caller-chosen event id; generated ids
+// (evt_…) match it too.
+const eventIDPattern = `^[A-Za-z0-9_:-]{1,200}$`
+
+var eventIDRe = regexp.MustCompile(eventIDPattern)
+
+// EventData is an event's data: a JSON object. It decodes numbers as
+// json.Number so that integers beyond 2^53 are published unchanged.
+type EventData map[string]any
+
+// UnmarshalJSON decodes a JSON object, keeping numbers exact.
+func (d *EventData) UnmarshalJSON(b []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		return err
+	}
+	*d = m
+	return nil
+}
+
+// Schema describes EventData as any JSON object.
+func (EventData) Schema(huma.Registry) *huma.Schema {
+	return &huma.Schema{
+		Type:        huma.TypeObject,
+		Description: "The event's payload; it must match the event type's schema (see get-event-type)",
+		Examples:    []any{map[string]any{"document_id": "doc_123", "severity": "high"}},
+	}
+}
+
+// PublishEventBody is the body of POST /api/v1/events.
+type PublishEventBody struct {
+	Type     string            `json:"type" minLength:"1" maxLength:"100" example:"compliance.alert" doc:"An event type of the catalog (list-event-types)"`
+	Data     EventData         `json:"data"`
+	ID       string            `json:"id,omitempty" pattern:"^[A-Za-z0-9_:-]{1,200}$" example:"order-42:shipped" doc:"Caller-chosen event id, sent to receivers as webhook-id; generated (evt_…) when absent. Publishing the same id with the same content again is a no-op; with other content it is a 409"`
+	Metadata map[string]string `json:"metadata,omitempty" maxProperties:"50" doc:"String labels kept with the event"`
+}
+
+type publishEventInput struct {
+	IdempotencyKey string `header:"Idempotency-Key" maxLength:"255" doc:"Makes retries safe: a repeated request with the same key and body returns the first response (with Idempotent-Replayed: true) instead of publishing again; the same key with a different body is a 422"`
+	Body           PublishEventBody
+}
+
+// PublishEventResult is the body of a publish-event response.
+type PublishEventResult struct {
+	ID     string `json:"id" example:"evt_01JDZ8Q6V3N5T8W2X4Y6Z8A0BC"`
+	Type   string `json:"type" example:"compliance.alert"`
+	Status string `json:"status" enum:"accepted" doc:"The event is in the outbox; deliveries are scheduled asynchronously"`
+}
+
+type publishEventOutput struct {
+	Location           string `header:"Location"`
+	IdempotentReplayed string `header:"Idempotent-Replayed" doc:"true when the response replays an earlier request with the same Idempotency-Key"`
+	Body               PublishEventResult
+}
+
+// Event is a published event.
+type Event struct {
+	ID          string          `json:"id" example:"evt_01JDZ8Q6V3N5T8W2X4Y6Z8A0BC"`
+	Type        string          `json:"type" example:"compliance.alert"`
+	Data        json.RawMessage `json:"data" doc:"The event's data object, as published"`
+	Metadata    map[string]any  `json:"metadata"`
+	PublishedAt time.Time       `json:"published_at"`
+}
+
+// EventWithDeliveries is an event and its deliveries.
+type EventWithDeliveries struct {
+	Event
+	Deliveries []Delivery `json:"deliveries" doc:"The event's deliveries, oldest first (at most 100; page through list-deliveries?event_id= for more)"`
+}
+
+type listEventsInput struct {
+	Type   string `query:"type" maxLength:"100" doc:"Only events of this type"`
+	Cursor string `query:"cursor" maxLength:"200" doc:"next_cursor of the previous page"`
+	Limit  int    `query:"limit" minimum:"1" maximum:"100" default:"20"`
+}
+
+// EventList is one page of events.
+type EventList struct {
+	Data       []Event `json:"data"`
+	NextCursor string  `json:"next_cursor,omitempty" doc:"Pass as cursor to get the next page; absent on the last page"`
+}
+
+type listEventsOutput struct {
+	Link string `header:"Link"`
+	Body EventList
+}
+
+type eventIDInput struct {
+	ID string `path:"event_id" maxLength:"200" example:"evt_01JDZ8Q6V3N5T8W2X4Y6Z8A0BC"`
+}
+
+type eventOutput struct {
+	Body EventWithDeliveries
+}
+
+// eventDeliveriesLimit bounds the deliveries embedded in get-event.
+const eventDeliveriesLimit = 100
+
+func (a *API) registerEvents() {
+	tags := []string{"Events"}
+	reg := func(op huma.Operation) huma.Operation {
+		op.Tags, op.Security, op.MaxBodyBytes = tags, bearer, MaxBodyBytes
+		op.Errors = append([]int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusUnprocessableEntity}, op.Errors...)
+		return op
+	}
+	huma.Register(a.huma, reg(huma.Operation{
+		OperationID: "create-event", Method: http.MethodPost, Path: "/api/v1/events",
+		Summary: "Publish an event", DefaultStatus: http.StatusAccepted,
+		Errors: []int{http.StatusConflict, http.StatusRequestEntityTooLarge},
+		Description: "Writes the event into the outbox; every active webhook subscribed to its type " +
+			"receives it. Send an Idempotency-Key to make retries safe.",
+	}), a.publishEvent)
+	huma.Register(a.huma, reg(huma.Operation{
+		OperationID: "list-events", Method: http.MethodGet, Path: "/api/v1/events",
+		Summary: "List published events", Description: "Cursor-paginated, in publication order.",
+	}), a.listEvents)
+	huma.Register(a.huma, reg(huma.Operation{
+		OperationID: "get-event", Method: http.MethodGet, Path: "/api/v1/events/{event_id}",
+		Summary: "Get an event and its deliveries", Errors: []int{http.StatusNotFound},
+	}), a.getEvent)
+}
+
+// Resolve rejects text PostgreSQL cannot store.
+func (in *publishEventInput) Resolve(huma.Context) []error {
+	var errs []error
+	if !storable(in.IdempotencyKey) {
+		errs = append(errs, &huma.ErrorDetail{Location: "header.Idempotency-Key", Message: "must be valid UTF-8 without NUL characters"})
+	}
+	if !storable(in.Body.Type) {
+		errs = append(errs, &huma.ErrorDetail{Location: "body.type", Message: "must be valid UTF-8 without NUL characters"})
+	}
+	if !storableJSON(map[string]any(in.Body.Data)) {
+		errs = append(errs, &huma.ErrorDetail{Location: "body.data", Message: "keys and strings must not contain NUL characters"})
+	}
+	for k, v := range in.Body.Metadata {
+		if !storable(k) || !storable(v) {
+			errs = append(errs, &huma.ErrorDetail{Location: "body.metadata", Message: "keys and values must be valid UTF-8 without NUL characters"})
+			break
+		}
+	}
+	return errs
+}
+
+// Resolve rejects a type filter PostgreSQL cannot compare.
+func (in *listEventsInput) Resolve(huma.Context) []error {
+	if !storable(in.Type) {
+		return []error{&huma.ErrorDetail{Location: "query.type", Message: "must be valid UTF-8 without NUL characters"}}
+	}
+	return nil
+}
+
+func (a *API) publishEvent(ctx context.Context, in *publishEventInput) (*publishEventOutput, error) {
+	data, err := json.Marshal(map[string]any(in.Body.Data))
+	if err != nil {
+		return nil, a.problem(ctx, err)
+	}
+	key := idempotencyKey(in.IdempotencyKey)
+	id, replayed, err := a.deps.Pipeline.Publish(ctx, PublishRequest{
+		Type: in.Body.Type, Data: data, ID: in.Body.ID, Metadata: in.Body.Metadata, IdempotencyKey: key,
+	})
+	switch {
+	case errors.Is(err, domain.ErrUnknownEventType):
+		return nil, huma.Error422UnprocessableEntity("unknown event type", &huma.ErrorDetail{
+			Location: "body.type", Message: "not in the event catalog (see list-event-types)", Value: in.Body.Type,
+		})
+	case errors.Is(err, domain.ErrConflict) && key != "":
+		// The Pipeline reports a reused key and a reused event id alike;
+		// with a key sent, the IETF idempotency-key draft asks for a 422.
+		return nil, huma.Error422UnprocessableEntity("Idempotency-Key reused with a different request", &huma.ErrorDetail{
+			Location: "header.Idempotency-Key", Message: "already used with a different request", Value: in.IdempotencyKey,
+		})
+	case err != nil:
+		return nil, a.problem(ctx, err)
+	}
+	out := &publishEventOutput{
+		Location: "/api/v1/events/" + url.PathEscape(string(id)),
+		Body:     PublishEventResult{ID: string(id), Type: in.Body.Type, Status: "accepted"},
+	}
+	if replayed {
+		out.IdempotentReplayed = "true"
+	}
+	return out, nil
+}
+
+// idempotencyKey accepts the key as the draft's structured-field string
+// ("…") or bare, as most clients send it.
+func idempotencyKey(h string) string {
+	h = strings.TrimSpace(h)
+	if len(h) >= 2 && h[0] == '"' && h[len(h)-1] == '"' {
+		return h[1 : len(h)-1]
+	}
+	return h
+}
+
+func (a *API) listEvents(ctx context.Context, in *listEventsInput) (*listEventsOutput, error) {
+	f := domain.PublishedEventFilter{Type: in.Type, Limit: in.Limit + 1}
+	if in.Cursor != "" {
+		seq, err := decodeSeqCursor(in.Cursor)
+		if err != nil {
+			return nil, huma.Error400BadRequest("invalid cursor", &huma.ErrorDetail{Location: "query.cursor", Message: err.Error(), Value: in.Cursor})
+		}
+		f.AfterSeq = seq
+	}
+	evs, err := a.deps.Pipeline.ListEvents(ctx, f)
+	if err != nil {
+		return nil, a.problem(ctx, err)
+	}
+	out := &listEventsOutput{Body: EventList{Data: []Event{}}}
+	if len(evs) > in.Limit {
+		evs = evs[:in.Limit]
+		out.Body.NextCursor = encodeCursor(strconv.FormatInt(evs[len(evs)-1].Seq, 10))
+		q := url.Values{"cursor": {out.Body.NextCursor}, "limit": {strconv.Itoa(in.Limit)}}
+		if in.Type != "" {
+			q.Set("type", in.Type)
+		}
+		out.Link = nextLink("/api/v1/events", q)
+	}
+	for i := range evs {
+		out.Body.Data = append(out.Body.Data, toEvent(&evs[i]))
+	}
+	return out, nil
+}
+
+func (a *API) getEvent(ctx context.Context, in *eventIDInput) (*eventOutput, error) {
+	// An id that cannot have been published names no event.
+	if !eventIDRe.MatchString(in.ID) {
+		return nil, huma.Error404NotFound("no such event")
+	}
+	id := domain.EventID(in.ID)
+	ev, err := a.deps.Pipeline.GetEvent(ctx, id)
+	if err != nil {
+		return nil, a.problem(ctx, err)
+	}
+	ds, err := a.deps.Pipeline.ListDeliveries(ctx, domain.DeliveryFilter{EventID: id, Limit: eventDeliveriesLimit})
+	if err != nil {
+		return nil, a.problem(ctx, err)
+	}
+	out := &eventOutput{Body: EventWithDeliveries{Event: toEvent(ev), Deliveries: make([]Delivery, 0, len(ds))}}
+	for i := range ds {
+		out.Body.Deliveries = append(out.Body.Deliveries, toDelivery(&ds[i]))
+	}
+	return out, nil
+}
+
+func toEvent(e *domain.PublishedEvent) Event {
+	out := Event{ID: string(e.ID), Type: e.Type, Data: e.Data, Metadata: e.Metadata, PublishedAt: e.PublishedAt.UTC()}
+	if len(out.Data) == 0 {
+		out.Data = json.RawMessage(`{}`)
+	}
+	if out.Metadata == nil {
+		out.Metadata = map[string]any{}
+	}
+	return out
+}
+
+// decodeSeqCursor reads a list-events cursor: base64url of the last
+// event's sequence number.
+func decodeSeqCursor(c string) (int64, error) {
+	s, err := decodeCursor(c, "")
+	if err != nil {
+		return 0, err
+	}
+	seq, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || seq < 0 {
+		return 0, errNotCursor
+	}
+	return seq, nil
+}
+
+var errNotCursor = errors.New("not a cursor returned by this API")
+
+// nextLink renders an RFC 8288 Link header to the next page.
+func nextLink(path string, q url.Values) string {
+	return "<" + path + "?" + q.Encode() + `>; rel="next"`
+}

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -322,7 +323,7 @@ func (a *API) writeWebhook(ctx context.Context, in *writeWebhookInput, base func
 	if err != nil {
 		return nil, err
 	}
-	w, err := a.deps.Webhooks.ExecuteWebhook(ctx, id, expected, func(w *domain.Webhook) ([]domain.Event, error) {
+	w, err := a.execute(ctx, id, expected, func(w *domain.Webhook) ([]domain.Event, error) {
 		spec := base(w)
 		if base(w).Name == "" { // PUT: name and url are required, keep the current ones when absent
 			spec.Name, spec.URL, spec.EventTypes = w.Spec.Name, w.Spec.URL, w.Spec.EventTypes
@@ -345,7 +346,7 @@ func (a *API) deleteWebhook(ctx context.Context, in *commandInput) (*noContentOu
 	if err != nil {
 		return nil, err
 	}
-	_, err = a.deps.Webhooks.ExecuteWebhook(ctx, id, expected, func(w *domain.Webhook) ([]domain.Event, error) {
+	_, err = a.execute(ctx, id, expected, func(w *domain.Webhook) ([]domain.Event, error) {
 		return w.Delete(a.cfg.NowFunc())
 	})
 	if err != nil {
@@ -364,7 +365,7 @@ func (a *API) statusCommand(name string) func(context.Context, *commandInput) (*
 		if err != nil {
 			return nil, err
 		}
-		w, err := a.deps.Webhooks.ExecuteWebhook(ctx, id, expected, func(w *domain.Webhook) ([]domain.Event, error) {
+		w, err := a.execute(ctx, id, expected, func(w *domain.Webhook) ([]domain.Event, error) {
 			if name == "pause" {
 				return w.Pause(a.cfg.NowFunc())
 			}
@@ -396,13 +397,34 @@ func (a *API) rotateSecret(ctx context.Context, in *rotateSecretInput) (*webhook
 			}
 		}
 	}
-	w, err := a.deps.Webhooks.ExecuteWebhook(ctx, id, expected, func(w *domain.Webhook) ([]domain.Event, error) {
+	w, err := a.execute(ctx, id, expected, func(w *domain.Webhook) ([]domain.Event, error) {
 		return w.RotateSecret(p, a.cfg.NowFunc())
 	})
 	if err != nil {
 		return nil, a.problem(ctx, err)
 	}
 	return a.webhookOutput(w, true), nil
+}
+
+// maxCommandAttempts bounds how often a command without If-Match is decided
+// again after losing a race with a concurrent write to the same webhook.
+const maxCommandAttempts = 10
+
+// execute runs a command on a webhook. With If-Match (expected >= 0) a
+// concurrent change is the client's 412. Without it the client asked for
+// the change whatever the current version, so a lost race is not its
+// concern: the command is decided again on the new state, and only a
+// webhook that keeps changing yields 409.
+func (a *API) execute(ctx context.Context, id domain.WebhookID, expected int64, decide func(w *domain.Webhook) ([]domain.Event, error)) (*domain.Webhook, error) {
+	for attempt := 1; ; attempt++ {
+		w, err := a.deps.Webhooks.ExecuteWebhook(ctx, id, expected, decide)
+		if expected >= 0 || !errors.Is(err, domain.ErrVersionConflict) {
+			return w, err
+		}
+		if attempt == maxCommandAttempts {
+			return nil, huma.Error409Conflict("the webhook is being changed concurrently; retry the request")
+		}
+	}
 }
 
 func (a *API) validation() domain.ValidationOpts {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -539,5 +540,58 @@ func TestAPI_WebhookCommands(t *testing.T) {
 		requireProblem(t, b.get(t, webhookPath("wh_01JDZ8Q6V3N5T8W2X4Y6Z8A0BC")), http.StatusNotFound)
 		r := b.do(t, request{method: http.MethodDelete, path: webhookPath("wh_01JDZ8Q6V3N5T8W2X4Y6Z8A0BC")})
 		requireProblem(t, r, http.StatusNotFound)
+	})
+}
+
+// patchConcurrently sends the same PATCH (with max_retries = writer index)
+// from n goroutines at once and returns how many got each status.
+func patchConcurrently(t *testing.T, b *testBundle, id string, n int, headers map[string]string) map[int]int {
+	t.Helper()
+	type result struct {
+		status int
+		err    error
+	}
+	results := make(chan result, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			r, err := b.send(t.Context(), request{
+				method: http.MethodPatch, path: webhookPath(id), body: map[string]any{"max_retries": i}, headers: headers,
+			})
+			results <- result{r.status, err}
+		})
+	}
+	wg.Wait()
+	close(results)
+	counts := map[int]int{}
+	for r := range results {
+		require.NoError(t, r.err)
+		counts[r.status]++
+	}
+	return counts
+}
+
+func TestAPI_ConcurrentWrites(t *testing.T) {
+	t.Parallel()
+	const writers = 8
+
+	t.Run("WithoutIfMatchAllApply", func(t *testing.T) {
+		t.Parallel()
+		_, b := setup(t, nil)
+		created := b.createWebhook(t, "Busy", "https://example.com/busy", []string{"*"}, nil)
+		counts := patchConcurrently(t, b, created.ID, writers, nil)
+		require.Equal(t, map[int]int{http.StatusOK: writers}, counts)
+		got := decode[httpapi.Webhook](t, b.get(t, webhookPath(created.ID)), http.StatusOK)
+		require.Equal(t, int64(1+writers), got.Version)
+	})
+
+	t.Run("SameIfMatchOneWins", func(t *testing.T) {
+		t.Parallel()
+		_, b := setup(t, nil)
+		created := b.createWebhook(t, "Race", "https://example.com/race", []string{"*"}, nil)
+		counts := patchConcurrently(t, b, created.ID, writers, map[string]string{"If-Match": `"v1"`})
+		require.Equal(t, map[int]int{http.StatusOK: 1, http.StatusPreconditionFailed: writers - 1}, counts)
+		got := decode[httpapi.Webhook](t, b.get(t, webhookPath(created.ID)), http.StatusOK)
+		require.Equal(t, int64(2), got.Version)
 	})
 }

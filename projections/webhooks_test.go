@@ -1,7 +1,6 @@
 package projections_test
 
 import (
-	"context"
 	"encoding/json"
 	"testing"
 	"time"
@@ -17,20 +16,20 @@ import (
 	"github.com/loki-interceptor/lokihooks/projections"
 )
 
-type testBundle struct {
+type webhooksBundle struct {
 	pool   *pgxpool.Pool
 	events *eventstore.Store
 	store  *webhookstore.Store
 	now    time.Time
 }
 
-// setup returns the projection and a bundle whose event store runs it
+// setupWebhooks returns the projection and a bundle whose event store runs it
 // inline, as in production.
-func setup(t *testing.T) (projections.Webhooks, *testBundle) {
+func setupWebhooks(t *testing.T) (projections.Webhooks, *webhooksBundle) {
 	t.Helper()
 	pool := dbtest.Pool(t, nil)
 	events := eventstore.New(pool, eventstore.Config{Projectors: []eventstore.Projector{projections.Webhooks{}}})
-	return projections.Webhooks{}, &testBundle{
+	return projections.Webhooks{}, &webhooksBundle{
 		pool:   pool,
 		events: events,
 		store:  webhookstore.New(events, pool),
@@ -39,18 +38,18 @@ func setup(t *testing.T) (projections.Webhooks, *testBundle) {
 }
 
 // tick advances the bundle's clock, so every command gets its own time.
-func (b *testBundle) tick() time.Time {
+func (b *webhooksBundle) tick() time.Time {
 	b.now = b.now.Add(time.Second)
 	return b.now
 }
 
-func spec(name, url string, eventTypes ...string) domain.WebhookSpec {
+func webhookSpec(name, url string, eventTypes ...string) domain.WebhookSpec {
 	s := domain.DefaultWebhookSpec()
 	s.Name, s.URL, s.EventTypes = name, url, eventTypes
 	return s
 }
 
-func (b *testBundle) create(t *testing.T, s domain.WebhookSpec) domain.WebhookID {
+func (b *webhooksBundle) create(t *testing.T, s domain.WebhookSpec) domain.WebhookID {
 	t.Helper()
 	now := b.tick()
 	id := domain.WebhookID(domain.NewID(domain.WebhookIDPrefix, now))
@@ -61,7 +60,7 @@ func (b *testBundle) create(t *testing.T, s domain.WebhookSpec) domain.WebhookID
 	return id
 }
 
-func (b *testBundle) run(t *testing.T, id domain.WebhookID, cmd func(w *domain.Webhook, now time.Time) ([]domain.Event, error)) {
+func (b *webhooksBundle) run(t *testing.T, id domain.WebhookID, cmd func(w *domain.Webhook, now time.Time) ([]domain.Event, error)) {
 	t.Helper()
 	now := b.tick()
 	_, err := b.store.ExecuteWebhook(t.Context(), id, eventstore.ExpectAny, func(w *domain.Webhook) ([]domain.Event, error) {
@@ -70,8 +69,8 @@ func (b *testBundle) run(t *testing.T, id domain.WebhookID, cmd func(w *domain.W
 	require.NoError(t, err)
 }
 
-// snapshot returns every row of the read model, all columns, as JSON.
-func snapshot(t *testing.T, pool *pgxpool.Pool) []string {
+// webhookRows returns every row of the read model, all columns, as JSON.
+func webhookRows(t *testing.T, pool *pgxpool.Pool) []string {
 	t.Helper()
 	rows, err := pool.Query(t.Context(), `SELECT to_jsonb(w)::text FROM webhooks w ORDER BY id`)
 	require.NoError(t, err)
@@ -80,8 +79,8 @@ func snapshot(t *testing.T, pool *pgxpool.Pool) []string {
 	return out
 }
 
-// allEvents reads the whole event log in position order.
-func allEvents(t *testing.T, pool *pgxpool.Pool) []domain.Recorded {
+// eventLog reads the whole event log in position order.
+func eventLog(t *testing.T, pool *pgxpool.Pool) []domain.Recorded {
 	t.Helper()
 	rows, err := pool.Query(t.Context(), `SELECT position, stream_id, version, type, data, recorded_at FROM events ORDER BY position`)
 	require.NoError(t, err)
@@ -94,8 +93,10 @@ func allEvents(t *testing.T, pool *pgxpool.Pool) []domain.Recorded {
 	return recs
 }
 
-func project(ctx context.Context, t *testing.T, pool *pgxpool.Pool, p projections.Webhooks, recs []domain.Recorded) {
+// projectTx projects recs in one transaction.
+func projectTx(t *testing.T, pool *pgxpool.Pool, p projections.Webhooks, recs []domain.Recorded) {
 	t.Helper()
+	ctx := t.Context()
 	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		return p.Project(ctx, tx, recs)
 	}))
@@ -103,12 +104,12 @@ func project(ctx context.Context, t *testing.T, pool *pgxpool.Pool, p projection
 
 // history creates webhooks and runs every kind of command on them,
 // including a name and url freed by a delete and reused.
-func (b *testBundle) history(t *testing.T) {
+func (b *webhooksBundle) history(t *testing.T) {
 	t.Helper()
-	alerts := b.create(t, spec("Alerts", "https://example.com/alerts", "compliance.alert"))
-	all := b.create(t, spec("All", "https://example.com/all", "*"))
-	failed := b.create(t, spec("Failed", "https://example.com/failed", "validation.failed"))
-	custom := spec("Custom", "https://example.com/custom", "report.generated", "batch.completed")
+	alerts := b.create(t, webhookSpec("Alerts", "https://example.com/alerts", "compliance.alert"))
+	all := b.create(t, webhookSpec("All", "https://example.com/all", "*"))
+	failed := b.create(t, webhookSpec("Failed", "https://example.com/failed", "validation.failed"))
+	custom := webhookSpec("Custom", "https://example.com/custom", "report.generated", "batch.completed")
 	custom.MaxRetries, custom.JitterEnabled, custom.RateLimitPerHour = 9, false, 100
 	custom.CustomHeaders = map[string]string{"X-Team": "ops"}
 	custom.Metadata = map[string]any{"owner": "ops", "tags": []any{"a", "b"}}
@@ -130,7 +131,7 @@ func (b *testBundle) history(t *testing.T) {
 		return w.Deactivate("receiver answered 410 Gone", now)
 	})
 	b.run(t, failed, (*domain.Webhook).Delete)
-	b.create(t, spec("Failed", "https://example.com/failed", "validation.failed", "validation.completed"))
+	b.create(t, webhookSpec("Failed", "https://example.com/failed", "validation.failed", "validation.completed"))
 	b.run(t, alerts, (*domain.Webhook).Resume)
 	b.run(t, customID, (*domain.Webhook).Resume)
 	b.run(t, customID, (*domain.Webhook).Pause)
@@ -141,45 +142,45 @@ func TestWebhooks_Rebuild(t *testing.T) {
 
 	t.Run("EqualsInlineReadModel", func(t *testing.T) {
 		t.Parallel()
-		p, b := setup(t)
+		p, b := setupWebhooks(t)
 		b.history(t)
-		before := snapshot(t, b.pool)
+		before := webhookRows(t, b.pool)
 		require.Len(t, before, 5)
-		recs := allEvents(t, b.pool)
+		recs := eventLog(t, b.pool)
 		require.Len(t, recs, 14)
 
 		_, err := b.pool.Exec(t.Context(), `TRUNCATE webhooks`)
 		require.NoError(t, err)
-		require.Empty(t, snapshot(t, b.pool))
+		require.Empty(t, webhookRows(t, b.pool))
 
-		project(t.Context(), t, b.pool, p, recs)
-		require.Equal(t, before, snapshot(t, b.pool))
+		projectTx(t, b.pool, p, recs)
+		require.Equal(t, before, webhookRows(t, b.pool))
 	})
 
 	t.Run("ProjectingTwiceChangesNothing", func(t *testing.T) {
 		t.Parallel()
-		p, b := setup(t)
+		p, b := setupWebhooks(t)
 		b.history(t)
-		before := snapshot(t, b.pool)
-		recs := allEvents(t, b.pool)
+		before := webhookRows(t, b.pool)
+		recs := eventLog(t, b.pool)
 
-		project(t.Context(), t, b.pool, p, recs)
-		require.Equal(t, before, snapshot(t, b.pool))
-		project(t.Context(), t, b.pool, p, append(recs, recs...))
-		require.Equal(t, before, snapshot(t, b.pool))
+		projectTx(t, b.pool, p, recs)
+		require.Equal(t, before, webhookRows(t, b.pool))
+		projectTx(t, b.pool, p, append(recs, recs...))
+		require.Equal(t, before, webhookRows(t, b.pool))
 
 		// Older events of a stream arriving after newer ones are skipped.
 		first := recs[:4] // the four creations
-		project(t.Context(), t, b.pool, p, first)
-		require.Equal(t, before, snapshot(t, b.pool))
+		projectTx(t, b.pool, p, first)
+		require.Equal(t, before, webhookRows(t, b.pool))
 	})
 
 	t.Run("RebuildTwiceInOneTransaction", func(t *testing.T) {
 		t.Parallel()
-		p, b := setup(t)
+		p, b := setupWebhooks(t)
 		b.history(t)
-		before := snapshot(t, b.pool)
-		recs := allEvents(t, b.pool)
+		before := webhookRows(t, b.pool)
+		recs := eventLog(t, b.pool)
 
 		ctx := t.Context()
 		require.NoError(t, pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
@@ -191,14 +192,14 @@ func TestWebhooks_Rebuild(t *testing.T) {
 			}
 			return p.Project(ctx, tx, recs)
 		}))
-		require.Equal(t, before, snapshot(t, b.pool))
+		require.Equal(t, before, webhookRows(t, b.pool))
 	})
 
 	t.Run("RowMatchesReplay", func(t *testing.T) {
 		t.Parallel()
-		_, b := setup(t)
+		_, b := setupWebhooks(t)
 		b.history(t)
-		for _, row := range snapshot(t, b.pool) {
+		for _, row := range webhookRows(t, b.pool) {
 			var r struct {
 				ID string `json:"id"`
 			}
@@ -230,11 +231,11 @@ func TestWebhooks_Unique(t *testing.T) {
 
 	t.Run("NameAndURLConflicts", func(t *testing.T) {
 		t.Parallel()
-		_, b := setup(t)
-		b.create(t, spec("Taken", "https://example.com/taken", "*"))
+		_, b := setupWebhooks(t)
+		b.create(t, webhookSpec("Taken", "https://example.com/taken", "*"))
 		for field, s := range map[string]domain.WebhookSpec{
-			"name": spec("Taken", "https://example.com/other", "*"),
-			"url":  spec("Other", "https://example.com/taken", "*"),
+			"name": webhookSpec("Taken", "https://example.com/other", "*"),
+			"url":  webhookSpec("Other", "https://example.com/taken", "*"),
 		} {
 			now := b.tick()
 			id := domain.WebhookID(domain.NewID(domain.WebhookIDPrefix, now))
@@ -246,16 +247,16 @@ func TestWebhooks_Unique(t *testing.T) {
 			require.ErrorAs(t, err, &fe)
 			require.Equal(t, field, fe.Field)
 		}
-		require.Len(t, snapshot(t, b.pool), 1)
+		require.Len(t, webhookRows(t, b.pool), 1)
 	})
 
 	t.Run("ConflictLeavesTransactionUsable", func(t *testing.T) {
 		t.Parallel()
-		p, b := setup(t)
-		b.create(t, spec("Taken", "https://example.com/taken", "*"))
+		p, b := setupWebhooks(t)
+		b.create(t, webhookSpec("Taken", "https://example.com/taken", "*"))
 		ctx := t.Context()
 		data, err := json.Marshal(domain.WebhookCreated{
-			ID: "wh_clash", Spec: spec("Taken", "https://example.com/clash", "*"), Secret: domain.GenerateSecret(), At: b.now,
+			ID: "wh_clash", Spec: webhookSpec("Taken", "https://example.com/clash", "*"), Secret: domain.GenerateSecret(), At: b.now,
 		})
 		require.NoError(t, err)
 
@@ -273,8 +274,8 @@ func TestWebhooks_Queries(t *testing.T) {
 
 	t.Run("GetDeletedIsNotFound", func(t *testing.T) {
 		t.Parallel()
-		_, b := setup(t)
-		id := b.create(t, spec("Gone", "https://example.com/gone", "*"))
+		_, b := setupWebhooks(t)
+		id := b.create(t, webhookSpec("Gone", "https://example.com/gone", "*"))
 		b.run(t, id, (*domain.Webhook).Delete)
 		_, err := projections.GetWebhook(t.Context(), b.pool, id)
 		require.ErrorIs(t, err, domain.ErrNotFound)
@@ -284,16 +285,16 @@ func TestWebhooks_Queries(t *testing.T) {
 
 	t.Run("MatchingWebhooks", func(t *testing.T) {
 		t.Parallel()
-		_, b := setup(t)
-		direct := b.create(t, spec("Direct", "https://example.com/direct", "compliance.alert"))
-		wildcard := b.create(t, spec("Wildcard", "https://example.com/wildcard", "*"))
-		paused := b.create(t, spec("Paused", "https://example.com/paused", "compliance.alert"))
+		_, b := setupWebhooks(t)
+		direct := b.create(t, webhookSpec("Direct", "https://example.com/direct", "compliance.alert"))
+		wildcard := b.create(t, webhookSpec("Wildcard", "https://example.com/wildcard", "*"))
+		paused := b.create(t, webhookSpec("Paused", "https://example.com/paused", "compliance.alert"))
 		b.run(t, paused, (*domain.Webhook).Pause)
-		inactive := b.create(t, spec("Inactive", "https://example.com/inactive", "compliance.alert"))
+		inactive := b.create(t, webhookSpec("Inactive", "https://example.com/inactive", "compliance.alert"))
 		b.run(t, inactive, func(w *domain.Webhook, now time.Time) ([]domain.Event, error) { return w.Deactivate("gone", now) })
-		deleted := b.create(t, spec("Deleted", "https://example.com/deleted", "*"))
+		deleted := b.create(t, webhookSpec("Deleted", "https://example.com/deleted", "*"))
 		b.run(t, deleted, (*domain.Webhook).Delete)
-		b.create(t, spec("Other", "https://example.com/other", "validation.failed"))
+		b.create(t, webhookSpec("Other", "https://example.com/other", "validation.failed"))
 
 		got, err := projections.MatchingWebhooks(t.Context(), b.pool, "compliance.alert")
 		require.NoError(t, err)

@@ -55,6 +55,7 @@ func TestLoadConfig(t *testing.T) {
 			envLogLevel:        "debug",
 			envWorkers:         "8",
 			envPollInterval:    "250ms",
+			envRescueAfter:     "2m",
 		}), true)
 		require.NoError(t, err)
 		require.Equal(t, config{
@@ -69,6 +70,7 @@ func TestLoadConfig(t *testing.T) {
 			LogLevel:        "debug",
 			Workers:         8,
 			PollInterval:    250 * time.Millisecond,
+			RescueAfter:     2 * time.Minute,
 		}, c)
 	})
 
@@ -88,14 +90,17 @@ func TestLoadConfig(t *testing.T) {
 			envAllowHTTP:       "maybe",
 			envAllowedNetworks: "10.0.0.0/33",
 			envShutdownTimeout: "soon",
-			envPollInterval:    "1ms",
+			envPollInterval:    "500us",
+			envRescueAfter:     "-1s",
 			envWorkers:         "0",
 			envLogLevel:        "loud",
 		}), true)
 		errs := joined(t, err)
 		var names []string
 		for _, e := range errs {
-			for _, name := range []string{envAPIKeys, envAllowHTTP, envAllowedNetworks, envShutdownTimeout, envPollInterval, envWorkers, envLogLevel} {
+			for _, name := range []string{
+				envAPIKeys, envAllowHTTP, envAllowedNetworks, envShutdownTimeout, envPollInterval, envRescueAfter, envWorkers, envLogLevel,
+			} {
 				if strings.Contains(e.Error(), name) {
 					names = append(names, name)
 				}
@@ -104,9 +109,9 @@ func TestLoadConfig(t *testing.T) {
 		// The short key and the resulting lack of any key are two problems.
 		require.ElementsMatch(t, []string{
 			envAPIKeys, envAPIKeys, envAllowHTTP, envAllowedNetworks, envShutdownTimeout,
-			envPollInterval, envWorkers, envLogLevel,
+			envPollInterval, envRescueAfter, envWorkers, envLogLevel,
 		}, names)
-		require.Len(t, errs, 8)
+		require.Len(t, errs, 9)
 	})
 
 	t.Run("ShortKeyNotInError", func(t *testing.T) {

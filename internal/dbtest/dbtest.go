@@ -119,14 +119,16 @@ func PoolSchema(tb testing.TB, opts *Opts) (*pgxpool.Pool, string) {
 	return pool, schema
 }
 
-// newSchemaName builds t_<package>_<test>_<random>, cut to PostgreSQL's
-// 63-byte identifier limit.
+// newSchemaName builds t_<test>_<random>, short enough for River's
+// notification channels.
 func newSchemaName(testName string) string {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	name := nonWord.ReplaceAllString(strings.ToLower(testName), "_")
-	if len(name) > 40 {
-		name = name[:40]
+	// River prefixes its LISTEN/NOTIFY channels with the schema name, and
+	// channel names are limited to 63 bytes.
+	if len(name) > 24 {
+		name = name[:24]
 	}
 	return fmt.Sprintf("t_%s_%s", name, hex.EncodeToString(b[:]))
 }

@@ -145,12 +145,11 @@ BEGIN
             USING ERRCODE = '22023';
     END IF;
 
-    v_body := json_build_object(
-        'id', v_id,
-        'type', event_type,
-        'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'data', data
-    )::text;
+    -- Built once, stored as text: every attempt sends exactly these bytes.
+    v_body := '{"id":' || to_json(v_id)::text
+        || ',"type":' || to_json(event_type)::text
+        || ',"timestamp":' || to_json(to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))::text
+        || ',"data":' || data::text || '}';
 
     INSERT INTO published_events AS p (id, type, data, metadata, body)
     VALUES (v_id, event_type, data, v_meta, v_body)

@@ -1,0 +1,226 @@
+package relay_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/stretchr/testify/require"
+
+	"github.com/loki-interceptor/lokihooks/connectors"
+	"github.com/loki-interceptor/lokihooks/domain"
+	"github.com/loki-interceptor/lokihooks/eventstore"
+	"github.com/loki-interceptor/lokihooks/internal/dbtest"
+	"github.com/loki-interceptor/lokihooks/internal/pipeline"
+	"github.com/loki-interceptor/lokihooks/internal/webhookstore"
+	"github.com/loki-interceptor/lokihooks/projections"
+	"github.com/loki-interceptor/lokihooks/relay"
+)
+
+// clock is a settable test clock.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// received is one request seen by a test receiver.
+type received struct {
+	Header http.Header
+	Body   []byte
+}
+
+// receiver is an httptest server whose answers the test scripts.
+type receiver struct {
+	*httptest.Server
+	mu      sync.Mutex
+	got     []received
+	respond func(n int, w http.ResponseWriter, r *http.Request) // n is 1-based
+	arrived chan struct{}
+}
+
+func newReceiver(t *testing.T, respond func(n int, w http.ResponseWriter, r *http.Request)) *receiver {
+	t.Helper()
+	rc := &receiver{respond: respond, arrived: make(chan struct{}, 1000)}
+	rc.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		rc.mu.Lock()
+		rc.got = append(rc.got, received{Header: r.Header.Clone(), Body: body})
+		n := len(rc.got)
+		rc.mu.Unlock()
+		if rc.respond != nil {
+			rc.respond(n, w, r)
+		}
+		select {
+		case rc.arrived <- struct{}{}:
+		default:
+		}
+	}))
+	t.Cleanup(rc.Close)
+	return rc
+}
+
+func (rc *receiver) requests() []received {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return append([]received(nil), rc.got...)
+}
+
+type testBundle struct {
+	pool     *pgxpool.Pool
+	events   *eventstore.Store
+	webhooks *webhookstore.Store
+	api      *pipeline.API
+	relay    *relay.Relay
+	clock    *clock
+}
+
+type setupOpts struct {
+	workers int
+}
+
+// setup starts a relay (fan-out, workers and the deliveries projection) on
+// an isolated schema; everything stops when the test ends.
+func setup(t *testing.T, opts *setupOpts) *testBundle {
+	t.Helper()
+	if opts == nil {
+		opts = &setupOpts{}
+	}
+	pool := dbtest.Pool(t, &dbtest.Opts{MaxConns: 20})
+	events := eventstore.New(pool, eventstore.Config{Projectors: []eventstore.Projector{projections.Webhooks{}}})
+	db := stdlib.OpenDBFromPool(pool)
+	t.Cleanup(func() { _ = db.Close() })
+	sender := connectors.NewWebhook(connectors.NewClient(connectors.ClientConfig{
+		AllowHTTP: true, AllowedNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+	}), connectors.WebhookConfig{})
+	clk := &clock{now: time.Now().UTC().Truncate(time.Microsecond)}
+	rl, err := relay.New(pool, db, pipeline.NewStore(events, pool), sender, relay.Config{
+		Fanout: true, Work: true, Workers: max(opts.workers, 10),
+		FanoutConfig:      relay.FanoutConfig{PollInterval: 5 * time.Millisecond},
+		FetchPollInterval: 10 * time.Millisecond, ShutdownTimeout: 5 * time.Second,
+		NowFunc: clk.Now, RandomFunc: func() float64 { return 0.5 },
+		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+	require.NoError(t, err)
+	runner, err := projections.NewRunner(pool, projections.RunnerConfig{
+		Name: "deliveries", Projector: projections.Deliveries{}, PollInterval: 5 * time.Millisecond,
+		Read: func(ctx context.Context, tx pgx.Tx, after projections.Position, limit int) ([]domain.Recorded, error) {
+			return eventstore.ReadLog(ctx, tx, eventstore.LogPosition{TransactionID: after.TransactionID, Position: after.Position}, limit)
+		},
+	})
+	require.NoError(t, err)
+
+	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); require.NoError(t, rl.Run(ctx)) }()
+	go func() { defer wg.Done(); require.NoError(t, runner.Run(ctx)) }()
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	select {
+	case <-rl.FanoutRunning():
+	case <-time.After(10 * time.Second):
+		t.Fatal("fan-out did not start")
+	}
+	return &testBundle{
+		pool: pool, events: events, webhooks: webhookstore.New(events, pool),
+		api: pipeline.NewAPI(pool, rl, sender, clk.Now), relay: rl, clock: clk,
+	}
+}
+
+// createWebhook registers a webhook for url with the given spec changes.
+func (b *testBundle) createWebhook(t *testing.T, url string, change func(*domain.WebhookSpec)) *domain.Webhook {
+	t.Helper()
+	spec := domain.DefaultWebhookSpec()
+	spec.Name, spec.URL, spec.EventTypes = "hook "+url, url, []string{"*"}
+	spec.RetryDelaySeconds, spec.JitterEnabled = 0, false
+	if change != nil {
+		change(&spec)
+	}
+	id := domain.WebhookID(domain.NewID(domain.WebhookIDPrefix, time.Now()))
+	w, err := b.webhooks.ExecuteWebhook(t.Context(), id, 0, func(*domain.Webhook) ([]domain.Event, error) {
+		return domain.CreateWebhook(domain.CreateWebhookParams{ID: id, Spec: spec}, domain.ValidationOpts{AllowHTTP: true}, time.Now())
+	})
+	require.NoError(t, err)
+	return w
+}
+
+// publish publishes one event through lokihooks_publish in its own
+// transaction and returns its id.
+func (b *testBundle) publish(t *testing.T, eventType string, data string) domain.EventID {
+	t.Helper()
+	var id string
+	require.NoError(t, b.pool.QueryRow(t.Context(), "SELECT lokihooks_publish($1, $2::jsonb)", eventType, data).Scan(&id))
+	return domain.EventID(id)
+}
+
+// waitDelivery polls the deliveries read model until the delivery of
+// (event, webhook) has the wanted status.
+func (b *testBundle) waitDelivery(t *testing.T, ev domain.EventID, hook domain.WebhookID, want domain.DeliveryStatus) *domain.DeliveryView {
+	t.Helper()
+	id := domain.DeliveryIDFor(ev, hook)
+	var last *domain.DeliveryView
+	require.Eventually(t, func() bool {
+		d, err := projections.GetDelivery(t.Context(), b.pool, id)
+		if err != nil {
+			return false
+		}
+		last = d
+		return d.Status == want
+	}, 20*time.Second, 5*time.Millisecond, "delivery %s never reached %s (last: %+v)", id, want, last)
+	return last
+}
+
+// promote makes scheduled retries runnable now, as if their time had come.
+func (b *testBundle) promote(t *testing.T) int64 {
+	t.Helper()
+	tag, err := b.pool.Exec(t.Context(), `UPDATE river_job SET state = 'available', scheduled_at = now()
+		WHERE state IN ('scheduled', 'retryable') AND kind = 'deliver'`)
+	require.NoError(t, err)
+	return tag.RowsAffected()
+}
+
+// waitScheduled waits until n delivery jobs wait in the future.
+func (b *testBundle) waitScheduled(t *testing.T, n int) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		var c int
+		err := b.pool.QueryRow(t.Context(), `SELECT count(*) FROM river_job WHERE state = 'scheduled' AND kind = 'deliver'`).Scan(&c)
+		return err == nil && c == n
+	}, 20*time.Second, 5*time.Millisecond)
+}
+
+func attempts(t *testing.T, b *testBundle, id domain.DeliveryID) []domain.AttemptView {
+	t.Helper()
+	as, err := projections.ListAttempts(t.Context(), b.pool, id)
+	require.NoError(t, err)
+	return as
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	out, err := json.Marshal(v)
+	require.NoError(t, err)
+	return string(out)
+}
+

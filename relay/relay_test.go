@@ -1,0 +1,342 @@
+package relay_test
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"net"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+	"github.com/stretchr/testify/require"
+
+	"github.com/loki-interceptor/lokihooks/domain"
+	"github.com/loki-interceptor/lokihooks/eventstore"
+	"github.com/loki-interceptor/lokihooks/httpapi"
+	"github.com/loki-interceptor/lokihooks/projections"
+)
+
+func status(code int) func(int, http.ResponseWriter, *http.Request) {
+	return func(_ int, w http.ResponseWriter, _ *http.Request) { w.WriteHeader(code) }
+}
+
+func TestRelay_DeliversSignedEvent(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	rc := newReceiver(t, status(http.StatusOK))
+	hook := b.createWebhook(t, rc.URL+"/in", func(s *domain.WebhookSpec) {
+		s.EventTypes = []string{domain.EventTypeValidationCompleted}
+		s.CustomHeaders = map[string]string{"X-Tenant": "acme"}
+	})
+	ev := b.publish(t, domain.EventTypeValidationCompleted, `{"document_id":"doc_456","gates_passed":8}`)
+	d := b.waitDelivery(t, ev, hook.ID, domain.DeliveryDelivered)
+	require.Equal(t, 1, d.Attempts)
+
+	reqs := rc.requests()
+	require.Len(t, reqs, 1)
+	got := reqs[0]
+	var body struct {
+		ID, Type, Timestamp string
+		Data                map[string]any
+	}
+	require.NoError(t, json.Unmarshal(got.Body, &body))
+	require.Equal(t, string(ev), body.ID)
+	require.Equal(t, domain.EventTypeValidationCompleted, body.Type)
+	require.Equal(t, "doc_456", body.Data["document_id"])
+
+	stored, err := projections.PublishedBody(t.Context(), b.pool, ev)
+	require.NoError(t, err)
+	require.Equal(t, string(stored), string(got.Body), "the body is sent exactly as stored")
+
+	require.Equal(t, string(ev), got.Header.Get("webhook-id"))
+	require.Equal(t, domain.EventTypeValidationCompleted, got.Header.Get("X-Webhook-Event"))
+	require.Equal(t, string(d.ID), got.Header.Get("X-Webhook-Delivery"))
+	require.Equal(t, "1", got.Header.Get("X-Webhook-Attempt"))
+	require.Equal(t, "acme", got.Header.Get("X-Tenant"))
+
+	// Standard Webhooks, checked by the reference library.
+	verifier, err := standardwebhooks.NewWebhook(hook.Secret)
+	require.NoError(t, err)
+	require.NoError(t, verifier.Verify(got.Body, got.Header))
+	// The seed's scheme: hex HMAC-SHA256 of the raw body keyed by the secret
+	// string exactly as shown to the user.
+	mac := hmac.New(sha256.New, []byte(hook.Secret))
+	mac.Write(got.Body)
+	require.Equal(t, "sha256="+hex.EncodeToString(mac.Sum(nil)), got.Header.Get("X-Webhook-Signature"))
+
+	as := attempts(t, b, d.ID)
+	require.Len(t, as, 1)
+	require.Equal(t, "[redacted]", as[0].RequestHeaders["Webhook-Signature"], "secrets never stored")
+	require.Equal(t, 200, as[0].StatusCode)
+}
+
+func TestRelay_RolledBackPublishIsNeverDelivered(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	rc := newReceiver(t, status(http.StatusOK))
+	hook := b.createWebhook(t, rc.URL, nil)
+
+	tx, err := b.pool.Begin(t.Context())
+	require.NoError(t, err)
+	rolledBack, err := eventstore.PublishTx(t.Context(), tx, eventstore.PublishParams{
+		Type: domain.EventTypeSystemError, Data: map[string]any{"error_code": "E1"},
+	})
+	require.NoError(t, err)
+	require.NoError(t, tx.Rollback(t.Context()))
+
+	committed := b.publish(t, domain.EventTypeSystemError, `{"error_code":"E2"}`)
+	b.waitDelivery(t, committed, hook.ID, domain.DeliveryDelivered)
+
+	for _, r := range rc.requests() {
+		require.NotEqual(t, string(rolledBack), r.Header.Get("webhook-id"))
+	}
+	_, err = projections.GetDelivery(t.Context(), b.pool, domain.DeliveryIDFor(rolledBack, hook.ID))
+	require.ErrorIs(t, err, domain.ErrNotFound)
+}
+
+func TestRelay_RetriesWithStrategyDelays(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	rc := newReceiver(t, func(n int, w http.ResponseWriter, _ *http.Request) {
+		if n <= 2 {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+	hook := b.createWebhook(t, rc.URL, func(s *domain.WebhookSpec) {
+		s.RetryStrategy, s.RetryDelaySeconds, s.BackoffMultiplier, s.MaxRetries = domain.RetryExponential, 10, 3, 5
+	})
+	ev := b.publish(t, domain.EventTypeBatchCompleted, `{"batch_id":"b1"}`)
+	id := domain.DeliveryIDFor(ev, hook.ID)
+
+	b.waitDelivery(t, ev, hook.ID, domain.DeliveryRetrying)
+	b.waitScheduled(t, 1)
+	b.clock.Advance(10 * time.Second)
+	require.Equal(t, int64(1), b.promote(t))
+	require.Eventually(t, func() bool { return len(attempts(t, b, id)) == 2 }, 20*time.Second, 5*time.Millisecond)
+	b.waitScheduled(t, 1)
+	b.clock.Advance(30 * time.Second)
+	require.Equal(t, int64(1), b.promote(t))
+	d := b.waitDelivery(t, ev, hook.ID, domain.DeliveryDelivered)
+
+	require.Equal(t, 3, d.Attempts)
+	as := attempts(t, b, id)
+	require.Len(t, as, 3)
+	require.Equal(t, domain.ErrorCategoryHTTP5xx, as[0].ErrorCategory)
+	require.Equal(t, 10*time.Second, as[0].NextAttemptAt.Sub(as[0].AttemptedAt), "first retry after retry_delay_seconds")
+	require.Equal(t, 30*time.Second, as[1].NextAttemptAt.Sub(as[1].AttemptedAt), "second retry after delay × multiplier")
+	require.Equal(t, domain.DeliveryDelivered, as[2].Status)
+	for i, r := range rc.requests() {
+		require.Equal(t, string(ev), r.Header.Get("webhook-id"), "same webhook-id on every retry")
+		require.Equal(t, strconv.Itoa(i+1), r.Header.Get("X-Webhook-Attempt"))
+	}
+}
+
+func TestRelay_ExhaustedThenRedriven(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	var healthy atomic.Bool
+	rc := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+		if healthy.Load() {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		w.WriteHeader(http.StatusBadGateway)
+	})
+	hook := b.createWebhook(t, rc.URL, func(s *domain.WebhookSpec) {
+		s.RetryStrategy, s.MaxRetries = domain.RetryFixed, 2
+	})
+	ev := b.publish(t, domain.EventTypeReportGenerated, `{"report_id":"r1"}`)
+	d := b.waitDelivery(t, ev, hook.ID, domain.DeliveryPermanentFailure)
+	require.Equal(t, 3, d.Attempts, "one attempt plus max_retries")
+
+	dead, err := b.api.ListDeliveries(t.Context(), domain.DeliveryFilter{Status: domain.DeliveryPermanentFailure})
+	require.NoError(t, err)
+	require.Len(t, dead, 1)
+
+	healthy.Store(true)
+	n, err := b.api.Redrive(t.Context(), hook.ID, domain.DeliveryFilter{})
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	d = b.waitDelivery(t, ev, hook.ID, domain.DeliveryDelivered)
+	require.Equal(t, 4, d.Attempts)
+	reqs := rc.requests()
+	require.Equal(t, "4", reqs[len(reqs)-1].Header.Get("X-Webhook-Attempt"))
+
+	n, err = b.api.Redrive(t.Context(), hook.ID, domain.DeliveryFilter{})
+	require.NoError(t, err)
+	require.Zero(t, n, "a delivered delivery is not redriven")
+}
+
+func TestRelay_GoneDeactivatesWebhook(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	rc := newReceiver(t, status(http.StatusGone))
+	hook := b.createWebhook(t, rc.URL, nil)
+	ev := b.publish(t, domain.EventTypeComplianceAlert, `{"alert_level":"high"}`)
+	b.waitDelivery(t, ev, hook.ID, domain.DeliveryFailed)
+
+	w, err := b.webhooks.GetWebhook(t.Context(), hook.ID)
+	require.NoError(t, err)
+	require.Equal(t, domain.WebhookStatusInactive, w.Status)
+	require.Contains(t, w.StatusReason, "410")
+	history, err := b.events.Load(t.Context(), string(hook.ID))
+	require.NoError(t, err)
+	require.Equal(t, domain.TypeWebhookDeactivated, history[len(history)-1].Type, "recorded as an event")
+	require.Len(t, rc.requests(), 1, "410 is not retried")
+}
+
+func TestRelay_CategorisesNetworkFailures(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	slow := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request) {
+		select { // hold the request until the attempt's timeout cancels it
+		case <-r.Context().Done():
+		case <-release:
+		}
+	})
+	timeoutHook := b.createWebhook(t, slow.URL, func(s *domain.WebhookSpec) {
+		s.TimeoutSeconds, s.RetryStrategy = 1, domain.RetryNone
+	})
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	dead := "http://" + ln.Addr().String() + "/in"
+	require.NoError(t, ln.Close())
+	refusedHook := b.createWebhook(t, dead, func(s *domain.WebhookSpec) { s.RetryStrategy = domain.RetryNone })
+
+	ev := b.publish(t, domain.EventTypeDocumentProcessed, `{"document_id":"d"}`)
+	d := b.waitDelivery(t, ev, timeoutHook.ID, domain.DeliveryPermanentFailure)
+	require.Equal(t, domain.ErrorCategoryTimeout, d.LastErrorCategory)
+	d = b.waitDelivery(t, ev, refusedHook.ID, domain.DeliveryPermanentFailure)
+	require.Equal(t, domain.ErrorCategoryNetwork, d.LastErrorCategory)
+	require.Equal(t, domain.NetworkDetailConnect, d.LastErrorDetail)
+}
+
+func TestRelay_PausedWebhookHoldsDeliveriesUntilResume(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	rc := newReceiver(t, status(http.StatusOK))
+	hook := b.createWebhook(t, rc.URL, nil)
+	_, err := b.webhooks.ExecuteWebhook(t.Context(), hook.ID, -1, func(w *domain.Webhook) ([]domain.Event, error) {
+		return w.Pause(time.Now())
+	})
+	require.NoError(t, err)
+
+	ev := b.publish(t, domain.EventTypeValidationFailed, `{"error_code":"V1"}`)
+	b.waitDelivery(t, ev, hook.ID, domain.DeliveryPending)
+	require.Eventually(t, func() bool { // the job was snoozed, nothing sent
+		var snoozed int
+		err := b.pool.QueryRow(t.Context(), `SELECT count(*) FROM river_job WHERE kind = 'deliver' AND state = 'scheduled' AND metadata ? 'snoozes'`).Scan(&snoozed)
+		return err == nil && snoozed == 1
+	}, 20*time.Second, 5*time.Millisecond)
+	require.Empty(t, rc.requests())
+
+	_, err = b.webhooks.ExecuteWebhook(t.Context(), hook.ID, -1, func(w *domain.Webhook) ([]domain.Event, error) {
+		return w.Resume(time.Now())
+	})
+	require.NoError(t, err)
+	require.NoError(t, b.api.WakeWebhook(t.Context(), hook.ID))
+	b.waitDelivery(t, ev, hook.ID, domain.DeliveryDelivered)
+	require.Len(t, rc.requests(), 1)
+}
+
+func TestRelay_InactiveAndDeletedWebhooksGetNothing(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	rc := newReceiver(t, status(http.StatusOK))
+	active := b.createWebhook(t, rc.URL+"/active", nil)
+	inactive := b.createWebhook(t, rc.URL+"/inactive", nil)
+	deleted := b.createWebhook(t, rc.URL+"/deleted", nil)
+	_, err := b.webhooks.ExecuteWebhook(t.Context(), inactive.ID, -1, func(w *domain.Webhook) ([]domain.Event, error) {
+		return w.Deactivate("test", time.Now())
+	})
+	require.NoError(t, err)
+	_, err = b.webhooks.ExecuteWebhook(t.Context(), deleted.ID, -1, func(w *domain.Webhook) ([]domain.Event, error) {
+		return w.Delete(time.Now())
+	})
+	require.NoError(t, err)
+
+	ev := b.publish(t, domain.EventTypeSystemError, `{"error_code":"E"}`)
+	b.waitDelivery(t, ev, active.ID, domain.DeliveryDelivered)
+	ds, err := b.api.ListDeliveries(t.Context(), domain.DeliveryFilter{EventID: ev})
+	require.NoError(t, err)
+	require.Len(t, ds, 1)
+	require.Equal(t, active.ID, ds[0].WebhookID)
+}
+
+func TestRelay_PoisonMessageDoesNotBlock(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	rc := newReceiver(t, status(http.StatusOK))
+	hook := b.createWebhook(t, rc.URL, nil)
+	_, err := b.pool.Exec(t.Context(), `INSERT INTO watermill_outbox (uuid, payload, metadata, transaction_id)
+		VALUES ('bogus', '{}', '{"no_event_type":"x"}', pg_current_xact_id())`)
+	require.NoError(t, err)
+	ev := b.publish(t, domain.EventTypeSystemError, `{"error_code":"E"}`)
+	b.waitDelivery(t, ev, hook.ID, domain.DeliveryDelivered)
+
+	var reason string
+	require.NoError(t, b.pool.QueryRow(t.Context(),
+		`SELECT metadata->>'reason_poisoned' FROM watermill_outbox_poison`).Scan(&reason))
+	require.Contains(t, reason, "no event id or event_type")
+}
+
+func TestRelay_RateLimitPerMinute(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	rc := newReceiver(t, status(http.StatusOK))
+	b.createWebhook(t, rc.URL, func(s *domain.WebhookSpec) { s.RateLimitPerMinute = 2 })
+	for range 3 {
+		b.publish(t, domain.EventTypeSystemError, `{"error_code":"E"}`)
+	}
+	require.Eventually(t, func() bool {
+		var delivered, snoozed int
+		err := b.pool.QueryRow(t.Context(), `SELECT
+			(SELECT count(*) FROM deliveries WHERE status = 'delivered'),
+			(SELECT count(*) FROM river_job WHERE kind = 'deliver' AND state = 'scheduled' AND metadata ? 'snoozes')`).Scan(&delivered, &snoozed)
+		return err == nil && delivered == 2 && snoozed == 1
+	}, 20*time.Second, 5*time.Millisecond)
+	require.Len(t, rc.requests(), 2, "the third waits for the next minute")
+}
+
+func TestRelay_PublishThroughAPIIsIdempotent(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	rc := newReceiver(t, status(http.StatusOK))
+	hook := b.createWebhook(t, rc.URL, nil)
+	req := httpapi.PublishRequest{Type: domain.EventTypeSystemError, Data: json.RawMessage(`{"error_code":"E"}`), IdempotencyKey: "k1"}
+	id1, replayed, err := b.api.Publish(t.Context(), req)
+	require.NoError(t, err)
+	require.False(t, replayed)
+	id2, replayed, err := b.api.Publish(t.Context(), req)
+	require.NoError(t, err)
+	require.True(t, replayed)
+	require.Equal(t, id1, id2)
+	req.Data = json.RawMessage(`{"error_code":"OTHER"}`)
+	_, _, err = b.api.Publish(t.Context(), req)
+	require.ErrorIs(t, err, domain.ErrConflict)
+
+	// The same event id published twice is delivered once.
+	again, replayed, err := eventstore.PublishIdempotent(t.Context(), b.pool, "", eventstore.PublishParams{
+		Type: domain.EventTypeSystemError, Data: json.RawMessage(`{"error_code":"E"}`), ID: string(id1),
+	})
+	require.NoError(t, err)
+	require.False(t, replayed)
+	require.Equal(t, id1, again, "publishing an id again with the same content deduplicates")
+	b.waitDelivery(t, id1, hook.ID, domain.DeliveryDelivered)
+	ds, err := b.api.ListDeliveries(t.Context(), domain.DeliveryFilter{EventID: id1})
+	require.NoError(t, err)
+	require.Len(t, ds, 1)
+	require.Len(t, rc.requests(), 1)
+}
+
