@@ -52,7 +52,7 @@ func (EventData) Schema(huma.Registry) *huma.Schema {
 type PublishEventBody struct {
 	Type     string            `json:"type" minLength:"1" maxLength:"100" example:"compliance.alert" doc:"An event type of the catalog (list-event-types)"`
 	Data     EventData         `json:"data"`
-	ID       string            `json:"id,omitempty" pattern:"^[A-Za-z0-9_:-]{1,200}$" example:"order-42:shipped" doc:"Caller-chosen event id, sent to receivers as webhook-id; generated (evt_…) when absent. Publishing the same id with the same content again is a no-op; with other content it is a 409"`
+	ID       string            `json:"id,omitempty" pattern:"^[A-Za-z0-9_:-]{1,200}$" example:"order-42:shipped" doc:"Caller-chosen event id, sent to receivers as webhook-id; generated (evt_…) when absent. Reusing an id with different content is a 409"`
 	Metadata map[string]string `json:"metadata,omitempty" maxProperties:"50" doc:"String labels kept with the event"`
 }
 
@@ -81,6 +81,15 @@ type Event struct {
 	Data        json.RawMessage `json:"data" doc:"The event's data object, as published"`
 	Metadata    map[string]any  `json:"metadata"`
 	PublishedAt time.Time       `json:"published_at"`
+}
+
+// TransformSchema documents data as an object: json.RawMessage, which
+// passes the stored bytes through unchanged, has no schema of its own.
+func (Event) TransformSchema(_ huma.Registry, s *huma.Schema) *huma.Schema {
+	if d := s.Properties["data"]; d != nil {
+		d.Type = huma.TypeObject
+	}
+	return s
 }
 
 // EventWithDeliveries is an event and its deliveries.

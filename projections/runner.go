@@ -82,13 +82,13 @@ func (c RunnerConfig) withDefaults() RunnerConfig {
 func (c RunnerConfig) validate() error {
 	var errs []error
 	if c.Name == "" {
-		errs = append(errs, errors.New("name is required"))
+		errs = append(errs, errors.New("Name is required"))
 	}
 	if c.Projector == nil {
-		errs = append(errs, errors.New("projector is required"))
+		errs = append(errs, errors.New("Projector is required"))
 	}
 	if c.Read == nil {
-		errs = append(errs, errors.New("read is required"))
+		errs = append(errs, errors.New("Read is required"))
 	}
 	if c.BatchSize < 1 {
 		errs = append(errs, fmt.Errorf("BatchSize must be at least 1, got %d", c.BatchSize))

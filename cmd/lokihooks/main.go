@@ -3,6 +3,7 @@
 //	lokihooks serve     run the API (and the delivery pipeline)
 //	lokihooks migrate   apply database migrations and exit
 //	lokihooks openapi   print the OpenAPI document (YAML) without a server
+//	lokihooks bench     measure the pipeline against a local receiver
 //
 // Configuration comes from environment variables; see README.md.
 package main
@@ -25,6 +26,7 @@ commands:
   serve     run the API and the delivery pipeline
   migrate   apply database migrations and exit
   openapi   print the OpenAPI document without a server (-format yaml|json|json-3.0)
+  bench     measure deliveries/s and commit→receipt latency against a local receiver
 `
 
 func main() {
@@ -52,6 +54,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return migrate(ctx, args[1:], getenv, stdout, stderr)
 	case "openapi":
 		return printOpenAPI(args[1:], stdout, stderr)
+	case "bench":
+		return bench(ctx, args[1:], getenv, stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil

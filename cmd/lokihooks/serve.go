@@ -136,6 +136,7 @@ type system struct {
 	db        interface{ Close() error }
 	relay     *relay.Relay
 	projector *projections.Runner
+	webhooks  *webhookstore.Store
 	api       http.Handler
 }
 
@@ -154,7 +155,7 @@ func build(pool *pgxpool.Pool, cfg config, roles []string, logger *slog.Logger) 
 	if err != nil {
 		return nil, err
 	}
-	sys := &system{db: db, relay: rl}
+	sys := &system{db: db, relay: rl, webhooks: webhookstore.New(events, pool)}
 	if slices.Contains(roles, roleProjector) {
 		sys.projector, err = projections.NewRunner(pool, projections.RunnerConfig{
 			Name: "deliveries", Projector: projections.Deliveries{}, Read: readLog,
@@ -165,7 +166,7 @@ func build(pool *pgxpool.Pool, cfg config, roles []string, logger *slog.Logger) 
 		}
 	}
 	sys.api = httpapi.New(httpapi.Deps{
-		Webhooks:  webhookstore.New(events, pool),
+		Webhooks:  sys.webhooks,
 		Readiness: readiness{pool: pool},
 		Pipeline:  pipeline.NewAPI(pool, rl, sender, nil),
 	}, httpapi.Config{APIKeys: cfg.APIKeys, AllowHTTP: cfg.AllowHTTP, Version: version, Logger: logger})

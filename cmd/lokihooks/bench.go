@@ -1,0 +1,309 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/loki-interceptor/lokihooks/domain"
+	"github.com/loki-interceptor/lokihooks/internal/webhookstore"
+	"github.com/loki-interceptor/lokihooks/migrations"
+)
+
+// benchOpts are the flags of `lokihooks bench`.
+type benchOpts struct {
+	events   int
+	webhooks int
+	batch    int
+	rate     int
+	workers  int
+	backlog  bool
+	keep     bool
+	timeout  time.Duration
+	poll     time.Duration
+}
+
+// bench measures the whole pipeline on this machine: a local receiver
+// answering 200 at once, K webhooks, N events published through
+// lokihooks_publish in batched transactions, and the relay, workers and
+// deliveries projection running in this process against a fresh schema.
+func bench(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var o benchOpts
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.IntVar(&o.events, "events", 50000, "events to publish (N)")
+	fs.IntVar(&o.webhooks, "webhooks", 1, "webhooks subscribed to every event (K)")
+	fs.IntVar(&o.batch, "batch", 100, "events per publishing transaction")
+	fs.IntVar(&o.rate, "rate", 0, "publish at this many events/s, one event per transaction (0: as fast as possible, in batches)")
+	fs.IntVar(&o.workers, "workers", defaultWorkers, "delivery workers")
+	fs.BoolVar(&o.backlog, "backlog", false, "publish everything before starting the relay, then measure the drain")
+	fs.BoolVar(&o.keep, "keep", false, "keep the bench schema afterwards")
+	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up after this long")
+	fs.DurationVar(&o.poll, "poll", 10*time.Millisecond, "outbox and projection poll interval")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if o.events < 1 || o.webhooks < 1 || o.batch < 1 || o.workers < 1 {
+		return errors.New("-events, -webhooks, -batch and -workers must be positive")
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	cfg, err := loadConfig(getenv, false)
+	if err != nil {
+		return fmt.Errorf("configuration:\n%w", err)
+	}
+	cfg.AllowHTTP, cfg.AllowedNetworks = true, []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	cfg.Workers, cfg.PollInterval = o.workers, o.poll
+
+	schema, pool, cleanup, err := benchSchema(ctx, cfg.DatabaseURL, o)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	fmt.Fprintf(stdout, "bench: schema %s, N=%d events, K=%d webhooks, batch=%d, rate=%d/s, workers=%d, backlog=%t\n",
+		schema, o.events, o.webhooks, o.batch, o.rate, o.workers, o.backlog)
+
+	rcv, err := startReceiver(o.events * o.webhooks)
+	if err != nil {
+		return err
+	}
+	defer rcv.close()
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	sys, err := build(pool, cfg, []string{roleRelay, roleWorker, roleProjector}, logger)
+	if err != nil {
+		return err
+	}
+	defer sys.db.Close()
+	if err := registerBenchWebhooks(ctx, sys.webhooks, rcv.url, o.webhooks); err != nil {
+		return err
+	}
+
+	commits := make(map[string]time.Time, o.events)
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	g, gctx := errgroup.WithContext(runCtx)
+	startRelay := func() {
+		g.Go(func() error { return sys.relay.Run(gctx) })
+		g.Go(func() error { return sys.projector.Run(gctx) })
+	}
+	if !o.backlog {
+		startRelay()
+	}
+	pubStart := time.Now()
+	if err := publishBench(ctx, pool, o, commits); err != nil {
+		return err
+	}
+	pubDur := time.Since(pubStart)
+	fmt.Fprintf(stdout, "published %d events in %s (%.0f events/s)\n", o.events, pubDur.Round(time.Millisecond), float64(o.events)/pubDur.Seconds())
+	drainStart := time.Now()
+	if o.backlog {
+		startRelay()
+	}
+	select {
+	case <-rcv.done:
+	case <-ctx.Done():
+		stop()
+		_ = g.Wait()
+		return fmt.Errorf("timed out with %d of %d deliveries received", rcv.count(), o.events*o.webhooks)
+	}
+	stop()
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	report(stdout, o, rcv, commits, pubStart, drainStart)
+	return nil
+}
+
+func benchSchema(ctx context.Context, url string, o benchOpts) (string, *pgxpool.Pool, func(), error) {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	schema := "bench_" + hex.EncodeToString(b[:])
+	admin, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return "", nil, nil, fmt.Errorf("connect: %w", err)
+	}
+	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		_ = admin.Close(ctx)
+		return "", nil, nil, fmt.Errorf("create schema: %w", err)
+	}
+	pcfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	pcfg.ConnConfig.RuntimeParams["search_path"] = schema
+	pcfg.MaxConns = int32(max(20, min(o.workers/4, 100)))
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err == nil {
+		_, err = migrations.Up(ctx, pool)
+	}
+	cleanup := func() {
+		if pool != nil {
+			pool.Close()
+		}
+		if !o.keep {
+			_, _ = admin.Exec(context.WithoutCancel(ctx), "DROP SCHEMA "+schema+" CASCADE")
+		}
+		_ = admin.Close(context.WithoutCancel(ctx))
+	}
+	if err != nil {
+		cleanup()
+		return "", nil, nil, err
+	}
+	return schema, pool, cleanup, nil
+}
+
+func registerBenchWebhooks(ctx context.Context, store *webhookstore.Store, url string, k int) error {
+	for i := range k {
+		spec := domain.DefaultWebhookSpec()
+		spec.Name, spec.URL, spec.EventTypes = fmt.Sprintf("bench-%d", i), fmt.Sprintf("%s/hook/%d", url, i), []string{"*"}
+		id := domain.WebhookID(domain.NewID(domain.WebhookIDPrefix, time.Now()))
+		_, err := store.ExecuteWebhook(ctx, id, 0, func(*domain.Webhook) ([]domain.Event, error) {
+			return domain.CreateWebhook(domain.CreateWebhookParams{ID: id, Spec: spec}, domain.ValidationOpts{AllowHTTP: true}, time.Now())
+		})
+		if err != nil {
+			return fmt.Errorf("register webhook: %w", err)
+		}
+	}
+	return nil
+}
+
+const benchData = `{"source_id":"val_123","document_id":"doc_456","validation_status":"pass","gates_passed":8,"gates_failed":0,"issues":[],"processing_time_ms":523.45}`
+
+// publishBench publishes the events and records each one's commit time.
+func publishBench(ctx context.Context, pool *pgxpool.Pool, o benchOpts, commits map[string]time.Time) error {
+	perTx := o.batch
+	var tick *time.Ticker
+	if o.rate > 0 {
+		perTx = 1
+		tick = time.NewTicker(time.Second / time.Duration(o.rate))
+		defer tick.Stop()
+	}
+	for published := 0; published < o.events; {
+		if tick != nil {
+			select {
+			case <-tick.C:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		n := min(perTx, o.events-published)
+		ids := make([]string, 0, n)
+		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			rows, err := tx.Query(ctx, `SELECT lokihooks_publish('validation.completed', $1::jsonb) FROM generate_series(1, $2)`, benchData, n)
+			if err != nil {
+				return err
+			}
+			ids, err = pgx.CollectRows(rows, pgx.RowTo[string])
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("publish: %w", err)
+		}
+		at := time.Now()
+		for _, id := range ids {
+			commits[id] = at
+		}
+		published += n
+	}
+	return nil
+}
+
+type benchKey struct{ eventID, path string }
+
+// receiver counts first receipts per (event, webhook).
+type receiver struct {
+	url   string
+	srv   *http.Server
+	mu    sync.Mutex
+	seen  map[benchKey]time.Time // first receipt of each (event, webhook)
+	dups  int
+	want  int
+	done  chan struct{}
+	first time.Time
+}
+
+func startReceiver(want int) (*receiver, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	r := &receiver{url: "http://" + ln.Addr().String(), seen: make(map[benchKey]time.Time, want), want: want, done: make(chan struct{})}
+	r.srv = &http.Server{Handler: http.HandlerFunc(r.serve), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = r.srv.Serve(ln) }()
+	return r, nil
+}
+
+func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
+	_, _ = io.Copy(io.Discard, req.Body)
+	now := time.Now()
+	key := benchKey{eventID: req.Header.Get("webhook-id"), path: req.URL.Path}
+	r.mu.Lock()
+	if _, ok := r.seen[key]; ok {
+		r.dups++
+	} else {
+		if len(r.seen) == 0 {
+			r.first = now
+		}
+		r.seen[key] = now
+		if len(r.seen) == r.want {
+			close(r.done)
+		}
+	}
+	r.mu.Unlock()
+	w.WriteHeader(http.StatusOK)
+}
+
+func (r *receiver) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.seen)
+}
+
+func (r *receiver) close() { _ = r.srv.Close() }
+
+func report(w io.Writer, o benchOpts, r *receiver, commits map[string]time.Time, pubStart, drainStart time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	lat := make([]time.Duration, 0, len(r.seen))
+	var last time.Time
+	for key, at := range r.seen {
+		if at.After(last) {
+			last = at
+		}
+		if c, ok := commits[key.eventID]; ok {
+			lat = append(lat, at.Sub(c))
+		}
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	start := pubStart
+	if o.backlog {
+		start = drainStart
+	}
+	elapsed := last.Sub(start)
+	fmt.Fprintf(w, "delivered %d (duplicates %d) in %s: %.0f deliveries/s\n",
+		len(r.seen), r.dups, elapsed.Round(time.Millisecond), float64(len(r.seen))/elapsed.Seconds())
+	if !o.backlog && len(lat) > 0 {
+		fmt.Fprintf(w, "commit→receipt latency: p50 %s  p95 %s  p99 %s  max %s\n",
+			pct(lat, 50), pct(lat, 95), pct(lat, 99), lat[len(lat)-1].Round(100*time.Microsecond))
+	}
+}
+
+func pct(sorted []time.Duration, p int) time.Duration {
+	i := min(len(sorted)-1, len(sorted)*p/100)
+	return sorted[i].Round(100 * time.Microsecond)
+}
