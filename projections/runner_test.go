@@ -461,7 +461,7 @@ func BenchmarkRunner_Rebuild(b *testing.B) {
 	att, err := json.Marshal(delivered(1, now.Add(time.Second)))
 	require.NoError(b, err)
 	_, err = pool.Exec(ctx, `INSERT INTO events (stream_id, stream_type, version, type, data)
-		SELECT 'dlv_' || i, 'delivery', v, CASE v WHEN 1 THEN $1 ELSE $2 END, CASE v WHEN 1 THEN $3 ELSE $4 END
+		SELECT 'dlv_' || i, 'delivery', v, CASE v WHEN 1 THEN $1 ELSE $2 END, CASE v WHEN 1 THEN $3::jsonb ELSE $4::jsonb END
 		FROM generate_series(1, 5000) AS i, generate_series(1, 2) AS v
 		ORDER BY i, v`, domain.TypeDeliveryScheduled, domain.TypeDeliveryAttempted, sched, att)
 	require.NoError(b, err)
@@ -469,6 +469,14 @@ func BenchmarkRunner_Rebuild(b *testing.B) {
 		Name: "deliveries", Projector: projections.Deliveries{}, Read: readLog, Reset: projections.Deliveries{}.Reset,
 	})
 	require.NoError(b, err)
+	// Wait until the log is readable: a transaction elsewhere on the server
+	// holds the xmin rule back.
+	caughtUp := 0
+	require.Eventually(b, func() bool {
+		n, err := r.CatchUp(ctx)
+		caughtUp += n
+		return err == nil && caughtUp == 10000
+	}, logWait, 5*time.Millisecond)
 
 	b.ReportAllocs()
 	applied := 0

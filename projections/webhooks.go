@@ -230,4 +230,3 @@ func MatchingWebhooks(ctx context.Context, db DB, eventType string) ([]domain.We
 	}
 	return out, rows.Err()
 }
-

@@ -42,6 +42,9 @@ type Store interface {
 	// AppendStreamTx appends events to a stream on a pgx transaction.
 	AppendStreamTx(ctx context.Context, tx pgx.Tx, streamID, streamType string, expected int64,
 		meta map[string]string, events ...domain.Event) ([]domain.Recorded, error)
+	// AppendNextTx appends one event to each of several distinct streams at
+	// their next version, in one statement.
+	AppendNextTx(ctx context.Context, tx pgx.Tx, events []domain.NewStream, streamType string) error
 	// LoadStreamTx returns a stream's history (domain.ErrNotFound if none).
 	LoadStreamTx(ctx context.Context, tx pgx.Tx, streamID string) ([]domain.Recorded, error)
 }

@@ -223,4 +223,3 @@ func mustJSON(t *testing.T, v any) string {
 	require.NoError(t, err)
 	return string(out)
 }
-

@@ -91,12 +91,13 @@ func (c Config) withDefaults() Config {
 // Relay runs the fan-out and the delivery workers, and offers redrive and
 // wake-up to the API. It is safe for concurrent use.
 type Relay struct {
-	cfg     Config
-	pool    *pgxpool.Pool
-	db      *sql.DB
-	store   Store
-	workers *river.Client[pgx.Tx]
-	fanout  *Fanout
+	cfg      Config
+	pool     *pgxpool.Pool
+	db       *sql.DB
+	store    Store
+	workers  *river.Client[pgx.Tx]
+	fanout   *Fanout
+	recorder *recorder
 }
 
 // New builds a Relay. db is a database/sql handle on the same database and
@@ -116,13 +117,17 @@ func New(pool *pgxpool.Pool, db *sql.DB, store Store, sender Sender, cfg Config)
 		MaxAttempts:                 deliverMaxAttempts,
 		CompletedJobRetentionPeriod: time.Hour,
 	}
+	var worker *Worker
 	if cfg.Work {
 		workers := river.NewWorkers()
-		river.AddWorker(workers, &Worker{
+		r.recorder = newRecorder(pool, store, cfg.NowFunc, cfg.Logger.With("component", "recorder"))
+		worker = &Worker{
 			pool: pool, store: store, sender: sender, now: cfg.NowFunc, random: cfg.RandomFunc,
 			logger: cfg.Logger.With("component", "worker"), tracer: cfg.TracerProvider.Tracer("lokihooks/relay"),
-			limiter: &rateLimiter{pool: pool},
-		})
+			limiter: &rateLimiter{pool: pool}, recorder: r.recorder,
+		}
+		r.recorder.worker = worker
+		river.AddWorker(workers, worker)
 		rcfg.Workers = workers
 		rcfg.Queues = map[string]river.QueueConfig{DeliveryQueue: {MaxWorkers: cfg.Workers}}
 	}
@@ -131,6 +136,9 @@ func New(pool *pgxpool.Pool, db *sql.DB, store Store, sender Sender, cfg Config)
 		return nil, fmt.Errorf("create river client: %w", err)
 	}
 	r.workers = client
+	if r.recorder != nil {
+		r.recorder.client = client
+	}
 	if cfg.Fanout {
 		inserter, err := river.NewClient(riverdatabasesql.New(db), &river.Config{
 			Logger: cfg.Logger.With("component", "river"), MaxAttempts: deliverMaxAttempts,
@@ -156,6 +164,12 @@ func New(pool *pgxpool.Pool, db *sql.DB, store Store, sender Sender, cfg Config)
 func (r *Relay) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	if r.cfg.Work {
+		// The recorder outlives the workers: in-flight jobs finishing during
+		// shutdown still need it.
+		recCtx, stopRecorder := context.WithCancel(context.WithoutCancel(ctx))
+		recDone := make(chan struct{})
+		go func() { defer close(recDone); r.recorder.run(recCtx) }()
+		defer func() { stopRecorder(); <-recDone }()
 		if err := r.workers.Start(gctx); err != nil {
 			return fmt.Errorf("start workers: %w", err)
 		}

@@ -339,4 +339,3 @@ func TestRelay_PublishThroughAPIIsIdempotent(t *testing.T) {
 	require.Len(t, ds, 1)
 	require.Len(t, rc.requests(), 1)
 }
-

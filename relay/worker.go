@@ -13,7 +13,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -62,14 +61,15 @@ func (DeliverArgs) InsertOpts() river.InsertOpts {
 // Worker runs delivery jobs.
 type Worker struct {
 	river.WorkerDefaults[DeliverArgs]
-	pool    *pgxpool.Pool
-	store   Store
-	sender  Sender
-	now     func() time.Time
-	random  func() float64
-	logger  *slog.Logger
-	tracer  trace.Tracer
-	limiter *rateLimiter
+	pool     *pgxpool.Pool
+	store    Store
+	sender   Sender
+	now      func() time.Time
+	random   func() float64
+	logger   *slog.Logger
+	tracer   trace.Tracer
+	limiter  *rateLimiter
+	recorder *recorder
 }
 
 // Work makes one attempt. It returns nil after recording the outcome, a
@@ -124,31 +124,11 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
 }
 
 // finish records the event, deactivates the webhook on 410, schedules the
-// next attempt and completes the job, all in one transaction.
+// next attempt and completes the job, all in one transaction shared with
+// other finished jobs (see recorder).
 func (w *Worker) finish(ctx context.Context, job *river.Job[DeliverArgs], outcome *domain.AttemptOutcome, ev domain.Event) error {
-	a := job.Args
-	err := pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
-		if _, err := w.store.AppendStreamTx(ctx, tx, string(a.DeliveryID), domain.DeliveryStreamType, -1, a.Trace, ev); err != nil {
-			return err
-		}
-		if outcome != nil && outcome.DeactivateWebhook != "" {
-			if err := w.deactivate(ctx, tx, a.WebhookID, outcome.DeactivateWebhook); err != nil {
-				return err
-			}
-		}
-		if outcome != nil && outcome.Status == domain.DeliveryRetrying {
-			next := a
-			next.Attempt, next.Try = a.Attempt+1, a.Try+1
-			client := river.ClientFromContext[pgx.Tx](ctx)
-			if _, err := client.InsertTx(ctx, tx, next, &river.InsertOpts{ScheduledAt: *outcome.NextAttemptAt}); err != nil {
-				return fmt.Errorf("schedule attempt %d: %w", next.Attempt, err)
-			}
-		}
-		_, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, job)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("record delivery %s attempt %d: %w", a.DeliveryID, a.Attempt, err)
+	if err := w.recorder.submit(ctx, &record{job: job, event: ev, outcome: outcome}); err != nil {
+		return fmt.Errorf("record delivery %s attempt %d: %w", job.Args.DeliveryID, job.Args.Attempt, err)
 	}
 	return nil
 }

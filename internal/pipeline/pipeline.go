@@ -68,6 +68,11 @@ func (s *Store) AppendStreamTx(ctx context.Context, tx pgx.Tx, streamID, streamT
 	return s.events.AppendStreamTx(ctx, tx, streamID, streamType, expected, meta, events...)
 }
 
+// AppendNextTx implements relay.Store.
+func (s *Store) AppendNextTx(ctx context.Context, tx pgx.Tx, events []domain.NewStream, streamType string) error {
+	return s.events.AppendNextTx(ctx, tx, events, streamType)
+}
+
 // LoadStreamTx implements relay.Store.
 func (s *Store) LoadStreamTx(ctx context.Context, tx pgx.Tx, streamID string) ([]domain.Recorded, error) {
 	return eventstore.LoadTx(ctx, tx, streamID)
