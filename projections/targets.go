@@ -5,9 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/loki-interceptor/lokihooks/domain"
 )
@@ -46,29 +43,15 @@ func MatchSubscribersSQLTx(ctx context.Context, tx *sql.Tx, ids, types []string)
 	return out, rows.Err()
 }
 
-// selectTarget reads what one attempt needs in one round trip.
-var selectTarget = `SELECT ` + qualified("w", webhookColumns) + `, e.body
-	FROM webhooks w, published_events e WHERE w.id = $1 AND e.id = $2`
-
-// DeliveryTarget returns a webhook and the exact body of an event. Errors
-// match domain.ErrNotFound when either is missing.
-func DeliveryTarget(ctx context.Context, db DB, webhookID domain.WebhookID, eventID domain.EventID) (*domain.Webhook, []byte, error) {
-	var body []byte
-	w, err := scanWebhook(db.QueryRow(ctx, selectTarget, string(webhookID), string(eventID)), &body)
-	if errors.Is(err, domain.ErrNotFound) || errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil, fmt.Errorf("webhook %s or event %s: %w", webhookID, eventID, domain.ErrNotFound)
+// WebhookAnyStatus returns a webhook whatever its status, deleted ones
+// included (the delivery worker must see a deletion to cancel).
+func WebhookAnyStatus(ctx context.Context, db DB, id domain.WebhookID) (*domain.Webhook, error) {
+	w, err := scanWebhook(db.QueryRow(ctx, selectWebhook, string(id)))
+	if errors.Is(err, domain.ErrNotFound) {
+		return nil, fmt.Errorf("webhook %s: %w", id, domain.ErrNotFound)
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("delivery target %s/%s: %w", webhookID, eventID, err)
+		return nil, fmt.Errorf("get webhook %s: %w", id, err)
 	}
-	return w, body, nil
-}
-
-// qualified prefixes each column of a comma-separated list with a table alias.
-func qualified(alias, columns string) string {
-	parts := strings.Split(columns, ",")
-	for i, p := range parts {
-		parts[i] = alias + "." + strings.TrimSpace(p)
-	}
-	return strings.Join(parts, ", ")
+	return w, nil
 }

@@ -36,9 +36,11 @@ type Store interface {
 	// StartStreamsSQLTx appends the first event of each stream that does not
 	// exist yet and returns the ids it started.
 	StartStreamsSQLTx(ctx context.Context, tx *sql.Tx, streamType string, streams []domain.NewStream) ([]string, error)
-	// DeliveryTarget returns the webhook and the exact body of the event.
-	// Errors match domain.ErrNotFound when either is gone.
-	DeliveryTarget(ctx context.Context, webhookID domain.WebhookID, eventID domain.EventID) (*domain.Webhook, []byte, error)
+	// Webhook returns a webhook, deleted ones included (domain.ErrNotFound
+	// if it never existed).
+	Webhook(ctx context.Context, id domain.WebhookID) (*domain.Webhook, error)
+	// EventBody returns the exact body of a published event.
+	EventBody(ctx context.Context, id domain.EventID) ([]byte, error)
 	// AppendStreamTx appends events to a stream on a pgx transaction.
 	AppendStreamTx(ctx context.Context, tx pgx.Tx, streamID, streamType string, expected int64,
 		meta map[string]string, events ...domain.Event) ([]domain.Recorded, error)

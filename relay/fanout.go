@@ -136,6 +136,7 @@ func (f *Fanout) Running() chan struct{} { return f.router.Running() }
 type outboxItem struct {
 	ID       string            `json:"id"`
 	Metadata map[string]string `json:"metadata"`
+	Body     json.RawMessage   `json:"body"`
 }
 
 // handle schedules the deliveries of one group of outbox events, on the
@@ -172,6 +173,7 @@ func (f *Fanout) handle(msg *message.Message) error {
 func (f *Fanout) schedule(ctx context.Context, tx *sql.Tx, items []outboxItem) (int, error) {
 	events := make([]OutboxEvent, 0, len(items))
 	meta := make(map[domain.EventID]map[string]string, len(items))
+	bodies := make(map[domain.EventID]string, len(items))
 	for _, it := range items {
 		typ := it.Metadata["event_type"]
 		if it.ID == "" || typ == "" {
@@ -180,6 +182,9 @@ func (f *Fanout) schedule(ctx context.Context, tx *sql.Tx, items []outboxItem) (
 		id := domain.EventID(it.ID)
 		events = append(events, OutboxEvent{ID: id, Type: typ})
 		meta[id] = it.Metadata
+		if len(it.Body) > 0 && string(it.Body) != "null" {
+			bodies[id] = string(it.Body)
+		}
 	}
 	subs, err := f.store.MatchSQLTx(ctx, tx, events)
 	if err != nil || len(subs) == 0 {
@@ -204,7 +209,7 @@ func (f *Fanout) schedule(ctx context.Context, tx *sql.Tx, items []outboxItem) (
 		s := byDelivery[id]
 		params[i] = river.InsertManyParams{Args: DeliverArgs{
 			DeliveryID: domain.DeliveryID(id), WebhookID: s.WebhookID, EventID: s.EventID, EventType: s.EventType,
-			Attempt: 1, Try: 1, Trace: traceOnly(meta[s.EventID]),
+			Attempt: 1, Try: 1, Trace: traceOnly(meta[s.EventID]), Body: bodies[s.EventID],
 		}}
 	}
 	if _, err := f.jobs.InsertManyTx(ctx, tx, params); err != nil {

@@ -25,7 +25,8 @@ const (
 	DefaultWorkers         = 200
 	DefaultShutdownTimeout = 30 * time.Second
 	DefaultRescueAfter     = 3 * time.Minute
-	defaultFetchCooldown   = 2 * time.Millisecond
+	DefaultWebhookCacheTTL = time.Second
+	defaultFetchCooldown   = 10 * time.Millisecond
 	defaultFetchPoll       = 50 * time.Millisecond
 )
 
@@ -50,6 +51,10 @@ type Config struct {
 	// ShutdownTimeout is how long in-flight deliveries may finish after
 	// shutdown starts before they are cancelled (default 30s).
 	ShutdownTimeout time.Duration
+	// WebhookCacheTTL is how long a worker reuses a webhook it read: the
+	// delay before a change (pause, secret rotation, deletion) reaches
+	// deliveries (default 1s; negative disables the cache).
+	WebhookCacheTTL time.Duration
 	// NowFunc is the clock of attempts (default time.Now).
 	NowFunc func() time.Time
 	// RandomFunc returns jitter in [0, 1) (default math/rand).
@@ -75,6 +80,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.NowFunc == nil {
 		c.NowFunc = time.Now
+	}
+	if c.WebhookCacheTTL == 0 {
+		c.WebhookCacheTTL = DefaultWebhookCacheTTL
 	}
 	if c.RandomFunc == nil {
 		c.RandomFunc = defaultRandom
@@ -125,6 +133,7 @@ func New(pool *pgxpool.Pool, db *sql.DB, store Store, sender Sender, cfg Config)
 			pool: pool, store: store, sender: sender, now: cfg.NowFunc, random: cfg.RandomFunc,
 			logger: cfg.Logger.With("component", "worker"), tracer: cfg.TracerProvider.Tracer("lokihooks/relay"),
 			limiter: &rateLimiter{pool: pool}, recorder: r.recorder,
+			webhooks: &webhookCache{store: store, ttl: cfg.WebhookCacheTTL, items: map[domain.WebhookID]cachedWebhook{}},
 		}
 		r.recorder.worker = worker
 		river.AddWorker(workers, worker)

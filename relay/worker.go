@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -48,6 +49,9 @@ type DeliverArgs struct {
 	Try int `json:"try"`
 	// Trace carries the producer's W3C trace context.
 	Trace map[string]string `json:"trace,omitempty"`
+	// Body is the event's exact body when small enough to travel with the
+	// job; otherwise the worker reads it from the outbox.
+	Body string `json:"body,omitempty"`
 }
 
 // Kind implements river.JobArgs.
@@ -70,6 +74,7 @@ type Worker struct {
 	tracer   trace.Tracer
 	limiter  *rateLimiter
 	recorder *recorder
+	webhooks *webhookCache
 }
 
 // Work makes one attempt. It returns nil after recording the outcome, a
@@ -83,11 +88,16 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
 			attribute.String("webhook_id", string(a.WebhookID)), attribute.Int("attempt", a.Attempt)))
 	defer span.End()
 
-	hook, body, err := w.store.DeliveryTarget(ctx, a.WebhookID, a.EventID)
-	switch {
-	case errors.Is(err, domain.ErrNotFound):
-		return w.finish(ctx, job, nil, domain.DeliveryCancelled{Reason: "webhook or event no longer exists", At: w.now().UTC()})
-	case err != nil:
+	hook, err := w.webhooks.get(ctx, a.WebhookID, false)
+	if err == nil && hook.Status != domain.WebhookStatusActive {
+		// Only an active webhook is taken from the cache: any other status
+		// is confirmed, so a resumed webhook is never held by a stale copy.
+		hook, err = w.webhooks.get(ctx, a.WebhookID, true)
+	}
+	if errors.Is(err, domain.ErrNotFound) {
+		return w.finish(ctx, job, nil, domain.DeliveryCancelled{Reason: "webhook no longer exists", At: w.now().UTC()})
+	}
+	if err != nil {
 		return err
 	}
 	switch hook.Status {
@@ -103,6 +113,16 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
 		return river.JobSnooze(wait)
 	}
 
+	body := []byte(a.Body)
+	if a.Body == "" {
+		body, err = w.store.EventBody(ctx, a.EventID)
+		if errors.Is(err, domain.ErrNotFound) {
+			return w.finish(ctx, job, nil, domain.DeliveryCancelled{Reason: "event no longer exists", At: w.now().UTC()})
+		}
+		if err != nil {
+			return err
+		}
+	}
 	now := w.now()
 	res := w.sender.Send(ctx, domain.AttemptRequest{
 		URL: hook.Spec.URL, EventID: string(a.EventID), EventType: a.EventType, DeliveryID: string(a.DeliveryID),
@@ -176,3 +196,46 @@ func flatten(h http.Header) map[string]string {
 }
 
 func defaultRandom() float64 { return rand.Float64() } //nolint:gosec // jitter, not security
+
+// webhookCache keeps webhooks for a short time so that a burst of
+// deliveries to one webhook reads it once. Changes (pause, secret rotation,
+// deletion) reach the workers within the TTL.
+type webhookCache struct {
+	store Store
+	ttl   time.Duration
+	now   func() time.Time
+	mu    sync.Mutex
+	items map[domain.WebhookID]cachedWebhook
+}
+
+type cachedWebhook struct {
+	hook    *domain.Webhook
+	fetched time.Time
+}
+
+func (c *webhookCache) get(ctx context.Context, id domain.WebhookID, fresh bool) (*domain.Webhook, error) {
+	if c.ttl > 0 && !fresh {
+		c.mu.Lock()
+		e, ok := c.items[id]
+		c.mu.Unlock()
+		if ok && time.Since(e.fetched) < c.ttl {
+			return e.hook, nil
+		}
+	}
+	hook, err := c.store.Webhook(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if c.ttl > 0 {
+		c.mu.Lock()
+		if len(c.items) > maxCachedWebhooks {
+			clear(c.items)
+		}
+		c.items[id] = cachedWebhook{hook: hook, fetched: time.Now()}
+		c.mu.Unlock()
+	}
+	return hook, nil
+}
+
+// maxCachedWebhooks bounds the cache; past it the cache starts over.
+const maxCachedWebhooks = 10000

@@ -56,9 +56,14 @@ func (s *Store) StartStreamsSQLTx(ctx context.Context, tx *sql.Tx, streamType st
 	return s.events.StartStreamsSQLTx(ctx, tx, streamType, streams)
 }
 
-// DeliveryTarget implements relay.Store.
-func (s *Store) DeliveryTarget(ctx context.Context, webhookID domain.WebhookID, eventID domain.EventID) (*domain.Webhook, []byte, error) {
-	return projections.DeliveryTarget(ctx, s.pool, webhookID, eventID)
+// Webhook implements relay.Store.
+func (s *Store) Webhook(ctx context.Context, id domain.WebhookID) (*domain.Webhook, error) {
+	return projections.WebhookAnyStatus(ctx, s.pool, id)
+}
+
+// EventBody implements relay.Store.
+func (s *Store) EventBody(ctx context.Context, id domain.EventID) ([]byte, error) {
+	return projections.PublishedBody(ctx, s.pool, id)
 }
 
 // AppendStreamTx implements relay.Store.
