@@ -77,6 +77,7 @@ func New(deps Deps, cfg Config) *API {
 	hc.Info.Description = "Webhooks and integrations for LOKI services: register webhooks, " +
 		"inspect the event catalog, deliveries and analytics."
 	hc.CreateHooks = nil // no $schema links in bodies
+	hc.Servers = []*huma.Server{{URL: "/", Description: "This server"}}
 	hc.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
 		"bearer": {Type: "http", Scheme: "bearer", Description: "An API key from LOKIHOOKS_API_KEYS."},
 	}

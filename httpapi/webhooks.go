@@ -374,6 +374,13 @@ func (a *API) statusCommand(name string) func(context.Context, *commandInput) (*
 		if err != nil {
 			return nil, a.problem(ctx, err)
 		}
+		if name == "resume" && a.deps.Pipeline != nil {
+			// Held deliveries would run at their next recheck anyway; waking
+			// them is an optimisation, so a failure is logged, not returned.
+			if err := a.deps.Pipeline.WakeWebhook(ctx, id); err != nil {
+				a.cfg.Logger.WarnContext(ctx, "wake resumed webhook", "webhook_id", id, "error", err)
+			}
+		}
 		return a.webhookOutput(w, false), nil
 	}
 }

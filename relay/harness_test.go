@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/loki-interceptor/lokihooks/connectors"
 	"github.com/loki-interceptor/lokihooks/domain"
@@ -98,6 +99,7 @@ type testBundle struct {
 
 type setupOpts struct {
 	workers int
+	tracer  trace.TracerProvider
 }
 
 // setup starts a relay (fan-out, workers and the deliveries projection) on
@@ -119,7 +121,7 @@ func setup(t *testing.T, opts *setupOpts) *testBundle {
 		Fanout: true, Work: true, Workers: max(opts.workers, 10),
 		FanoutConfig:      relay.FanoutConfig{PollInterval: 5 * time.Millisecond},
 		FetchPollInterval: 10 * time.Millisecond, ShutdownTimeout: 5 * time.Second,
-		NowFunc: clk.Now, RandomFunc: func() float64 { return 0.5 },
+		NowFunc: clk.Now, RandomFunc: func() float64 { return 0.5 }, TracerProvider: opts.tracer,
 		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	require.NoError(t, err)

@@ -1,6 +1,7 @@
 package relay_test
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -14,6 +15,8 @@ import (
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"github.com/stretchr/testify/require"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/loki-interceptor/lokihooks/domain"
 	"github.com/loki-interceptor/lokihooks/eventstore"
@@ -338,4 +341,38 @@ func TestRelay_PublishThroughAPIIsIdempotent(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, ds, 1)
 	require.Len(t, rc.requests(), 1)
+}
+
+func TestRelay_TraceContextReachesReceiver(t *testing.T) {
+	t.Parallel()
+	spans := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+	t.Cleanup(func() { _ = tp.Shutdown(context.WithoutCancel(t.Context())) })
+	b := setup(t, &setupOpts{tracer: tp})
+	rc := newReceiver(t, status(http.StatusOK))
+	hook := b.createWebhook(t, rc.URL, nil)
+
+	ctx, span := tp.Tracer("producer").Start(t.Context(), "validate document")
+	tx, err := b.pool.Begin(ctx)
+	require.NoError(t, err)
+	ev, err := eventstore.PublishTx(ctx, tx, eventstore.PublishParams{
+		Type: domain.EventTypeValidationCompleted, Data: map[string]any{"document_id": "d1"},
+	})
+	require.NoError(t, err)
+	require.NoError(t, tx.Commit(ctx))
+	span.End()
+
+	b.waitDelivery(t, ev, hook.ID, domain.DeliveryDelivered)
+	got := rc.requests()[0].Header.Get("traceparent")
+	require.Contains(t, got, span.SpanContext().TraceID().String(), "the producer's trace continues to the receiver")
+	var deliver sdktrace.ReadOnlySpan
+	for _, s := range spans.Ended() {
+		if s.Name() == "relay.deliver" {
+			deliver = s
+		}
+	}
+	require.NotNil(t, deliver, "the worker records a span")
+	require.Equal(t, span.SpanContext().TraceID(), deliver.SpanContext().TraceID())
+	require.Equal(t, span.SpanContext().SpanID(), deliver.Parent().SpanID(), "the delivery span is a child of the producer's")
+	require.Contains(t, got, deliver.SpanContext().SpanID().String(), "the receiver sees the delivery span as parent")
 }

@@ -3,6 +3,7 @@
 //	lokihooks serve     run the API (and the delivery pipeline)
 //	lokihooks migrate   apply database migrations and exit
 //	lokihooks openapi   print the OpenAPI document (YAML) without a server
+//	lokihooks replay    rebuild read models from the event log
 //	lokihooks bench     measure the pipeline against a local receiver
 //
 // Configuration comes from environment variables; see README.md.
@@ -26,6 +27,7 @@ commands:
   serve     run the API and the delivery pipeline
   migrate   apply database migrations and exit
   openapi   print the OpenAPI document without a server (-format yaml|json|json-3.0)
+  replay    rebuild read models from the event log (-projection all|webhooks|deliveries)
   bench     measure deliveries/s and commit→receipt latency against a local receiver
 `
 
@@ -54,6 +56,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return migrate(ctx, args[1:], getenv, stdout, stderr)
 	case "openapi":
 		return printOpenAPI(args[1:], stdout, stderr)
+	case "replay":
+		return replay(ctx, args[1:], getenv, stdout, stderr)
 	case "bench":
 		return bench(ctx, args[1:], getenv, stdout, stderr)
 	case "-h", "-help", "--help", "help":

@@ -16,8 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
-	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/loki-interceptor/lokihooks/connectors"
@@ -80,7 +79,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("configuration:\n%w", err)
 	}
 	logger := newLogger(stderr, cfg.LogLevel)
-	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
+	stopTelemetry, err := setupTelemetry(ctx, getenv)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := stopTelemetry(context.WithoutCancel(ctx)); err != nil {
+			logger.Warn("flush traces", "error", err)
+		}
+	}()
 
 	pool, err := openPool(ctx, cfg.DatabaseURL, cfg.Workers)
 	if err != nil {
@@ -106,7 +113,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		if err != nil {
 			return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 		}
-		srv := &http.Server{Handler: sys.api, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+		handler := otelhttp.NewHandler(sys.api, "lokihooks-api", otelhttp.WithFilter(func(r *http.Request) bool {
+			return r.URL.Path != "/healthz" && r.URL.Path != "/readyz"
+		}))
+		srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 		base := "http://" + ln.Addr().String()
 		fmt.Fprintf(stdout, "lokihooks %s serving (roles %s)\n  API:     %s/api/v1\n  docs:    %s/docs\n  spec:    %s/openapi.json\n  API key: one of the %d keys in %s (send Authorization: Bearer <key>)\n",
 			version, strings.Join(roles, ","), base, base, base, len(cfg.APIKeys), envAPIKeys)
@@ -159,7 +169,7 @@ func build(pool *pgxpool.Pool, cfg config, roles []string, logger *slog.Logger) 
 	if slices.Contains(roles, roleProjector) {
 		sys.projector, err = projections.NewRunner(pool, projections.RunnerConfig{
 			Name: "deliveries", Projector: projections.Deliveries{}, Read: readLog,
-			PollInterval: cfg.PollInterval, Logger: logger,
+			Reset: projections.Deliveries{}.Reset, PollInterval: cfg.PollInterval, Logger: logger,
 		})
 		if err != nil {
 			return nil, err

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/loki-interceptor/lokihooks/eventstore"
+	"github.com/loki-interceptor/lokihooks/projections"
+)
+
+// replay rebuilds read models from the event log.
+func replay(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	which := fs.String("projection", "all", "all, webhooks or deliveries")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *which != "all" && *which != "webhooks" && *which != "deliveries" {
+		return fmt.Errorf("-projection must be all, webhooks or deliveries, got %q", *which)
+	}
+	cfg, err := loadConfig(getenv, false)
+	if err != nil {
+		return fmt.Errorf("configuration:\n%w", err)
+	}
+	pool, err := openPool(ctx, cfg.DatabaseURL, 0)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if *which != "deliveries" {
+		n, err := rebuildWebhooks(ctx, pool)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "webhooks: rebuilt from %d events\n", n)
+	}
+	if *which != "webhooks" {
+		n, err := rebuildDeliveries(ctx, pool, newLogger(stderr, cfg.LogLevel))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "deliveries: rebuilt from %d events\n", n)
+	}
+	return nil
+}
+
+// rebuildWebhooks empties the webhooks read model and projects the whole
+// log again in one transaction; concurrent commands wait for it.
+func rebuildWebhooks(ctx context.Context, pool *pgxpool.Pool) (int, error) {
+	n := 0
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "TRUNCATE webhooks"); err != nil {
+			return fmt.Errorf("reset webhooks: %w", err)
+		}
+		after := eventstore.LogPosition{}
+		for {
+			recs, err := eventstore.ReadLog(ctx, tx, after, 1000)
+			if err != nil {
+				return err
+			}
+			if len(recs) == 0 {
+				return nil
+			}
+			if err := (projections.Webhooks{}).Project(ctx, tx, recs); err != nil {
+				return err
+			}
+			n += len(recs)
+			after = eventstore.Of(recs[len(recs)-1])
+		}
+	})
+	return n, err
+}
+
+// rebuildDeliveries resets the deliveries read model and its checkpoint,
+// then catches up with the log.
+func rebuildDeliveries(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) (int, error) {
+	r, err := projections.NewRunner(pool, projections.RunnerConfig{
+		Name: "deliveries", Projector: projections.Deliveries{}, Read: readLog,
+		Reset: projections.Deliveries{}.Reset, Logger: logger,
+	})
+	if err != nil {
+		return 0, err
+	}
+	return r.Rebuild(ctx)
+}
