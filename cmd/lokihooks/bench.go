@@ -125,8 +125,14 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 	pubDur := time.Since(pubStart)
 	fmt.Fprintf(stdout, "published %d events in %s (%.0f events/s)\n", o.events, pubDur.Round(time.Millisecond), float64(o.events)/pubDur.Seconds())
 	drainStart := time.Now()
+	var fanoutFifths []time.Duration
 	if o.backlog {
 		startRelay()
+		g.Go(func() error {
+			var err error
+			fanoutFifths, err = watchFanout(gctx, pool, o.events)
+			return err
+		})
 	}
 	select {
 	case <-rcv.done:
@@ -140,7 +146,46 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	report(stdout, o, rcv, commits, pubStart, drainStart)
+	if len(fanoutFifths) == 5 {
+		fmt.Fprint(stdout, "outbox fan-out rate per fifth of the backlog (events/s):")
+		for _, d := range fanoutFifths {
+			fmt.Fprintf(stdout, " %.0f", float64(o.events/5)/d.Seconds())
+		}
+		fmt.Fprintln(stdout)
+	}
 	return nil
+}
+
+// watchFanout samples the fan-out consumer's offset (outbox rows are
+// numbered from 1 in a fresh schema) and returns how long each fifth of
+// the backlog took to fan out.
+func watchFanout(ctx context.Context, pool *pgxpool.Pool, events int) ([]time.Duration, error) {
+	var out []time.Duration
+	start := time.Now()
+	prev := start
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for len(out) < 5 {
+		select {
+		case <-ctx.Done():
+			return out, nil
+		case <-tick.C:
+		}
+		var acked int64
+		err := pool.QueryRow(ctx, `SELECT coalesce(max(offset_acked), 0) FROM watermill_offsets_outbox WHERE consumer_group = 'fanout'`).Scan(&acked)
+		if err != nil {
+			if ctx.Err() != nil {
+				return out, nil
+			}
+			return nil, err
+		}
+		for len(out) < 5 && acked >= int64(events*(len(out)+1)/5) {
+			now := time.Now()
+			out = append(out, now.Sub(prev))
+			prev = now
+		}
+	}
+	return out, nil
 }
 
 func benchSchema(ctx context.Context, url string, o benchOpts) (string, *pgxpool.Pool, func(), error) {
@@ -311,6 +356,24 @@ func report(w io.Writer, o benchOpts, r *receiver, commits map[string]time.Time,
 	elapsed := last.Sub(start)
 	fmt.Fprintf(w, "delivered %d (duplicates %d) in %s: %.0f deliveries/s\n",
 		len(r.seen), r.dups, elapsed.Round(time.Millisecond), float64(len(r.seen))/elapsed.Seconds())
+	if o.backlog {
+		// Drain rate per fifth of the backlog: flat when a poll costs the
+		// same whatever the backlog left.
+		times := make([]time.Time, 0, len(r.seen))
+		for _, at := range r.seen {
+			times = append(times, at)
+		}
+		sort.Slice(times, func(i, j int) bool { return times[i].Before(times[j]) })
+		fmt.Fprint(w, "drain rate per fifth of the backlog (deliveries/s):")
+		prev := start
+		for i := 1; i <= 5; i++ {
+			end := times[len(times)*i/5-1]
+			n := len(times) / 5
+			fmt.Fprintf(w, " %.0f", float64(n)/end.Sub(prev).Seconds())
+			prev = end
+		}
+		fmt.Fprintln(w)
+	}
 	if !o.backlog && len(lat) > 0 {
 		fmt.Fprintf(w, "commit→receipt latency: p50 %s  p95 %s  p99 %s  max %s\n",
 			pct(lat, 50), pct(lat, 95), pct(lat, 99), lat[len(lat)-1].Round(100*time.Microsecond))

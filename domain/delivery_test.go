@@ -1,0 +1,114 @@
+package domain_test
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/loki-interceptor/lokihooks/domain"
+)
+
+func TestRetryPolicy_Backoff(t *testing.T) {
+	t.Parallel()
+	base := domain.RetryPolicy{Delay: 10 * time.Second, MaxDelay: time.Hour, Multiplier: 2}
+	tests := []struct {
+		name     string
+		strategy domain.RetryStrategy
+		jitter   bool
+		random   float64
+		n        int
+		want     time.Duration
+	}{
+		{"ExponentialFirst", domain.RetryExponential, false, 0, 1, 10 * time.Second},
+		{"ExponentialThird", domain.RetryExponential, false, 0, 3, 40 * time.Second},
+		{"ExponentialCapped", domain.RetryExponential, false, 0, 20, time.Hour},
+		{"LinearThird", domain.RetryLinear, false, 0, 3, 30 * time.Second},
+		{"FixedThird", domain.RetryFixed, false, 0, 3, 10 * time.Second},
+		{"NoRetry", domain.RetryNone, false, 0, 1, 0},
+		{"JitterLowest", domain.RetryExponential, true, 0, 1, 8 * time.Second},
+		{"JitterMiddle", domain.RetryExponential, true, 0.5, 1, 10 * time.Second},
+		{"JitterHighest", domain.RetryExponential, true, 0.999999, 1, 12 * time.Second},
+		{"JitterNeverAboveCap", domain.RetryFixed, true, 0.99, 1, 10 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p := base
+			p.Strategy, p.Jitter = tt.strategy, tt.jitter
+			if tt.name == "JitterNeverAboveCap" {
+				p.MaxDelay = 10 * time.Second
+			}
+			require.InDelta(t, float64(tt.want), float64(p.Backoff(tt.n, tt.random)), float64(time.Millisecond))
+		})
+	}
+}
+
+func TestDecideAttempt(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
+	policy := domain.RetryPolicy{Strategy: domain.RetryExponential, MaxRetries: 2, Delay: 10 * time.Second, MaxDelay: time.Hour, Multiplier: 2}
+	at := func(d time.Duration) *time.Time { t := now.Add(d); return &t }
+	tests := []struct {
+		name   string
+		policy domain.RetryPolicy
+		try    int
+		result domain.AttemptResult
+		want   domain.AttemptOutcome
+	}{
+		{"Success", policy, 1, domain.AttemptResult{Success: true, StatusCode: 204}, domain.AttemptOutcome{Status: domain.DeliveryDelivered}},
+		{"ServerErrorRetries", policy, 1, domain.AttemptResult{StatusCode: 500}, domain.AttemptOutcome{Status: domain.DeliveryRetrying, NextAttemptAt: at(10 * time.Second)}},
+		{"SecondFailureBacksOff", policy, 2, domain.AttemptResult{StatusCode: 500}, domain.AttemptOutcome{Status: domain.DeliveryRetrying, NextAttemptAt: at(20 * time.Second)}},
+		{"Exhausted", policy, 3, domain.AttemptResult{StatusCode: 500}, domain.AttemptOutcome{Status: domain.DeliveryPermanentFailure}},
+		{"NoRetryStrategy", domain.RetryPolicy{Strategy: domain.RetryNone, MaxRetries: 5}, 1, domain.AttemptResult{StatusCode: 500}, domain.AttemptOutcome{Status: domain.DeliveryPermanentFailure}},
+		{"ZeroMaxRetries", domain.RetryPolicy{Strategy: domain.RetryFixed}, 1, domain.AttemptResult{Category: domain.ErrorCategoryTimeout}, domain.AttemptOutcome{Status: domain.DeliveryPermanentFailure}},
+		{"GoneDeactivates", policy, 1, domain.AttemptResult{StatusCode: 410}, domain.AttemptOutcome{Status: domain.DeliveryFailed, DeactivateWebhook: "receiver answered 410 Gone"}},
+		{"RedirectIsAFailure", policy, 1, domain.AttemptResult{StatusCode: 301, Category: domain.ErrorCategoryHTTP3xx}, domain.AttemptOutcome{Status: domain.DeliveryRetrying, NextAttemptAt: at(10 * time.Second)}},
+		{"RetryAfterLonger", policy, 1, domain.AttemptResult{StatusCode: 429, RetryAfter: 2 * time.Minute}, domain.AttemptOutcome{Status: domain.DeliveryRetrying, NextAttemptAt: at(2 * time.Minute)}},
+		{"RetryAfterShorterKeepsPolicy", policy, 1, domain.AttemptResult{StatusCode: 503, RetryAfter: time.Second}, domain.AttemptOutcome{Status: domain.DeliveryRetrying, NextAttemptAt: at(10 * time.Second)}},
+		{"RetryAfterBounded", policy, 1, domain.AttemptResult{StatusCode: 429, RetryAfter: 48 * time.Hour}, domain.AttemptOutcome{Status: domain.DeliveryRetrying, NextAttemptAt: at(domain.MaxRetryAfter)}},
+		{"RetryAfterIgnoredOn500", policy, 1, domain.AttemptResult{StatusCode: 500, RetryAfter: time.Hour}, domain.AttemptOutcome{Status: domain.DeliveryRetrying, NextAttemptAt: at(10 * time.Second)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			require.Equal(t, tt.want, domain.DecideAttempt(tt.policy, tt.try, tt.result, now, 0.5))
+		})
+	}
+}
+
+func TestDeliveryIDFor(t *testing.T) {
+	t.Parallel()
+	a := domain.DeliveryIDFor("evt_1", "wh_1")
+	require.Equal(t, a, domain.DeliveryIDFor("evt_1", "wh_1"), "deterministic")
+	require.NotEqual(t, a, domain.DeliveryIDFor("evt_1", "wh_2"))
+	require.NotEqual(t, a, domain.DeliveryIDFor("evt_1w", "h_1"), "the separator keeps pairs apart")
+	require.Regexp(t, `^dlv_[0-9A-Z]{26}$`, string(a))
+}
+
+func TestDeliveryEvents_RoundTrip(t *testing.T) {
+	t.Parallel()
+	next := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
+	for _, e := range []domain.Event{
+		domain.DeliveryScheduled{DeliveryID: "dlv_1", WebhookID: "wh_1", EventID: "evt_1", Type: "system.error", At: next},
+		domain.DeliveryAttempted{Attempt: 2, StatusCode: 500, RequestHeaders: map[string]string{"A": "b"}, DurationMS: 1.5,
+			ErrorCategory: domain.ErrorCategoryHTTP5xx, Status: domain.DeliveryRetrying, NextAttemptAt: &next, At: next},
+		domain.DeliveryCancelled{Reason: "webhook is deleted", At: next},
+		domain.DeliveryRedriven{At: next},
+	} {
+		data := mustMarshal(t, e)
+		got, err := domain.DecodeEvent(e.EventType(), data)
+		require.NoError(t, err)
+		require.Equal(t, e, got)
+	}
+	_, err := domain.DecodeEvent("delivery.unknown.v1", []byte(`{}`))
+	require.ErrorIs(t, err, domain.ErrUnknownEventType)
+}
+
+func mustMarshal(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	return b
+}
