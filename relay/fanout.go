@@ -212,7 +212,7 @@ func (f *Fanout) schedule(ctx context.Context, tx *sql.Tx, items []outboxItem) (
 			Attempt: 1, Try: 1, Trace: traceOnly(meta[s.EventID]), Body: bodies[s.EventID],
 		}}
 	}
-	if _, err := f.jobs.InsertManyTx(ctx, tx, params); err != nil {
+	if _, err := f.jobs.InsertManyFastTx(ctx, tx, params); err != nil {
 		return 0, fmt.Errorf("insert %d delivery jobs: %w", len(params), err)
 	}
 	return len(started), nil

@@ -44,9 +44,9 @@ type Config struct {
 	// FetchPollInterval is how often idle workers look for jobs besides
 	// insert notifications (default 50ms).
 	FetchPollInterval time.Duration
-	// RescueAfter is how long a job may run before another process assumes
-	// its worker died and runs it again (default 3m; must exceed the longest
-	// webhook timeout).
+	// RescueAfter is how long a job may run before it is cancelled and,
+	// if its process died, run again by another (default 3m; keep it above
+	// the longest webhook timeout, 120s at most).
 	RescueAfter time.Duration
 	// ShutdownTimeout is how long in-flight deliveries may finish after
 	// shutdown starts before they are cancelled (default 30s).
@@ -117,11 +117,15 @@ func New(pool *pgxpool.Pool, db *sql.DB, store Store, sender Sender, cfg Config)
 	}
 	r := &Relay{cfg: cfg, pool: pool, db: db, store: store}
 	rcfg := &river.Config{
-		Logger:                      cfg.Logger.With("component", "river"),
-		FetchCooldown:               defaultFetchCooldown,
-		FetchPollInterval:           cfg.FetchPollInterval,
-		RescueStuckJobsAfter:        cfg.RescueAfter,
-		JobTimeout:                  -1, // each attempt has its webhook's timeout
+		Logger:            cfg.Logger.With("component", "river"),
+		FetchCooldown:     defaultFetchCooldown,
+		FetchPollInterval: cfg.FetchPollInterval,
+		// River only rescues jobs that have a timeout: a job running longer
+		// than RescueAfter is cancelled here and, if its process died,
+		// rescued by another. Attempts have their webhook's own, shorter
+		// timeout.
+		JobTimeout:                  cfg.RescueAfter,
+		RescueStuckJobsAfter:        cfg.RescueAfter + time.Second,
 		MaxAttempts:                 deliverMaxAttempts,
 		CompletedJobRetentionPeriod: time.Hour,
 	}
@@ -179,7 +183,11 @@ func (r *Relay) Run(ctx context.Context) error {
 		recDone := make(chan struct{})
 		go func() { defer close(recDone); r.recorder.run(recCtx) }()
 		defer func() { stopRecorder(); <-recDone }()
-		if err := r.workers.Start(gctx); err != nil {
+		// Started on a context that is not cancelled with ctx: cancelling
+		// River's start context would cancel in-flight jobs at once
+		// (StopAndCancel). Shutdown goes through Stop, then StopAndCancel
+		// after ShutdownTimeout, below.
+		if err := r.workers.Start(context.WithoutCancel(gctx)); err != nil {
 			return fmt.Errorf("start workers: %w", err)
 		}
 		g.Go(func() error {

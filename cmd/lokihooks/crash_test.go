@@ -42,8 +42,6 @@ func TestServe_CrashMidDeliveryLosesNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs lokihooks serve in child processes against PostgreSQL")
 	}
-	skipKnownBug(t, "relay.New sets River's JobTimeout to -1, and River's JobRescuer never rescues a job "+
-		"whose timeout is negative: deliveries running when a process dies stay running forever")
 	const (
 		events   = 2500
 		webhooks = 2
@@ -143,8 +141,6 @@ func TestServe_GracefulShutdownFinishesInFlight(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs lokihooks serve in child processes against PostgreSQL")
 	}
-	skipKnownBug(t, "relay.Run starts River with the run context and no SoftStopTimeout, so SIGTERM is River's hard stop: "+
-		"in-flight deliveries are cancelled at once instead of finishing within the shutdown timeout")
 	const (
 		events  = 20
 		workers = 5
@@ -660,13 +656,4 @@ func (b *serveBundle) logInFlight(t *testing.T, rcv *hookReceiver) {
 		}
 	}
 	t.Logf("left running by the killed process: %d jobs, %d of which had reached the receiver", len(running), reached)
-}
-
-// skipKnownBug skips a test that production code cannot pass yet, unless
-// LOKIHOOKS_TEST_KNOWN_BUGS=1 asks to run it anyway.
-func skipKnownBug(t *testing.T, bug string) {
-	t.Helper()
-	if os.Getenv("LOKIHOOKS_TEST_KNOWN_BUGS") != "1" {
-		t.Skip("BUG: " + bug + " (LOKIHOOKS_TEST_KNOWN_BUGS=1 runs it anyway)")
-	}
 }

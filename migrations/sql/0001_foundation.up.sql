@@ -167,8 +167,11 @@ BEGIN
     VALUES (
         v_id,
         v_body::json,
-        ((SELECT coalesce(jsonb_object_agg(key, value #>> '{}'), '{}'::jsonb)
-            FROM jsonb_each(v_meta)) || jsonb_build_object('event_type', event_type))::json,
+        CASE WHEN v_meta = '{}'::jsonb
+            THEN json_build_object('event_type', event_type)
+            ELSE ((SELECT jsonb_object_agg(key, value #>> '{}') FROM jsonb_each(v_meta))
+                  || jsonb_build_object('event_type', event_type))::json
+        END,
         pg_current_xact_id()
     );
     RETURN v_id;
