@@ -249,9 +249,29 @@ func withoutURL(err error) error {
 
 func redactSignatures(h http.Header) http.Header {
 	out := h.Clone()
-	out.Set(HeaderWebhookSignature, redactedValue)
-	out.Set(HeaderLegacySignature, redactedValue)
+	for name := range out {
+		if isSensitiveHeader(name) {
+			out.Set(name, redactedValue)
+		}
+	}
 	return out
+}
+
+// isSensitiveHeader reports headers whose values are credentials: the
+// signatures, and custom headers that by their name carry a secret
+// (Authorization, Cookie, API keys, tokens). Their values are never stored.
+func isSensitiveHeader(name string) bool {
+	n := strings.ToLower(name)
+	switch n {
+	case "authorization", "proxy-authorization", "cookie", strings.ToLower(HeaderWebhookSignature), strings.ToLower(HeaderLegacySignature):
+		return true
+	}
+	for _, part := range []string{"token", "secret", "key", "password", "auth", "signature", "credential"} {
+		if strings.Contains(n, part) {
+			return true
+		}
+	}
+	return false
 }
 
 func statusDetail(code int) string {

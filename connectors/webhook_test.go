@@ -619,3 +619,24 @@ func BenchmarkWebhook_Send(b *testing.B) {
 		}
 	}
 }
+
+func TestWebhook_Send_RedactsCredentialHeaders(t *testing.T) {
+	t.Parallel()
+	var got http.Header
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = r.Header.Clone()
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(srv.Close)
+	client := connectors.NewClient(connectors.ClientConfig{AllowHTTP: true, AllowedNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+	res := connectors.NewWebhook(client, connectors.WebhookConfig{}).Send(t.Context(), domain.AttemptRequest{
+		URL: srv.URL, EventID: "evt_1", EventType: "system.error", DeliveryID: "dlv_1", Attempt: 1, Body: []byte(`{}`),
+		Secrets: []string{domain.GenerateSecret()},
+		Headers: map[string]string{"Authorization": "Bearer s3cr3t", "X-Api-Key": "k3y", "X-Tenant": "acme"},
+	})
+	require.True(t, res.Success)
+	require.Equal(t, "Bearer s3cr3t", got.Get("Authorization"), "the receiver gets the real value")
+	require.Equal(t, "[redacted]", res.RequestHeaders.Get("Authorization"))
+	require.Equal(t, "[redacted]", res.RequestHeaders.Get("X-Api-Key"))
+	require.Equal(t, "acme", res.RequestHeaders.Get("X-Tenant"), "other headers are kept")
+}

@@ -50,6 +50,14 @@ func (l *rateLimiter) take(ctx context.Context, hook *domain.Webhook, now time.T
 		if err != nil {
 			return 0, fmt.Errorf("rate limit of webhook %s: %w", hook.ID, err)
 		}
+		if count == 1 { // a new window began: drop this webhook's finished ones
+			if _, err := l.pool.Exec(ctx, dropOldWindows, string(hook.ID), win.kind, start); err != nil {
+				return 0, fmt.Errorf("rate limit of webhook %s: %w", hook.ID, err)
+			}
+		}
 	}
 	return 0, nil
 }
+
+const dropOldWindows = `DELETE FROM webhook_rate_windows
+	WHERE webhook_id = $1 AND window_kind = $2 AND window_start < $3`

@@ -317,7 +317,10 @@ func TestRelay_PublishThroughAPIIsIdempotent(t *testing.T) {
 	b := setup(t, nil)
 	rc := newReceiver(t, status(http.StatusOK))
 	hook := b.createWebhook(t, rc.URL, nil)
-	req := httpapi.PublishRequest{Type: domain.EventTypeSystemError, Data: json.RawMessage(`{"error_code":"E"}`), IdempotencyKey: "k1"}
+	const data = `{"error_code":"E","component":"api","severity":"high","message":"boom"}`
+	_, _, err := b.api.Publish(t.Context(), httpapi.PublishRequest{Type: domain.EventTypeSystemError, Data: json.RawMessage(`{"error_code":"E"}`)})
+	require.ErrorIs(t, err, domain.ErrInvalid, "the API checks data against the catalog schema")
+	req := httpapi.PublishRequest{Type: domain.EventTypeSystemError, Data: json.RawMessage(data), IdempotencyKey: "k1"}
 	id1, replayed, err := b.api.Publish(t.Context(), req)
 	require.NoError(t, err)
 	require.False(t, replayed)
@@ -325,13 +328,13 @@ func TestRelay_PublishThroughAPIIsIdempotent(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, replayed)
 	require.Equal(t, id1, id2)
-	req.Data = json.RawMessage(`{"error_code":"OTHER"}`)
+	req.Data = json.RawMessage(`{"error_code":"OTHER","component":"api","severity":"high","message":"boom"}`)
 	_, _, err = b.api.Publish(t.Context(), req)
 	require.ErrorIs(t, err, domain.ErrConflict)
 
 	// The same event id published twice is delivered once.
 	again, replayed, err := eventstore.PublishIdempotent(t.Context(), b.pool, "", eventstore.PublishParams{
-		Type: domain.EventTypeSystemError, Data: json.RawMessage(`{"error_code":"E"}`), ID: string(id1),
+		Type: domain.EventTypeSystemError, Data: json.RawMessage(data), ID: string(id1),
 	})
 	require.NoError(t, err)
 	require.False(t, replayed)

@@ -7,7 +7,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -108,8 +107,10 @@ func NewAPI(pool *pgxpool.Pool, r *relay.Relay, sender Sender, now func() time.T
 
 // Publish implements httpapi.Pipeline.
 func (a *API) Publish(ctx context.Context, p httpapi.PublishRequest) (domain.EventID, bool, error) {
-	if !domain.IsKnownEventType(p.Type) {
-		return "", false, fmt.Errorf("publish %q: %w", p.Type, domain.ErrUnknownEventType)
+	// The API checks data against the catalog schema (lokihooks_publish,
+	// called from producers' own transactions, checks the type only).
+	if err := domain.ValidateEventData(p.Type, p.Data); err != nil {
+		return "", false, err
 	}
 	return eventstore.PublishIdempotent(ctx, a.pool, p.IdempotencyKey, eventstore.PublishParams{
 		Type: p.Type, Data: p.Data, ID: p.ID, Metadata: p.Metadata,
