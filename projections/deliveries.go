@@ -36,11 +36,12 @@ type Deliveries struct{}
 // n-th event (by version) of every delivery in the slice, and each round
 // issues at most one multi-row statement per event type.
 func (Deliveries) Project(ctx context.Context, tx pgx.Tx, events []domain.Recorded) error {
-	rounds, err := deliveryRounds(events)
-	if err != nil || len(rounds) == 0 {
+	folded, rounds, err := deliveryRounds(events)
+	if err != nil || (len(rounds) == 0 && folded.empty()) {
 		return err
 	}
 	b := &pgx.Batch{}
+	folded.queue(b)
 	for i := range rounds {
 		rounds[i].queue(b)
 	}
@@ -64,7 +65,12 @@ func (Deliveries) Reset(ctx context.Context, tx pgx.Tx) error {
 // each delivery appears at most once, so that a multi-row UPDATE never meets
 // the same row twice. Within a stream events are applied by version, and a
 // version repeated in the slice is applied once.
-func deliveryRounds(events []domain.Recorded) ([]deliveryRound, error) {
+//
+// A delivery whose whole history starts in the batch (its scheduled event
+// is in it) is folded instead: its final row is inserted once, which spares
+// an update (and its index entries) per later event. Under load most
+// deliveries are scheduled and attempted within one batch.
+func deliveryRounds(events []domain.Recorded) (*foldedRows, []deliveryRound, error) {
 	byStream := make(map[string][]domain.Recorded)
 	for _, r := range events {
 		switch r.Type {
@@ -74,21 +80,103 @@ func deliveryRounds(events []domain.Recorded) ([]deliveryRound, error) {
 		}
 	}
 	var rounds []deliveryRound
+	folded := &foldedRows{}
 	// Sorted stream ids make the row order of every statement deterministic.
 	for _, id := range slices.Sorted(maps.Keys(byStream)) {
 		evs := byStream[id]
 		slices.SortStableFunc(evs, func(a, b domain.Recorded) int { return cmp.Compare(a.Version, b.Version) })
 		evs = slices.CompactFunc(evs, func(a, b domain.Recorded) bool { return a.Version == b.Version })
+		if evs[0].Version == 1 && evs[0].Type == domain.TypeDeliveryScheduled {
+			if err := folded.add(evs); err != nil {
+				return nil, nil, err
+			}
+			continue
+		}
 		for i, r := range evs {
 			if i == len(rounds) {
 				rounds = append(rounds, deliveryRound{})
 			}
 			if err := rounds[i].add(r); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
 	}
-	return rounds, nil
+	return folded, rounds, nil
+}
+
+// foldedRows are deliveries projected from their whole history at once.
+type foldedRows struct {
+	rows     []domain.DeliveryView
+	attempts attemptedRows
+	// webhook and event type of each attempt, parallel to attempts.
+	attemptWebhook, attemptType []string
+}
+
+func (f *foldedRows) empty() bool { return len(f.rows) == 0 }
+
+// add folds one delivery's events (version 1 first) into its final row.
+func (f *foldedRows) add(evs []domain.Recorded) error {
+	var d domain.DeliveryView
+	for _, r := range evs {
+		e, err := domain.DecodeEvent(r.Type, r.Data)
+		if err != nil {
+			return fmt.Errorf("project delivery %s version %d: %w", r.StreamID, r.Version, err)
+		}
+		d.Version = r.Version
+		switch e := e.(type) {
+		case domain.DeliveryScheduled:
+			at := eventTime(e.At, r)
+			d.ID, d.WebhookID, d.EventID, d.EventType = domain.DeliveryID(r.StreamID), e.WebhookID, e.EventID, e.Type
+			d.Status, d.CreatedAt, d.UpdatedAt = domain.DeliveryPending, at, at
+		case domain.DeliveryAttempted:
+			at := eventTime(e.At, r)
+			d.Status, d.Attempts = e.Status, max(d.Attempts, e.Attempt)
+			d.LastStatusCode, d.LastErrorCategory, d.LastErrorDetail = e.StatusCode, e.ErrorCategory, e.ErrorDetail
+			d.LastDurationMS, d.NextAttemptAt, d.UpdatedAt = e.DurationMS, e.NextAttemptAt, at
+			if e.Status == domain.DeliveryDelivered {
+				d.DeliveredAt = &at
+			}
+			if err := f.attempts.add(r, e); err != nil {
+				return err
+			}
+			f.attemptWebhook = append(f.attemptWebhook, string(d.WebhookID))
+			f.attemptType = append(f.attemptType, d.EventType)
+		case domain.DeliveryCancelled:
+			d.Status, d.LastErrorDetail, d.NextAttemptAt, d.UpdatedAt = domain.DeliveryFailed, e.Reason, nil, eventTime(e.At, r)
+		case domain.DeliveryRedriven:
+			d.Status, d.NextAttemptAt, d.UpdatedAt = domain.DeliveryPending, nil, eventTime(e.At, r)
+		}
+	}
+	f.rows = append(f.rows, d)
+	return nil
+}
+
+func (f *foldedRows) queue(b *pgx.Batch) {
+	if f.empty() {
+		return
+	}
+	n := len(f.rows)
+	id, webhook, event, typ, status := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	attempts, code := make([]int32, n), make([]int32, n)
+	category, detail := make([]string, n), make([]string, n)
+	duration := make([]float64, n)
+	next, delivered := make([]*time.Time, n), make([]*time.Time, n)
+	created, updated := make([]time.Time, n), make([]time.Time, n)
+	version := make([]int64, n)
+	for i, d := range f.rows {
+		id[i], webhook[i], event[i], typ[i], status[i] = string(d.ID), string(d.WebhookID), string(d.EventID), d.EventType, string(d.Status)
+		attempts[i], code[i], category[i], detail[i] = int32(d.Attempts), int32(d.LastStatusCode), string(d.LastErrorCategory), d.LastErrorDetail
+		duration[i], next[i], delivered[i] = d.LastDurationMS, d.NextAttemptAt, d.DeliveredAt
+		created[i], updated[i], version[i] = d.CreatedAt, d.UpdatedAt, d.Version
+	}
+	b.Queue(insertFolded, id, webhook, event, typ, status, attempts, code, category, detail, duration,
+		next, created, updated, delivered, version)
+	if a := &f.attempts; len(a.id) > 0 {
+		b.Queue(insertAttempts, a.id, a.attempt, f.attemptWebhook, f.attemptType, a.status, a.statusCode,
+			a.errorCategory, a.errorDetail, a.durationMS, a.requestHeaders, a.responseHeaders, a.responseBody,
+			a.truncated, a.nextAttemptAt, a.at)
+		b.Queue(touchWebhooks, f.attemptWebhook, a.at)
+	}
 }
 
 // deliveryRound holds the column arrays of one round, one group per event
@@ -149,6 +237,47 @@ func eventTime(at time.Time, r domain.Recorded) time.Time {
 }
 
 const (
+	// insertFolded writes deliveries projected from their whole history; a
+	// row already at that version or later (a replay) is left alone.
+	insertFolded = `INSERT INTO deliveries AS d (id, webhook_id, event_id, event_type, status, attempts,
+			last_status_code, last_error_category, last_error_detail, last_duration_ms, next_attempt_at,
+			created_at, updated_at, delivered_at, version)
+		SELECT u.id, u.webhook_id, u.event_id, u.event_type, u.status, u.attempts, nullif(u.code, 0),
+			nullif(u.category, ''), nullif(u.detail, ''), CASE WHEN u.attempts > 0 THEN u.duration END,
+			u.next, u.created, u.updated, u.delivered, u.version
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::int[],
+			$8::text[], $9::text[], $10::float8[], $11::timestamptz[], $12::timestamptz[], $13::timestamptz[],
+			$14::timestamptz[], $15::bigint[])
+			AS u(id, webhook_id, event_id, event_type, status, attempts, code, category, detail, duration,
+				next, created, updated, delivered, version)
+		ON CONFLICT (id) DO UPDATE SET status = excluded.status, attempts = excluded.attempts,
+			last_status_code = excluded.last_status_code, last_error_category = excluded.last_error_category,
+			last_error_detail = excluded.last_error_detail, last_duration_ms = excluded.last_duration_ms,
+			next_attempt_at = excluded.next_attempt_at, updated_at = excluded.updated_at,
+			delivered_at = excluded.delivered_at, version = excluded.version
+		WHERE d.version < excluded.version`
+
+	// insertAttempts records the attempts of folded deliveries.
+	insertAttempts = `INSERT INTO delivery_attempts (delivery_id, attempt, webhook_id, event_type, status,
+			status_code, error_category, error_detail, duration_ms, request_headers, response_headers,
+			response_body, truncated, next_attempt_at, attempted_at)
+		SELECT u.id, u.attempt, u.webhook_id, u.event_type, u.status, nullif(u.status_code, 0),
+			nullif(u.error_category, ''), nullif(u.error_detail, ''), u.duration_ms,
+			u.request_headers::jsonb, u.response_headers::jsonb, u.response_body, u.truncated,
+			u.next_attempt_at, u.at
+		FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::int[], $7::text[],
+			$8::text[], $9::float8[], $10::text[], $11::text[], $12::text[], $13::bool[],
+			$14::timestamptz[], $15::timestamptz[])
+			AS u(id, attempt, webhook_id, event_type, status, status_code, error_category, error_detail,
+				duration_ms, request_headers, response_headers, response_body, truncated, next_attempt_at, at)
+		ON CONFLICT (delivery_id, attempt) DO NOTHING`
+
+	// touchWebhooks moves last_triggered_at forward to the latest attempt.
+	touchWebhooks = `UPDATE webhooks w SET last_triggered_at = greatest(coalesce(w.last_triggered_at, m.at), m.at)
+		FROM (SELECT webhook_id, max(at) AS at FROM unnest($1::text[], $2::timestamptz[]) AS u(webhook_id, at)
+			GROUP BY webhook_id) m
+		WHERE w.id = m.webhook_id`
+
 	// insertScheduled creates delivery rows; a row that exists is at version
 	// 1 or later, so the event is skipped.
 	insertScheduled = `INSERT INTO deliveries

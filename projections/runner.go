@@ -39,7 +39,7 @@ type Projector interface {
 
 // Runner defaults and bounds.
 const (
-	DefaultBatchSize    = 500
+	DefaultBatchSize    = 2000
 	DefaultPollInterval = 50 * time.Millisecond
 	MinPollInterval     = time.Millisecond
 )
@@ -54,7 +54,7 @@ type RunnerConfig struct {
 	// Read reads the event log. Required.
 	Read ReadFunc
 	// BatchSize is the most events applied per transaction (default
-	// DefaultBatchSize, 500).
+	// DefaultBatchSize, 2000).
 	BatchSize int
 	// PollInterval is how long Run waits when the log has nothing new, and
 	// before retrying a failed batch (default DefaultPollInterval, 50ms;
@@ -148,7 +148,11 @@ func (r *Runner) Run(ctx context.Context) error {
 		if err != nil {
 			r.logger.WarnContext(ctx, "projection batch failed", "error", err)
 		}
-		if err == nil && n > 0 {
+		// A full batch means more is waiting. A partial one means the runner
+		// caught up: it waits PollInterval, so that the next batch holds the
+		// later events of the same streams too (the deliveries projection
+		// folds a delivery's history into one row write).
+		if err == nil && n >= r.cfg.BatchSize {
 			continue
 		}
 		if !wait(ctx, r.cfg.PollInterval) {

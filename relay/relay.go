@@ -22,7 +22,7 @@ import (
 
 // Defaults of Config.
 const (
-	DefaultWorkers         = 200
+	DefaultWorkers         = 500
 	DefaultShutdownTimeout = 30 * time.Second
 	DefaultRescueAfter     = 3 * time.Minute
 	DefaultWebhookCacheTTL = time.Second
@@ -37,7 +37,7 @@ type Config struct {
 	// Work runs delivery workers (role "worker").
 	Work bool
 	// Workers is the number of concurrent deliveries per process
-	// (default 200).
+	// (default 500).
 	Workers int
 	// FanoutConfig tunes the outbox consumer.
 	FanoutConfig FanoutConfig

@@ -29,15 +29,16 @@ import (
 
 // benchOpts are the flags of `lokihooks bench`.
 type benchOpts struct {
-	events   int
-	webhooks int
-	batch    int
-	rate     int
-	workers  int
-	backlog  bool
-	keep     bool
-	timeout  time.Duration
-	poll     time.Duration
+	events      int
+	webhooks    int
+	batch       int
+	rate        int
+	workers     int
+	backlog     bool
+	keep        bool
+	noProjector bool
+	timeout     time.Duration
+	poll        time.Duration
 }
 
 // bench measures the whole pipeline on this machine: a local receiver
@@ -55,6 +56,7 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 	fs.IntVar(&o.workers, "workers", defaultWorkers, "delivery workers")
 	fs.BoolVar(&o.backlog, "backlog", false, "publish everything before starting the relay, then measure the drain")
 	fs.BoolVar(&o.keep, "keep", false, "keep the bench schema afterwards")
+	fs.BoolVar(&o.noProjector, "no-projector", false, "do not run the deliveries projection (to measure its share)")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up after this long")
 	fs.DurationVar(&o.poll, "poll", 10*time.Millisecond, "outbox and projection poll interval")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
@@ -113,7 +115,9 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 	g, gctx := errgroup.WithContext(runCtx)
 	startRelay := func() {
 		g.Go(func() error { return sys.relay.Run(gctx) })
-		g.Go(func() error { return sys.projector.Run(gctx) })
+		if !o.noProjector {
+			g.Go(func() error { return sys.projector.Run(gctx) })
+		}
 	}
 	if !o.backlog {
 		startRelay()
@@ -205,7 +209,7 @@ func benchSchema(ctx context.Context, url string, o benchOpts) (string, *pgxpool
 		return "", nil, nil, err
 	}
 	pcfg.ConnConfig.RuntimeParams["search_path"] = schema
-	pcfg.MaxConns = int32(max(20, min(o.workers/4, 100)))
+	pcfg.MaxConns = poolSize(o.workers)
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err == nil {
 		_, err = migrations.Up(ctx, pool)

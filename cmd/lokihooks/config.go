@@ -21,12 +21,14 @@ const (
 	envWorkers         = "LOKIHOOKS_WORKERS"
 	envPollInterval    = "LOKIHOOKS_POLL_INTERVAL"
 	envRescueAfter     = "LOKIHOOKS_RESCUE_AFTER"
+	envProjectionLag   = "LOKIHOOKS_PROJECTION_INTERVAL"
 
 	defaultDatabaseURL     = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 	defaultAddr            = "127.0.0.1:8080"
 	defaultShutdownTimeout = 30 * time.Second
-	defaultWorkers         = 200
+	defaultWorkers         = 500
 	defaultPollInterval    = 50 * time.Millisecond
+	defaultProjectionLag   = 250 * time.Millisecond
 	minAPIKeyLength        = 16
 )
 
@@ -42,6 +44,9 @@ type config struct {
 	Workers         int
 	PollInterval    time.Duration
 	RescueAfter     time.Duration
+	// ProjectionInterval is how long the deliveries projection waits once
+	// caught up: the read model's lag, traded for fewer, larger writes.
+	ProjectionInterval time.Duration
 }
 
 // String never shows secrets.
@@ -56,6 +61,7 @@ func loadConfig(getenv func(string) string, needKeys bool) (config, error) {
 	c := config{
 		DatabaseURL: getenv(envDatabaseURL), Addr: getenv(envAddr), LogLevel: getenv(envLogLevel),
 		ShutdownTimeout: defaultShutdownTimeout, Workers: defaultWorkers, PollInterval: defaultPollInterval,
+		ProjectionInterval: defaultProjectionLag,
 	}
 	if c.DatabaseURL == "" {
 		c.DatabaseURL = defaultDatabaseURL
@@ -98,6 +104,7 @@ func loadConfig(getenv func(string) string, needKeys bool) (config, error) {
 	parseDuration(getenv, envShutdownTimeout, &c.ShutdownTimeout, time.Second, &errs)
 	parseDuration(getenv, envPollInterval, &c.PollInterval, time.Millisecond, &errs)
 	parseDuration(getenv, envRescueAfter, &c.RescueAfter, time.Second, &errs)
+	parseDuration(getenv, envProjectionLag, &c.ProjectionInterval, time.Millisecond, &errs)
 	if v := getenv(envWorkers); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 10000 {

@@ -31,15 +31,16 @@ func TestLoadConfig(t *testing.T) {
 		c, err := loadConfig(env(nil), false)
 		require.NoError(t, err)
 		require.Equal(t, config{
-			DatabaseURL:     defaultDatabaseURL,
-			Addr:            defaultAddr,
-			ShutdownTimeout: defaultShutdownTimeout,
-			Workers:         defaultWorkers,
-			PollInterval:    defaultPollInterval,
+			DatabaseURL:        defaultDatabaseURL,
+			Addr:               defaultAddr,
+			ShutdownTimeout:    defaultShutdownTimeout,
+			Workers:            defaultWorkers,
+			PollInterval:       defaultPollInterval,
+			ProjectionInterval: defaultProjectionLag,
 		}, c)
 		require.Equal(t, "127.0.0.1:8080", c.Addr)
 		require.Equal(t, 30*time.Second, c.ShutdownTimeout)
-		require.Equal(t, 200, c.Workers)
+		require.Equal(t, 500, c.Workers)
 		require.Equal(t, 50*time.Millisecond, c.PollInterval)
 	})
 
@@ -56,6 +57,7 @@ func TestLoadConfig(t *testing.T) {
 			envWorkers:         "8",
 			envPollInterval:    "250ms",
 			envRescueAfter:     "2m",
+			envProjectionLag:   "1s",
 		}), true)
 		require.NoError(t, err)
 		require.Equal(t, config{
@@ -66,11 +68,12 @@ func TestLoadConfig(t *testing.T) {
 			AllowedNetworks: []netip.Prefix{
 				netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.168.0.0/16"), netip.MustParsePrefix("fd00::/8"),
 			},
-			ShutdownTimeout: 5 * time.Second,
-			LogLevel:        "debug",
-			Workers:         8,
-			PollInterval:    250 * time.Millisecond,
-			RescueAfter:     2 * time.Minute,
+			ShutdownTimeout:    5 * time.Second,
+			LogLevel:           "debug",
+			Workers:            8,
+			PollInterval:       250 * time.Millisecond,
+			RescueAfter:        2 * time.Minute,
+			ProjectionInterval: time.Second,
 		}, c)
 	})
 

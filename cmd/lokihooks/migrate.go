@@ -36,15 +36,14 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 }
 
 // openPool connects to the database. Unless DATABASE_URL sets
-// pool_max_conns, the pool is sized for the workers: deliveries hold a
-// connection only while recording, so a fraction of them suffices.
+// pool_max_conns, the pool is sized by poolSize.
 func openPool(ctx context.Context, url string, workers int) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", envDatabaseURL, err)
 	}
 	if !strings.Contains(url, "pool_max_conns") {
-		cfg.MaxConns = int32(max(20, min(workers/4, 100)))
+		cfg.MaxConns = poolSize(workers)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -55,4 +54,12 @@ func openPool(ctx context.Context, url string, workers int) (*pgxpool.Pool, erro
 		return nil, fmt.Errorf("connect to database %s:%d: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
 	}
 	return pool, nil
+}
+
+// poolSize is the default pool size: deliveries hold no connection while
+// they wait on a receiver, and finished ones are recorded in batches, so a
+// few connections serve hundreds of workers. 30 leaves room on a default
+// PostgreSQL (max_connections 100) for several processes.
+func poolSize(workers int) int32 {
+	return int32(min(30, max(10, workers/8)))
 }

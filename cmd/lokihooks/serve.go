@@ -169,7 +169,7 @@ func build(pool *pgxpool.Pool, cfg config, roles []string, logger *slog.Logger) 
 	if slices.Contains(roles, roleProjector) {
 		sys.projector, err = projections.NewRunner(pool, projections.RunnerConfig{
 			Name: "deliveries", Projector: projections.Deliveries{}, Read: readLog,
-			Reset: projections.Deliveries{}.Reset, PollInterval: cfg.PollInterval, Logger: logger,
+			Reset: projections.Deliveries{}.Reset, PollInterval: cfg.ProjectionInterval, Logger: logger,
 		})
 		if err != nil {
 			return nil, err
