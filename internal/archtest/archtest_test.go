@@ -1,0 +1,57 @@
+// Package archtest checks the dependency rules of STYLE §1: packages point
+// towards domain, siblings never import each other, and domain is pure.
+package archtest
+
+import (
+	"encoding/json"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+const module = "github.com/loki-interceptor/lokihooks/"
+
+// allowed lists, for each top-level package, the project packages it may
+// import (test files excluded).
+var allowed = map[string][]string{
+	"domain":      {},
+	"eventstore":  {"domain"},
+	"projections": {"domain"},
+	"relay":       {"domain"},
+	"connectors":  {"domain"},
+	"httpapi":     {"domain"},
+	"migrations":  {},
+}
+
+func TestDependencyDirection(t *testing.T) {
+	t.Parallel()
+	out, err := exec.Command("go", "list", "-json=ImportPath,Imports", "./../../...").Output()
+	require.NoError(t, err)
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	checked := 0
+	for dec.More() {
+		var p struct {
+			ImportPath string
+			Imports    []string
+		}
+		require.NoError(t, dec.Decode(&p))
+		pkg := strings.TrimPrefix(p.ImportPath, module)
+		rules, ok := allowed[pkg]
+		if !ok {
+			continue
+		}
+		checked++
+		for _, imp := range p.Imports {
+			if dep, own := strings.CutPrefix(imp, module); own {
+				require.True(t, slices.Contains(rules, dep), "%s must not import %s", pkg, dep)
+			}
+			if pkg == "domain" {
+				require.NotContains(t, imp, ".", "domain imports the standard library only, not %s", imp)
+			}
+		}
+	}
+	require.Len(t, allowed, checked, "every rule matched a package")
+}
