@@ -315,15 +315,7 @@ func (a *API) patchWebhook(ctx context.Context, in *writeWebhookInput) (*webhook
 
 // writeWebhook applies the given fields on top of base(current) and updates.
 func (a *API) writeWebhook(ctx context.Context, in *writeWebhookInput, base func(*domain.Webhook) domain.WebhookSpec) (*webhookOutput, error) {
-	id, err := webhookID(in.ID)
-	if err != nil {
-		return nil, err
-	}
-	expected, err := parseIfMatch(in.IfMatch)
-	if err != nil {
-		return nil, err
-	}
-	w, err := a.execute(ctx, id, expected, func(w *domain.Webhook) ([]domain.Event, error) {
+	w, _, err := a.command(ctx, in.ID, in.IfMatch, func(w *domain.Webhook) ([]domain.Event, error) {
 		spec := base(w)
 		if base(w).Name == "" { // PUT: name and url are required, keep the current ones when absent
 			spec.Name, spec.URL, spec.EventTypes = w.Spec.Name, w.Spec.URL, w.Spec.EventTypes
@@ -332,47 +324,31 @@ func (a *API) writeWebhook(ctx context.Context, in *writeWebhookInput, base func
 		return w.Update(spec, a.validation(), a.cfg.NowFunc())
 	})
 	if err != nil {
-		return nil, a.problem(ctx, err)
+		return nil, err
 	}
 	return a.webhookOutput(w, false), nil
 }
 
 func (a *API) deleteWebhook(ctx context.Context, in *commandInput) (*noContentOutput, error) {
-	id, err := webhookID(in.ID)
-	if err != nil {
-		return nil, err
-	}
-	expected, err := parseIfMatch(in.IfMatch)
-	if err != nil {
-		return nil, err
-	}
-	_, err = a.execute(ctx, id, expected, func(w *domain.Webhook) ([]domain.Event, error) {
+	_, _, err := a.command(ctx, in.ID, in.IfMatch, func(w *domain.Webhook) ([]domain.Event, error) {
 		return w.Delete(a.cfg.NowFunc())
 	})
 	if err != nil {
-		return nil, a.problem(ctx, err)
+		return nil, err
 	}
 	return &noContentOutput{}, nil
 }
 
 func (a *API) statusCommand(name string) func(context.Context, *commandInput) (*webhookOutput, error) {
 	return func(ctx context.Context, in *commandInput) (*webhookOutput, error) {
-		id, err := webhookID(in.ID)
-		if err != nil {
-			return nil, err
-		}
-		expected, err := parseIfMatch(in.IfMatch)
-		if err != nil {
-			return nil, err
-		}
-		w, err := a.execute(ctx, id, expected, func(w *domain.Webhook) ([]domain.Event, error) {
+		w, id, err := a.command(ctx, in.ID, in.IfMatch, func(w *domain.Webhook) ([]domain.Event, error) {
 			if name == "pause" {
 				return w.Pause(a.cfg.NowFunc())
 			}
 			return w.Resume(a.cfg.NowFunc())
 		})
 		if err != nil {
-			return nil, a.problem(ctx, err)
+			return nil, err
 		}
 		if name == "resume" && a.deps.Pipeline != nil {
 			// Held deliveries would run at their next recheck anyway; waking
@@ -386,14 +362,6 @@ func (a *API) statusCommand(name string) func(context.Context, *commandInput) (*
 }
 
 func (a *API) rotateSecret(ctx context.Context, in *rotateSecretInput) (*webhookOutput, error) {
-	id, err := webhookID(in.ID)
-	if err != nil {
-		return nil, err
-	}
-	expected, err := parseIfMatch(in.IfMatch)
-	if err != nil {
-		return nil, err
-	}
 	var p domain.RotateSecretParams
 	if in.Body != nil {
 		p.Secret = in.Body.Secret
@@ -404,13 +372,31 @@ func (a *API) rotateSecret(ctx context.Context, in *rotateSecretInput) (*webhook
 			}
 		}
 	}
-	w, err := a.execute(ctx, id, expected, func(w *domain.Webhook) ([]domain.Event, error) {
+	w, _, err := a.command(ctx, in.ID, in.IfMatch, func(w *domain.Webhook) ([]domain.Event, error) {
 		return w.RotateSecret(p, a.cfg.NowFunc())
 	})
 	if err != nil {
-		return nil, a.problem(ctx, err)
+		return nil, err
 	}
 	return a.webhookOutput(w, true), nil
+}
+
+// command parses a webhook id and an If-Match header, runs decide and
+// returns the webhook after it; errors are already problems.
+func (a *API) command(ctx context.Context, rawID, ifMatch string, decide func(*domain.Webhook) ([]domain.Event, error)) (*domain.Webhook, domain.WebhookID, error) {
+	id, err := webhookID(rawID)
+	if err != nil {
+		return nil, "", err
+	}
+	expected, err := parseIfMatch(ifMatch)
+	if err != nil {
+		return nil, "", err
+	}
+	w, err := a.execute(ctx, id, expected, decide)
+	if err != nil {
+		return nil, "", a.problem(ctx, err)
+	}
+	return w, id, nil
 }
 
 // maxCommandAttempts bounds how often a command without If-Match is decided
