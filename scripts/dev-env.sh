@@ -44,6 +44,7 @@ _lokihooks_dev_env() {
         export LOKIHOOKS_API_KEYS
         _ld_applied="$_ld_applied
 ##      LOKIHOOKS_API_KEYS=<development key from $_ld_keyfile>"
+        _ld_show_key=1
     fi
 
     if [ -z "${LOKIHOOKS_ALLOW_HTTP:-}" ]; then
@@ -77,7 +78,11 @@ _lokihooks_dev_env() {
 EOF
     fi
 
-    unset _ld_root _ld_applied _ld_keyfile _ld_key
+    if [ -n "${_ld_show_key:-}" ]; then
+        echo "dev-env: development API key: $LOKIHOOKS_API_KEYS   (send: Authorization: Bearer <key>)" >&2
+    fi
+
+    unset _ld_root _ld_applied _ld_keyfile _ld_key _ld_show_key
     return 0
 }
 

@@ -1,0 +1,171 @@
+package migrations_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/loki-interceptor/lokihooks/domain"
+	"github.com/loki-interceptor/lokihooks/internal/dbtest"
+	"github.com/loki-interceptor/lokihooks/migrations"
+)
+
+func TestAll_NumberedWithoutGaps(t *testing.T) {
+	t.Parallel()
+	all := migrations.All()
+	require.NotEmpty(t, all)
+	for i, m := range all {
+		require.Equal(t, i+1, m.Version)
+		require.NotEmpty(t, m.SQL)
+	}
+	require.Equal(t, len(all), migrations.Latest())
+}
+
+// emptySchemaPool returns a pool on a new schema without any migration.
+func emptySchemaPool(t *testing.T) *pgxpool.Pool {
+	t.Helper()
+	pool, schema := dbtest.PoolSchema(t, nil)
+	ctx := t.Context()
+	_, err := pool.Exec(ctx, "DROP SCHEMA "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize())
+	require.NoError(t, err)
+	return pool
+}
+
+func TestUp_ConcurrentProcessesApplyOnce(t *testing.T) {
+	t.Parallel()
+	pool := emptySchemaPool(t)
+	require.ErrorIs(t, migrations.Check(t.Context(), pool), migrations.ErrPending)
+
+	var g errgroup.Group
+	applied := make([][]int, 4)
+	for i := range applied {
+		g.Go(func() error {
+			res, err := migrations.Up(t.Context(), pool)
+			if err == nil {
+				applied[i] = res.Applied
+			}
+			return err
+		})
+	}
+	require.NoError(t, g.Wait())
+	total := 0
+	for _, a := range applied {
+		total += len(a)
+	}
+	require.Equal(t, migrations.Latest(), total, "each migration applied exactly once")
+	require.NoError(t, migrations.Check(t.Context(), pool))
+
+	res, err := migrations.Up(t.Context(), pool)
+	require.NoError(t, err)
+	require.Empty(t, res.Applied, "a current schema applies nothing")
+}
+
+func TestEventTypes_MatchCatalog(t *testing.T) {
+	t.Parallel()
+	pool := dbtest.Pool(t, nil)
+	rows, err := pool.Query(t.Context(), "SELECT name FROM event_types ORDER BY name")
+	require.NoError(t, err)
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	require.Equal(t, domain.EventTypeNames(), names)
+}
+
+func sqlstate(err error) string {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code
+	}
+	return ""
+}
+
+func TestPublish(t *testing.T) {
+	t.Parallel()
+	pool := dbtest.Pool(t, nil)
+	publish := func(ctx context.Context, q interface {
+		QueryRow(context.Context, string, ...any) pgx.Row
+	}, typ, data, id string,
+	) (string, error) {
+		var out string
+		err := q.QueryRow(ctx, "SELECT lokihooks_publish($1, $2::jsonb, NULLIF($3, ''))", typ, data, id).Scan(&out)
+		return out, err
+	}
+	outbox := func(t *testing.T, id string) int {
+		t.Helper()
+		var n int
+		require.NoError(t, pool.QueryRow(t.Context(), "SELECT count(*) FROM watermill_outbox WHERE uuid = $1", id).Scan(&n))
+		return n
+	}
+
+	t.Run("WritesBodyAndOutboxRow", func(t *testing.T) {
+		t.Parallel()
+		id, err := publish(t.Context(), pool, "validation.completed", `{"document_id":"d1"}`, "")
+		require.NoError(t, err)
+		require.Regexp(t, `^evt_[0-9a-f]{32}$`, id)
+		require.Equal(t, 1, outbox(t, id))
+		var body, meta string
+		require.NoError(t, pool.QueryRow(t.Context(),
+			"SELECT payload::text, metadata::text FROM watermill_outbox WHERE uuid = $1", id).Scan(&body, &meta))
+		require.Regexp(t, `^\{"id":"`+id+`","type":"validation.completed","timestamp":"[0-9T:.Z-]+","data":\{"document_id": "d1"\}\}$`, body)
+		require.JSONEq(t, `{"event_type":"validation.completed"}`, meta)
+	})
+
+	t.Run("MetadataBecomesStrings", func(t *testing.T) {
+		t.Parallel()
+		var id, meta string
+		require.NoError(t, pool.QueryRow(t.Context(),
+			`SELECT lokihooks_publish('system.error', '{}', 'evt_meta', '{"traceparent":"00-abc","n":1}')`).Scan(&id))
+		require.NoError(t, pool.QueryRow(t.Context(), "SELECT metadata::text FROM watermill_outbox WHERE uuid = $1", id).Scan(&meta))
+		require.JSONEq(t, `{"traceparent":"00-abc","n":"1","event_type":"system.error"}`, meta)
+	})
+
+	t.Run("UnknownTypeFailsTheCallersTransaction", func(t *testing.T) {
+		t.Parallel()
+		_, err := publish(t.Context(), pool, "invoice.paid", `{}`, "")
+		require.Equal(t, "LH001", sqlstate(err))
+	})
+
+	t.Run("InvalidInput", func(t *testing.T) {
+		t.Parallel()
+		for _, c := range []struct{ data, id string }{{`[1]`, ""}, {`"x"`, ""}, {`{}`, "has.dot"}, {`{}`, "has space"}} {
+			_, err := publish(t.Context(), pool, "system.error", c.data, c.id)
+			require.Equal(t, "22023", sqlstate(err), "data %s id %q", c.data, c.id)
+		}
+	})
+
+	t.Run("RolledBackPublishesNothing", func(t *testing.T) {
+		t.Parallel()
+		tx, err := pool.Begin(t.Context())
+		require.NoError(t, err)
+		id, err := publish(t.Context(), tx, "system.error", `{}`, "evt_rolled_back")
+		require.NoError(t, err)
+		require.NoError(t, tx.Rollback(t.Context()))
+		require.Zero(t, outbox(t, id))
+	})
+
+	t.Run("SameIDSameContentDeduplicated", func(t *testing.T) {
+		t.Parallel()
+		for range 2 {
+			id, err := publish(t.Context(), pool, "system.error", `{"a":1}`, "evt_dedup")
+			require.NoError(t, err)
+			require.Equal(t, "evt_dedup", id)
+		}
+		require.Equal(t, 1, outbox(t, "evt_dedup"))
+	})
+
+	t.Run("SameIDOtherContentRejected", func(t *testing.T) {
+		t.Parallel()
+		_, err := publish(t.Context(), pool, "system.error", `{"a":1}`, "evt_conflict")
+		require.NoError(t, err)
+		_, err = publish(t.Context(), pool, "system.error", `{"a":2}`, "evt_conflict")
+		require.Equal(t, "23505", sqlstate(err))
+		require.Equal(t, 1, outbox(t, "evt_conflict"))
+	})
+}
