@@ -58,7 +58,7 @@ func setup(t *testing.T, cfg func(*httpapi.Config)) (*httpapi.API, *testBundle) 
 	if cfg != nil {
 		cfg(&c)
 	}
-	api := httpapi.New(httpapi.Deps{Webhooks: webhookstore.New(events, pool)}, c)
+	api := httpapi.New(httpapi.Deps{Webhooks: webhookstore.New(events, pool, nil)}, c)
 	server := httptest.NewServer(api)
 	t.Cleanup(server.Close)
 	return api, &testBundle{api: api, pool: pool, server: server}

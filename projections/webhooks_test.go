@@ -32,7 +32,7 @@ func setupWebhooks(t *testing.T) (projections.Webhooks, *webhooksBundle) {
 	return projections.Webhooks{}, &webhooksBundle{
 		pool:   pool,
 		events: events,
-		store:  webhookstore.New(events, pool),
+		store:  webhookstore.New(events, pool, nil),
 		now:    time.Date(2026, 11, 29, 10, 0, 0, 123456000, time.UTC),
 	}
 }

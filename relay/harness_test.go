@@ -1,6 +1,7 @@
 package relay_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -23,6 +24,7 @@ import (
 	"github.com/loki-interceptor/lokihooks/eventstore"
 	"github.com/loki-interceptor/lokihooks/internal/dbtest"
 	"github.com/loki-interceptor/lokihooks/internal/pipeline"
+	"github.com/loki-interceptor/lokihooks/internal/secretbox"
 	"github.com/loki-interceptor/lokihooks/internal/webhookstore"
 	"github.com/loki-interceptor/lokihooks/projections"
 	"github.com/loki-interceptor/lokihooks/relay"
@@ -117,7 +119,10 @@ func setup(t *testing.T, opts *setupOpts) *testBundle {
 		AllowHTTP: true, AllowedNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
 	}), connectors.WebhookConfig{})
 	clk := &clock{now: time.Now().UTC().Truncate(time.Microsecond)}
-	rl, err := relay.New(pool, db, pipeline.NewStore(events, pool), sender, relay.Config{
+	// Secrets are encrypted at rest as in production.
+	box, boxErr := secretbox.New(bytes.Repeat([]byte{42}, secretbox.KeySize))
+	require.NoError(t, boxErr)
+	rl, err := relay.New(pool, db, pipeline.NewStore(events, pool, box), sender, relay.Config{
 		Fanout: true, Work: true, Workers: max(opts.workers, 10),
 		FanoutConfig:      relay.FanoutConfig{PollInterval: 5 * time.Millisecond},
 		FetchPollInterval: 10 * time.Millisecond, ShutdownTimeout: 5 * time.Second,
@@ -145,8 +150,8 @@ func setup(t *testing.T, opts *setupOpts) *testBundle {
 		t.Fatal("fan-out did not start")
 	}
 	return &testBundle{
-		pool: pool, events: events, webhooks: webhookstore.New(events, pool),
-		api: pipeline.NewAPI(pool, rl, sender, clk.Now), relay: rl, clock: clk,
+		pool: pool, events: events, webhooks: webhookstore.New(events, pool, box),
+		api: pipeline.NewAPI(pool, rl, sender, box, clk.Now), relay: rl, clock: clk,
 	}
 }
 

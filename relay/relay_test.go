@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -75,6 +76,14 @@ func TestRelay_DeliversSignedEvent(t *testing.T) {
 	as := attempts(t, b, d.ID)
 	require.Len(t, as, 1)
 	require.Equal(t, "[redacted]", as[0].RequestHeaders["Webhook-Signature"], "secrets never stored")
+
+	// The signing secret is encrypted at rest, in the log and the read model.
+	var logged, atRest string
+	require.NoError(t, b.pool.QueryRow(t.Context(), `SELECT data::text FROM events WHERE stream_id = $1 AND version = 1`, string(hook.ID)).Scan(&logged))
+	require.NoError(t, b.pool.QueryRow(t.Context(), `SELECT secret FROM webhooks WHERE id = $1`, string(hook.ID)).Scan(&atRest))
+	require.NotContains(t, logged, hook.Secret)
+	require.Contains(t, logged, `"secret": "enc:v1:`)
+	require.True(t, strings.HasPrefix(atRest, "enc:v1:"))
 	require.Equal(t, 200, as[0].StatusCode)
 }
 
@@ -378,4 +387,29 @@ func TestRelay_TraceContextReachesReceiver(t *testing.T) {
 	require.Equal(t, span.SpanContext().TraceID(), deliver.SpanContext().TraceID())
 	require.Equal(t, span.SpanContext().SpanID(), deliver.Parent().SpanID(), "the delivery span is a child of the producer's")
 	require.Contains(t, got, deliver.SpanContext().SpanID().String(), "the receiver sees the delivery span as parent")
+}
+
+func TestRelay_RotatedSecretSignsDuringGrace(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	rc := newReceiver(t, status(http.StatusOK))
+	hook := b.createWebhook(t, rc.URL, nil)
+	rotated, err := b.webhooks.ExecuteWebhook(t.Context(), hook.ID, -1, func(w *domain.Webhook) ([]domain.Event, error) {
+		return w.RotateSecret(domain.RotateSecretParams{}, time.Now())
+	})
+	require.NoError(t, err)
+	require.NotEqual(t, hook.Secret, rotated.Secret)
+
+	ev := b.publish(t, domain.EventTypeSystemError, `{"error_code":"E"}`)
+	b.waitDelivery(t, ev, hook.ID, domain.DeliveryDelivered)
+	got := rc.requests()[0]
+	require.Len(t, strings.Fields(got.Header.Get("webhook-signature")), 2, "new and old secret both sign")
+	for _, secret := range []string{hook.Secret, rotated.Secret} {
+		v, err := standardwebhooks.NewWebhook(secret)
+		require.NoError(t, err)
+		require.NoError(t, v.Verify(got.Body, got.Header), "verifies with either secret")
+	}
+	mac := hmac.New(sha256.New, []byte(rotated.Secret))
+	mac.Write(got.Body)
+	require.Equal(t, "sha256="+hex.EncodeToString(mac.Sum(nil)), got.Header.Get("X-Webhook-Signature"), "the legacy header uses the current secret")
 }

@@ -47,6 +47,20 @@ _lokihooks_dev_env() {
         _ld_show_key=1
     fi
 
+    if [ -z "${LOKIHOOKS_SECRETS_KEY:-}" ]; then
+        _ld_secfile="$_ld_root/.dev/secrets-key"
+        if [ ! -s "$_ld_secfile" ]; then
+            ( umask 077 && mkdir -p "$_ld_root/.dev" && head -c 32 /dev/urandom | base64 >"$_ld_secfile" ) || {
+                echo "dev-env: cannot write $_ld_secfile" >&2
+                return 1
+            }
+        fi
+        LOKIHOOKS_SECRETS_KEY="$(tr -d ' \r\n' <"$_ld_secfile")"
+        export LOKIHOOKS_SECRETS_KEY
+        _ld_applied="$_ld_applied
+##      LOKIHOOKS_SECRETS_KEY=<development key from $_ld_secfile>"
+    fi
+
     if [ -z "${LOKIHOOKS_ALLOW_HTTP:-}" ]; then
         LOKIHOOKS_ALLOW_HTTP=true
         export LOKIHOOKS_ALLOW_HTTP
@@ -82,7 +96,7 @@ EOF
         echo "dev-env: development API key: $LOKIHOOKS_API_KEYS   (send: Authorization: Bearer <key>)" >&2
     fi
 
-    unset _ld_root _ld_applied _ld_keyfile _ld_key _ld_show_key
+    unset _ld_root _ld_applied _ld_keyfile _ld_key _ld_show_key _ld_secfile
     return 0
 }
 

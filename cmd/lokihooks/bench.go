@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/loki-interceptor/lokihooks/domain"
+	"github.com/loki-interceptor/lokihooks/internal/secretbox"
 	"github.com/loki-interceptor/lokihooks/internal/webhookstore"
 	"github.com/loki-interceptor/lokihooks/migrations"
 )
@@ -85,6 +86,13 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	cfg.AllowHTTP, cfg.AllowedNetworks = true, []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 	cfg.Workers, cfg.PollInterval = o.workers, o.poll
+	if cfg.Secrets == nil { // encrypt as production does
+		var key [secretbox.KeySize]byte
+		_, _ = rand.Read(key[:])
+		if cfg.Secrets, err = secretbox.New(key[:]); err != nil {
+			return err
+		}
+	}
 
 	schema, pool, cleanup, err := benchSchema(ctx, cfg.DatabaseURL, o)
 	if err != nil {

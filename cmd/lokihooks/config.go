@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/loki-interceptor/lokihooks/internal/secretbox"
 )
 
 // Environment variables. These names are a contract: other tools set them.
@@ -22,6 +24,7 @@ const (
 	envPollInterval    = "LOKIHOOKS_POLL_INTERVAL"
 	envRescueAfter     = "LOKIHOOKS_RESCUE_AFTER"
 	envProjectionLag   = "LOKIHOOKS_PROJECTION_INTERVAL"
+	envSecretsKey      = "LOKIHOOKS_SECRETS_KEY"
 
 	defaultDatabaseURL     = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 	defaultAddr            = "127.0.0.1:8080"
@@ -47,17 +50,25 @@ type config struct {
 	// ProjectionInterval is how long the deliveries projection waits once
 	// caught up: the read model's lag, traded for fewer, larger writes.
 	ProjectionInterval time.Duration
+	// Secrets encrypts signing secrets at rest (LOKIHOOKS_SECRETS_KEY).
+	Secrets *secretbox.Box
 }
 
 // String never shows secrets.
 func (c config) String() string {
-	return fmt.Sprintf("addr=%s api_keys=%d allow_http=%t allowed_networks=%v workers=%d poll=%s",
-		c.Addr, len(c.APIKeys), c.AllowHTTP, c.AllowedNetworks, c.Workers, c.PollInterval)
+	return fmt.Sprintf("addr=%s api_keys=%d allow_http=%t allowed_networks=%v workers=%d poll=%s secrets_encrypted=%t",
+		c.Addr, len(c.APIKeys), c.AllowHTTP, c.AllowedNetworks, c.Workers, c.PollInterval, c.Secrets != nil)
 }
 
 // loadConfig parses the environment and reports every problem at once.
 // needKeys is false for commands that serve no API (migrate, openapi).
 func loadConfig(getenv func(string) string, needKeys bool) (config, error) {
+	return loadConfigFor(getenv, needKeys, false)
+}
+
+// loadConfigFor is loadConfig where the secrets key is required separately:
+// every process that reads or writes signing secrets (api, worker) needs it.
+func loadConfigFor(getenv func(string) string, needKeys, needSecrets bool) (config, error) {
 	c := config{
 		DatabaseURL: getenv(envDatabaseURL), Addr: getenv(envAddr), LogLevel: getenv(envLogLevel),
 		ShutdownTimeout: defaultShutdownTimeout, Workers: defaultWorkers, PollInterval: defaultPollInterval,
@@ -111,6 +122,16 @@ func loadConfig(getenv func(string) string, needKeys bool) (config, error) {
 			errs = append(errs, fmt.Errorf("%s must be an integer between 1 and 10000, got %q", envWorkers, v))
 		}
 		c.Workers = n
+	}
+	if v := getenv(envSecretsKey); v != "" {
+		box, err := secretbox.Parse(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w (generate one with: openssl rand -base64 32)", envSecretsKey, err))
+		}
+		c.Secrets = box
+	} else if needSecrets {
+		errs = append(errs, fmt.Errorf("%s must be set: signing secrets are encrypted at rest with it "+
+			"(32 random bytes, base64; generate one with: openssl rand -base64 32)", envSecretsKey))
 	}
 	switch c.LogLevel {
 	case "", "debug", "info", "warn", "error":

@@ -77,6 +77,24 @@ func TestLoadConfig(t *testing.T) {
 		}, c)
 	})
 
+	t.Run("SecretsKeyRequiredToServe", func(t *testing.T) {
+		t.Parallel()
+		_, err := loadConfigFor(env(map[string]string{envAPIKeys: "key-one-0123456789"}), true, true)
+		require.Error(t, err)
+		require.Contains(t, err.Error(), envSecretsKey)
+
+		c, err := loadConfigFor(env(map[string]string{
+			envAPIKeys: "key-one-0123456789", envSecretsKey: "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=",
+		}), true, true)
+		require.NoError(t, err)
+		require.NotNil(t, c.Secrets)
+		require.NotContains(t, c.String(), "KioqKio", "the key never appears in the config's text")
+
+		_, err = loadConfigFor(env(map[string]string{envSecretsKey: "c2hvcnQ="}), false, true)
+		require.Error(t, err)
+		require.Contains(t, err.Error(), envSecretsKey)
+	})
+
 	t.Run("KeysOnlyRequiredToServe", func(t *testing.T) {
 		t.Parallel()
 		_, err := loadConfig(env(nil), false)

@@ -24,6 +24,7 @@ import (
 	"github.com/loki-interceptor/lokihooks/domain"
 	"github.com/loki-interceptor/lokihooks/eventstore"
 	"github.com/loki-interceptor/lokihooks/internal/dbtest"
+	"github.com/loki-interceptor/lokihooks/internal/secretbox"
 	"github.com/loki-interceptor/lokihooks/internal/webhookstore"
 	"github.com/loki-interceptor/lokihooks/projections"
 )
@@ -229,7 +230,9 @@ func newServeBundle(t *testing.T) *serveBundle {
 	q.Set("pool_max_conns", "16") // the database is shared with other tests
 	u.RawQuery = q.Encode()
 	events := eventstore.New(pool, eventstore.Config{Projectors: []eventstore.Projector{projections.Webhooks{}}})
-	return &serveBundle{pool: pool, webhooks: webhookstore.New(events, pool), dbURL: u.String()}
+	box, err := secretbox.Parse(testSecretsKey)
+	require.NoError(t, err)
+	return &serveBundle{pool: pool, webhooks: webhookstore.New(events, pool, box), dbURL: u.String()}
 }
 
 // createWebhook registers a webhook for every event type at base/hook/<id>.
@@ -267,6 +270,9 @@ func (b *serveBundle) publish(t *testing.T, n, perTx int) []domain.EventID {
 	return ids
 }
 
+// testSecretsKey encrypts signing secrets in the children and the test alike.
+const testSecretsKey = "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio="
+
 // startServe runs `lokihooks serve -roles relay,worker,projector` in a child
 // process on the bundle's schema. Its output goes to the test log, prefixed
 // with name; the process is killed at cleanup if still running.
@@ -280,6 +286,7 @@ func (b *serveBundle) startServe(t *testing.T, name string, extra map[string]str
 		envRescueAfter:     "2s",
 		envPollInterval:    "10ms",
 		envShutdownTimeout: "10s",
+		envSecretsKey:      testSecretsKey,
 	}
 	for k, v := range extra {
 		env[k] = v

@@ -40,7 +40,7 @@ func TestReplay_RebuildsIdenticalReadModels(t *testing.T) {
 	pool, schema := dbtest.PoolSchema(t, nil)
 	ctx := t.Context()
 	events := eventstore.New(pool, eventstore.Config{Projectors: []eventstore.Projector{projections.Webhooks{}}})
-	hooks := webhookstore.New(events, pool)
+	hooks := webhookstore.New(events, pool, nil)
 	now := time.Date(2026, 11, 29, 9, 0, 0, 0, time.UTC)
 
 	var ids []domain.WebhookID

@@ -74,7 +74,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	cfg, err := loadConfig(getenv, slices.Contains(roles, roleAPI))
+	cfg, err := loadConfigFor(getenv, slices.Contains(roles, roleAPI),
+		slices.Contains(roles, roleAPI) || slices.Contains(roles, roleWorker))
 	if err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
@@ -156,7 +157,7 @@ func build(pool *pgxpool.Pool, cfg config, roles []string, logger *slog.Logger) 
 	sender := connectors.NewWebhook(connectors.NewClient(connectors.ClientConfig{
 		AllowHTTP: cfg.AllowHTTP, AllowedNetworks: cfg.AllowedNetworks, MaxIdleConnsPerHost: cfg.Workers,
 	}), connectors.WebhookConfig{UserAgent: "lokihooks/" + version})
-	store := pipeline.NewStore(events, pool)
+	store := pipeline.NewStore(events, pool, cfg.Secrets)
 	rl, err := relay.New(pool, db, store, sender, relay.Config{
 		Fanout: slices.Contains(roles, roleRelay), Work: slices.Contains(roles, roleWorker),
 		Workers: cfg.Workers, FanoutConfig: relay.FanoutConfig{PollInterval: cfg.PollInterval},
@@ -165,7 +166,7 @@ func build(pool *pgxpool.Pool, cfg config, roles []string, logger *slog.Logger) 
 	if err != nil {
 		return nil, err
 	}
-	sys := &system{db: db, relay: rl, webhooks: webhookstore.New(events, pool)}
+	sys := &system{db: db, relay: rl, webhooks: webhookstore.New(events, pool, cfg.Secrets)}
 	if slices.Contains(roles, roleProjector) {
 		sys.projector, err = projections.NewRunner(pool, projections.RunnerConfig{
 			Name: "deliveries", Projector: projections.Deliveries{}, Read: readLog,
@@ -178,7 +179,7 @@ func build(pool *pgxpool.Pool, cfg config, roles []string, logger *slog.Logger) 
 	sys.api = httpapi.New(httpapi.Deps{
 		Webhooks:  sys.webhooks,
 		Readiness: readiness{pool: pool},
-		Pipeline:  pipeline.NewAPI(pool, rl, sender, nil),
+		Pipeline:  pipeline.NewAPI(pool, rl, sender, cfg.Secrets, nil),
 	}, httpapi.Config{APIKeys: cfg.APIKeys, AllowHTTP: cfg.AllowHTTP, Version: version, Logger: logger})
 	return sys, nil
 }

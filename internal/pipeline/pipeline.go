@@ -15,6 +15,8 @@ import (
 	"github.com/loki-interceptor/lokihooks/domain"
 	"github.com/loki-interceptor/lokihooks/eventstore"
 	"github.com/loki-interceptor/lokihooks/httpapi"
+	"github.com/loki-interceptor/lokihooks/internal/secretbox"
+	"github.com/loki-interceptor/lokihooks/internal/webhookstore"
 	"github.com/loki-interceptor/lokihooks/projections"
 	"github.com/loki-interceptor/lokihooks/relay"
 )
@@ -23,13 +25,15 @@ import (
 type Store struct {
 	events *eventstore.Store
 	pool   *pgxpool.Pool
+	box    *secretbox.Box
 }
 
 var _ relay.Store = (*Store)(nil)
 
-// NewStore returns the relay's storage.
-func NewStore(events *eventstore.Store, pool *pgxpool.Pool) *Store {
-	return &Store{events: events, pool: pool}
+// NewStore returns the relay's storage; box opens the signing secrets
+// (nil: plain text).
+func NewStore(events *eventstore.Store, pool *pgxpool.Pool, box *secretbox.Box) *Store {
+	return &Store{events: events, pool: pool, box: box}
 }
 
 // MatchSQLTx implements relay.Store.
@@ -57,7 +61,11 @@ func (s *Store) StartStreamsSQLTx(ctx context.Context, tx *sql.Tx, streamType st
 
 // Webhook implements relay.Store.
 func (s *Store) Webhook(ctx context.Context, id domain.WebhookID) (*domain.Webhook, error) {
-	return projections.WebhookAnyStatus(ctx, s.pool, id)
+	w, err := projections.WebhookAnyStatus(ctx, s.pool, id)
+	if err != nil {
+		return nil, err
+	}
+	return webhookstore.OpenSecrets(s.box, w)
 }
 
 // EventBody implements relay.Store.
@@ -92,17 +100,19 @@ type API struct {
 	pool   *pgxpool.Pool
 	relay  *relay.Relay
 	sender Sender
+	box    *secretbox.Box
 	now    func() time.Time
 }
 
 var _ httpapi.Pipeline = (*API)(nil)
 
-// NewAPI returns the API's pipeline. now defaults to time.Now.
-func NewAPI(pool *pgxpool.Pool, r *relay.Relay, sender Sender, now func() time.Time) *API {
+// NewAPI returns the API's pipeline. box opens signing secrets (nil: plain
+// text); now defaults to time.Now.
+func NewAPI(pool *pgxpool.Pool, r *relay.Relay, sender Sender, box *secretbox.Box, now func() time.Time) *API {
 	if now == nil {
 		now = time.Now
 	}
-	return &API{pool: pool, relay: r, sender: sender, now: now}
+	return &API{pool: pool, relay: r, sender: sender, box: box, now: now}
 }
 
 // Publish implements httpapi.Pipeline.
@@ -161,6 +171,9 @@ func (a *API) Redrive(ctx context.Context, webhookID domain.WebhookID, f domain.
 // event to the webhook now. The test is not recorded as a delivery.
 func (a *API) TestWebhook(ctx context.Context, webhookID domain.WebhookID) (domain.AttemptResult, error) {
 	hook, err := projections.GetWebhook(ctx, a.pool, webhookID)
+	if err == nil {
+		hook, err = webhookstore.OpenSecrets(a.box, hook)
+	}
 	if err != nil {
 		return domain.AttemptResult{}, err
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/loki-interceptor/lokihooks/domain"
 	"github.com/loki-interceptor/lokihooks/eventstore"
+	"github.com/loki-interceptor/lokihooks/internal/secretbox"
 	"github.com/loki-interceptor/lokihooks/projections"
 )
 
@@ -19,11 +20,14 @@ import (
 type Store struct {
 	events *eventstore.Store
 	pool   *pgxpool.Pool
+	box    *secretbox.Box
 }
 
-// New returns a Store. events must run projections.Webhooks inline.
-func New(events *eventstore.Store, pool *pgxpool.Pool) *Store {
-	return &Store{events: events, pool: pool}
+// New returns a Store. events must run projections.Webhooks inline. box
+// encrypts signing secrets in the event log and the read model; nil keeps
+// them in plain text (tests).
+func New(events *eventstore.Store, pool *pgxpool.Pool, box *secretbox.Box) *Store {
+	return &Store{events: events, pool: pool, box: box}
 }
 
 // ExecuteWebhook runs decide against the webhook's history and appends the
@@ -36,25 +40,64 @@ func (s *Store) ExecuteWebhook(ctx context.Context, id domain.WebhookID, expecte
 		StreamType:      domain.WebhookStreamType,
 		ExpectedVersion: expectedVersion,
 		Decide: func(history []domain.Recorded) ([]domain.Event, error) {
-			w, err := domain.ReplayWebhook(history)
+			w, err := s.replay(history)
 			if err != nil {
 				return nil, err
 			}
 			if expectedVersion != 0 && !w.Exists() {
 				return nil, fmt.Errorf("webhook %s: %w", id, domain.ErrNotFound)
 			}
-			return decide(w)
+			events, err := decide(w)
+			return s.seal(events), err
 		},
 	})
 	if err != nil {
 		return nil, err
 	}
-	w, err := domain.ReplayWebhook(append(res.History, res.Events...))
+	w, err := s.replay(append(res.History, res.Events...))
 	if err != nil {
 		return nil, err
 	}
 	if stored, err := projections.GetWebhook(ctx, s.pool, id); err == nil {
 		w.LastTriggeredAt = stored.LastTriggeredAt
+	}
+	return w, nil
+}
+
+// replay rebuilds a webhook with its secrets in plain text.
+func (s *Store) replay(history []domain.Recorded) (*domain.Webhook, error) {
+	w, err := domain.ReplayWebhook(history)
+	if err != nil {
+		return nil, err
+	}
+	return OpenSecrets(s.box, w)
+}
+
+// seal encrypts the secrets that events carry.
+func (s *Store) seal(events []domain.Event) []domain.Event {
+	for i, e := range events {
+		switch e := e.(type) {
+		case domain.WebhookCreated:
+			e.Secret = s.box.Seal(e.Secret)
+			events[i] = e
+		case domain.WebhookSecretRotated:
+			e.Secret = s.box.Seal(e.Secret)
+			events[i] = e
+		}
+	}
+	return events
+}
+
+// OpenSecrets decrypts a webhook's current and previous secrets in place.
+func OpenSecrets(box *secretbox.Box, w *domain.Webhook) (*domain.Webhook, error) {
+	var err error
+	if w.Secret, err = box.Open(w.Secret); err != nil {
+		return nil, fmt.Errorf("webhook %s: %w", w.ID, err)
+	}
+	for i := range w.PreviousSecrets {
+		if w.PreviousSecrets[i].Secret, err = box.Open(w.PreviousSecrets[i].Secret); err != nil {
+			return nil, fmt.Errorf("webhook %s: %w", w.ID, err)
+		}
 	}
 	return w, nil
 }
