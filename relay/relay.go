@@ -101,7 +101,6 @@ func (c Config) withDefaults() Config {
 type Relay struct {
 	cfg      Config
 	pool     *pgxpool.Pool
-	db       *sql.DB
 	store    Store
 	workers  *river.Client[pgx.Tx]
 	fanout   *Fanout
@@ -115,7 +114,7 @@ func New(pool *pgxpool.Pool, db *sql.DB, store Store, sender Sender, cfg Config)
 	if cfg.Workers < 1 {
 		return nil, errors.New("Workers must be at least 1")
 	}
-	r := &Relay{cfg: cfg, pool: pool, db: db, store: store}
+	r := &Relay{cfg: cfg, pool: pool, store: store}
 	rcfg := &river.Config{
 		Logger:            cfg.Logger.With("component", "river"),
 		FetchCooldown:     defaultFetchCooldown,
@@ -134,7 +133,7 @@ func New(pool *pgxpool.Pool, db *sql.DB, store Store, sender Sender, cfg Config)
 		workers := river.NewWorkers()
 		r.recorder = newRecorder(pool, store, cfg.NowFunc, cfg.Logger.With("component", "recorder"))
 		worker = &Worker{
-			pool: pool, store: store, sender: sender, now: cfg.NowFunc, random: cfg.RandomFunc,
+			store: store, sender: sender, now: cfg.NowFunc, random: cfg.RandomFunc,
 			logger: cfg.Logger.With("component", "worker"), tracer: cfg.TracerProvider.Tracer("lokihooks/relay"),
 			limiter: &rateLimiter{pool: pool}, recorder: r.recorder,
 			webhooks: &webhookCache{store: store, ttl: cfg.WebhookCacheTTL, items: map[domain.WebhookID]cachedWebhook{}},
@@ -215,12 +214,6 @@ func (r *Relay) FanoutRunning() chan struct{} {
 		return nil
 	}
 	return r.fanout.Running()
-}
-
-// RedriveParams select deliveries to retry by hand.
-type RedriveParams struct {
-	WebhookID  domain.WebhookID
-	Deliveries []domain.DeliveryView
 }
 
 // Redrive schedules a fresh attempt for each given delivery (which must be

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -65,7 +64,6 @@ func (DeliverArgs) InsertOpts() river.InsertOpts {
 // Worker runs delivery jobs.
 type Worker struct {
 	river.WorkerDefaults[DeliverArgs]
-	pool     *pgxpool.Pool
 	store    Store
 	sender   Sender
 	now      func() time.Time
@@ -83,7 +81,7 @@ type Worker struct {
 func (w *Worker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
 	a := job.Args
 	ctx = otel.GetTextMapPropagator().Extract(ctx, propagation.MapCarrier(a.Trace))
-	ctx, span := w.tracer.Start(ctx, "relay.deliver", trace.WithSpanKind(trace.SpanKindProducer),
+	ctx, span := w.tracer.Start(ctx, "relay.deliver", trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(attribute.String("delivery_id", string(a.DeliveryID)),
 			attribute.String("webhook_id", string(a.WebhookID)), attribute.Int("attempt", a.Attempt)))
 	defer span.End()
