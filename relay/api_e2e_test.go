@@ -1,0 +1,109 @@
+package relay_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/loki-interceptor/lokihooks/domain"
+	"github.com/loki-interceptor/lokihooks/httpapi"
+)
+
+// TestRelay_HTTPAPIEndToEnd drives the pipeline only through the HTTP API,
+// as an integrator would: create a webhook, publish over HTTP, read the
+// delivery with its attempts, redrive, and test the webhook.
+func TestRelay_HTTPAPIEndToEnd(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	var failed atomic.Bool
+	rc := newReceiver(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Webhook-Event") != domain.EventTypeWebhookTest && n == 1 {
+			failed.Store(true)
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, "down for maintenance")
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+	const key = "test-key-0123456789"
+	srv := httptest.NewServer(httpapi.New(httpapi.Deps{Webhooks: b.webhooks, Pipeline: b.api},
+		httpapi.Config{APIKeys: []string{key}, AllowHTTP: true}))
+	t.Cleanup(srv.Close)
+	call := func(method, path string, body any, want int) map[string]any {
+		t.Helper()
+		var rd io.Reader
+		if body != nil {
+			raw, err := json.Marshal(body)
+			require.NoError(t, err)
+			rd = bytes.NewReader(raw)
+		}
+		req, err := http.NewRequestWithContext(t.Context(), method, srv.URL+path, rd)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		raw, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		require.Equal(t, want, resp.StatusCode, "%s %s: %s", method, path, raw)
+		out := map[string]any{}
+		if len(raw) > 0 {
+			require.NoError(t, json.Unmarshal(raw, &out))
+		}
+		return out
+	}
+
+	hook := call(http.MethodPost, "/api/v1/webhooks", map[string]any{
+		"name": "e2e", "url": rc.URL + "/hook", "event_types": []string{"compliance.alert"},
+		"retry_strategy": "no_retry",
+	}, http.StatusCreated)
+	id := hook["id"].(string)
+
+	bad := call(http.MethodPost, "/api/v1/events", map[string]any{
+		"type": "compliance.alert", "data": map[string]any{"alert_level": "extreme"},
+	}, http.StatusUnprocessableEntity)
+	require.Contains(t, mustJSON(t, bad), "body.data.alert_level", "data is checked against the catalog schema")
+
+	ev := call(http.MethodPost, "/api/v1/events", map[string]any{
+		"type": "compliance.alert",
+		"data": map[string]any{"alert_level": "high", "message": "PII found", "affected_documents": []string{"doc_1"}},
+	}, http.StatusAccepted)
+	eventID := domain.EventID(ev["id"].(string))
+
+	b.waitDelivery(t, eventID, domain.WebhookID(id), domain.DeliveryPermanentFailure)
+	require.True(t, failed.Load())
+	list := call(http.MethodGet, "/api/v1/webhooks/"+id+"/deliveries?status=permanent_failure", nil, http.StatusOK)
+	data := list["data"].([]any)
+	require.Len(t, data, 1)
+	dlv := data[0].(map[string]any)
+	require.Equal(t, "http_5xx", dlv["last_error_category"])
+	detail := call(http.MethodGet, "/api/v1/webhooks/"+id+"/deliveries/"+dlv["id"].(string), nil, http.StatusOK)
+	attempts := detail["attempts"].([]any)
+	require.Len(t, attempts, 1)
+	require.Equal(t, "down for maintenance", attempts[0].(map[string]any)["response_body"])
+	dead := call(http.MethodGet, "/api/v1/deliveries?status=permanent_failure", nil, http.StatusOK)
+	require.Len(t, dead["data"], 1)
+
+	redriven := call(http.MethodPost, "/api/v1/webhooks/"+id+"/retry", map[string]any{}, http.StatusOK)
+	require.InDelta(t, 1, redriven["redriven"], 0)
+	b.waitDelivery(t, eventID, domain.WebhookID(id), domain.DeliveryDelivered)
+	withDeliveries := call(http.MethodGet, "/api/v1/events/"+string(eventID), nil, http.StatusOK)
+	require.Len(t, withDeliveries["deliveries"], 1)
+
+	test := call(http.MethodPost, "/api/v1/webhooks/"+id+"/test", nil, http.StatusOK)
+	require.Equal(t, true, test["success"])
+	require.InDelta(t, 200, test["status_code"], 0)
+
+	require.Eventually(t, func() bool {
+		got := call(http.MethodGet, "/api/v1/webhooks/"+id, nil, http.StatusOK)
+		return got["last_triggered_at"] != nil
+	}, 10*time.Second, 10*time.Millisecond, "last_triggered_at is maintained")
+}
