@@ -187,15 +187,52 @@ func (b *testBundle) waitDelivery(t *testing.T, ev domain.EventID, hook domain.W
 	t.Helper()
 	id := domain.DeliveryIDFor(ev, hook)
 	var last *domain.DeliveryView
-	require.Eventually(t, func() bool {
+	ok := assertEventually(t, func() bool {
 		d, err := projections.GetDelivery(t.Context(), b.pool, id)
 		if err != nil {
 			return false
 		}
 		last = d
 		return d.Status == want
-	}, 20*time.Second, 5*time.Millisecond, "delivery %s never reached %s (last: %+v)", id, want, last)
+	})
+	if !ok {
+		b.diagnose(t, id)
+		t.Fatalf("delivery %s never reached %s (last: %+v)", id, want, last)
+	}
 	return last
+}
+
+// assertEventually polls cond for up to 20 s.
+func assertEventually(t *testing.T, cond func() bool) bool {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		<-tick.C
+	}
+	return true
+}
+
+// diagnose logs what a stuck delivery's job, the outbox consumer and the
+// cluster's oldest transactions look like.
+func (b *testBundle) diagnose(t *testing.T, id domain.DeliveryID) {
+	t.Helper()
+	ctx := context.WithoutCancel(t.Context())
+	dump := func(title, query string, args ...any) {
+		var out string
+		err := b.pool.QueryRow(ctx, `SELECT coalesce(jsonb_agg(to_jsonb(x))::text, '[]') FROM (`+query+`) x`, args...).Scan(&out)
+		t.Logf("%s: %s %v", title, out, err)
+	}
+	dump("jobs", `SELECT id, state, attempt, scheduled_at, args->>'attempt' AS try, errors FROM river_job WHERE args->>'delivery_id' = $1`, string(id))
+	dump("events", `SELECT version, type, transaction_id::text FROM events WHERE stream_id = $1`, string(id))
+	dump("outbox offsets", `SELECT * FROM watermill_offsets_outbox`)
+	dump("checkpoints", `SELECT name, transaction_id::text, position FROM projection_checkpoints`)
+	dump("oldest transactions", `SELECT pid, state, backend_xid::text, now() - xact_start AS age, left(query, 80) AS query
+		FROM pg_stat_activity WHERE backend_xid IS NOT NULL ORDER BY xact_start LIMIT 5`)
 }
 
 // promote makes scheduled retries runnable now, as if their time had come.
