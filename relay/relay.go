@@ -26,8 +26,11 @@ const (
 	DefaultShutdownTimeout = 30 * time.Second
 	DefaultRescueAfter     = 3 * time.Minute
 	DefaultWebhookCacheTTL = time.Second
-	defaultFetchCooldown   = 10 * time.Millisecond
-	defaultFetchPoll       = 50 * time.Millisecond
+	// defaultFetchCooldown spaces a worker process's job fetches: longer
+	// means fewer, larger fetches (3.0k → 3.5k deliveries/s from 10ms to
+	// 50ms in lokihooks bench) for a few ms more latency at low rates.
+	defaultFetchCooldown = 50 * time.Millisecond
+	defaultFetchPoll     = 50 * time.Millisecond
 )
 
 // Config configures a Relay.
@@ -42,7 +45,8 @@ type Config struct {
 	// FanoutConfig tunes the outbox consumer.
 	FanoutConfig FanoutConfig
 	// FetchPollInterval is how often idle workers look for jobs besides
-	// insert notifications (default 50ms).
+	// insert notifications (default 50ms). Fetches are at least
+	// min(50ms, FetchPollInterval) apart.
 	FetchPollInterval time.Duration
 	// RescueAfter is how long a job may run before it is cancelled and,
 	// if its process died, run again by another (default 3m; keep it above
@@ -117,7 +121,7 @@ func New(pool *pgxpool.Pool, db *sql.DB, store Store, sender Sender, cfg Config)
 	r := &Relay{cfg: cfg, pool: pool, store: store}
 	rcfg := &river.Config{
 		Logger:            cfg.Logger.With("component", "river"),
-		FetchCooldown:     defaultFetchCooldown,
+		FetchCooldown:     min(defaultFetchCooldown, cfg.FetchPollInterval),
 		FetchPollInterval: cfg.FetchPollInterval,
 		// River only rescues jobs that have a timeout: a job running longer
 		// than RescueAfter is cancelled here and, if its process died,
