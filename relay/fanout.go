@@ -23,7 +23,7 @@ const FanoutGroup = "fanout"
 
 // Fan-out defaults.
 const (
-	DefaultPollInterval = 50 * time.Millisecond
+	DefaultPollInterval = 20 * time.Millisecond
 	MinPollInterval     = time.Millisecond
 	defaultAckDeadline  = 30 * time.Second
 )
@@ -35,7 +35,7 @@ var errPoison = errors.New("poison message")
 // FanoutConfig configures a Fanout.
 type FanoutConfig struct {
 	// PollInterval is how long the outbox consumer waits after an empty poll
-	// (default 50ms; it bounds publish→schedule latency and costs one xid
+	// (default 20ms; it bounds publish→schedule latency and costs one xid
 	// per poll).
 	PollInterval time.Duration
 	// PollRows is how many outbox rows one poll reads (default 2000).

@@ -59,7 +59,7 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 	fs.BoolVar(&o.keep, "keep", false, "keep the bench schema afterwards")
 	fs.BoolVar(&o.noProjector, "no-projector", false, "do not run the deliveries projection (to measure its share)")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up after this long")
-	fs.DurationVar(&o.poll, "poll", 10*time.Millisecond, "outbox and projection poll interval")
+	fs.DurationVar(&o.poll, "poll", defaultPollInterval, "outbox poll interval (default: as serve)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -30,7 +30,7 @@ const (
 	defaultAddr            = "127.0.0.1:8080"
 	defaultShutdownTimeout = 30 * time.Second
 	defaultWorkers         = 500
-	defaultPollInterval    = 50 * time.Millisecond
+	defaultPollInterval    = 20 * time.Millisecond
 	defaultProjectionLag   = 250 * time.Millisecond
 	minAPIKeyLength        = 16
 )

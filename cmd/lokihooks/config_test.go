@@ -41,7 +41,7 @@ func TestLoadConfig(t *testing.T) {
 		require.Equal(t, "127.0.0.1:8080", c.Addr)
 		require.Equal(t, 30*time.Second, c.ShutdownTimeout)
 		require.Equal(t, 500, c.Workers)
-		require.Equal(t, 50*time.Millisecond, c.PollInterval)
+		require.Equal(t, 20*time.Millisecond, c.PollInterval)
 	})
 
 	t.Run("Everything", func(t *testing.T) {
