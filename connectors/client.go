@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"syscall"
 	"time"
 
 	"code.dny.dev/ssrf"
@@ -51,10 +52,10 @@ type ClientConfig struct {
 	// refuses them before dialling.
 	AllowHTTP bool
 	// AllowedNetworks are prefixes the SSRF guard lets through even though
-	// they are not global (for tests and local runs, e.g. 127.0.0.0/8).
-	// When non-empty, any destination port is allowed too, so httptest
-	// servers are reachable. Default empty: only global addresses, ports 80
-	// and 443.
+	// they are not global (for tests and local runs, e.g. 127.0.0.0/8), on
+	// any port, so httptest servers are reachable. Every other destination
+	// keeps the production rule: global addresses, ports 80 and 443.
+	// Default empty.
 	AllowedNetworks []netip.Prefix
 	// DialTimeout bounds a TCP connect. Default DefaultDialTimeout (5s).
 	DialTimeout time.Duration
@@ -96,26 +97,15 @@ func (c ClientConfig) withDefaults() ClientConfig {
 func NewClient(cfg ClientConfig) *http.Client {
 	cfg = cfg.withDefaults()
 
-	var guard *ssrf.Guardian
-	if len(cfg.AllowedNetworks) == 0 {
-		guard = ssrf.New()
-	} else {
-		var v4, v6 []netip.Prefix
-		for _, p := range cfg.AllowedNetworks {
-			// The guard checks IPv4-mapped IPv6 addresses as IPv6.
-			if p.Addr().Is4() {
-				v4 = append(v4, p)
-			} else {
-				v6 = append(v6, p)
-			}
-		}
-		guard = ssrf.New(ssrf.WithAllowedV4Prefixes(v4...), ssrf.WithAllowedV6Prefixes(v6...), ssrf.WithAnyPort())
+	control := ssrf.New().Safe
+	if len(cfg.AllowedNetworks) > 0 {
+		control = allowNetworks(cfg.AllowedNetworks, control)
 	}
 
 	dialer := &net.Dialer{
 		Timeout:   cfg.DialTimeout,
 		KeepAlive: tcpKeepAlive,
-		Control:   guard.Safe,
+		Control:   control,
 	}
 	transport := &http.Transport{
 		Proxy:                  nil,
@@ -138,6 +128,23 @@ func NewClient(cfg ClientConfig) *http.Client {
 		Transport:     &schemeGuard{next: transport, allowHTTP: cfg.AllowHTTP},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		Timeout:       clientBackstopTimeout,
+	}
+}
+
+// allowNetworks lets connections to the allowed prefixes through on any
+// port and sends every other destination to the production guard, which
+// keeps its port restriction (80 and 443).
+func allowNetworks(allowed []netip.Prefix, guard func(string, string, syscall.RawConn) error) func(string, string, syscall.RawConn) error {
+	return func(network, address string, conn syscall.RawConn) error {
+		if ap, err := netip.ParseAddrPort(address); err == nil {
+			ip := ap.Addr().Unmap()
+			for _, p := range allowed {
+				if p.Contains(ip) {
+					return nil
+				}
+			}
+		}
+		return guard(network, address, conn)
 	}
 }
 

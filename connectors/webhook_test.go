@@ -560,7 +560,9 @@ func TestNewClient_Guard(t *testing.T) {
 		res := wh.Send(t.Context(), b.request())
 
 		require.Equal(t, domain.NetworkDetailBlocked, res.Detail)
-		require.ErrorIs(t, res.Err, ssrf.ErrProhibitedIP) // any port is allowed; the IP is not
+		// Outside the allowed networks the production rule applies, ports
+		// first: the allow list does not open other ports to everyone.
+		require.ErrorIs(t, res.Err, ssrf.ErrProhibitedPort)
 		b.requireNotHit(t)
 	})
 
