@@ -104,16 +104,23 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	defer sys.db.Close()
 
+	var ln net.Listener
+	if slices.Contains(roles, roleAPI) {
+		if ln, err = net.Listen("tcp", cfg.Addr); err != nil {
+			return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+		}
+	}
+	if cfg.AllowHTTP || len(cfg.AllowedNetworks) > 0 {
+		logger.Warn("development settings in effect: never use them in production",
+			"allow_http", cfg.AllowHTTP, "allowed_networks", cfg.AllowedNetworks)
+	}
+
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return sys.relay.Run(gctx) })
 	if sys.projector != nil {
 		g.Go(func() error { return sys.projector.Run(gctx) })
 	}
-	if slices.Contains(roles, roleAPI) {
-		ln, err := net.Listen("tcp", cfg.Addr)
-		if err != nil {
-			return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
-		}
+	if ln != nil {
 		handler := otelhttp.NewHandler(sys.api, "lokihooks-api", otelhttp.WithFilter(func(r *http.Request) bool {
 			return r.URL.Path != "/healthz" && r.URL.Path != "/readyz"
 		}))
