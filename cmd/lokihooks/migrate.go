@@ -18,11 +18,7 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(getenv, false)
-	if err != nil {
-		return fmt.Errorf("configuration:\n%w", err)
-	}
-	pool, err := openPool(ctx, cfg.DatabaseURL, 0)
+	_, pool, err := connect(ctx, getenv)
 	if err != nil {
 		return err
 	}
@@ -33,6 +29,17 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	fmt.Fprintf(stdout, "migrations: applied %v, schema at version %d\n", res.Applied, migrations.Latest())
 	return nil
+}
+
+// connect reads the configuration of a command that only needs the
+// database (migrate, replay) and opens a small pool.
+func connect(ctx context.Context, getenv func(string) string) (config, *pgxpool.Pool, error) {
+	cfg, err := loadConfig(getenv, false)
+	if err != nil {
+		return cfg, nil, fmt.Errorf("configuration:\n%w", err)
+	}
+	pool, err := openPool(ctx, cfg.DatabaseURL, 0)
+	return cfg, pool, err
 }
 
 // openPool connects to the database. Unless DATABASE_URL sets

@@ -25,11 +25,7 @@ func replay(ctx context.Context, args []string, getenv func(string) string, stdo
 	if *which != "all" && *which != "webhooks" && *which != "deliveries" {
 		return fmt.Errorf("-projection must be all, webhooks or deliveries, got %q", *which)
 	}
-	cfg, err := loadConfig(getenv, false)
-	if err != nil {
-		return fmt.Errorf("configuration:\n%w", err)
-	}
-	pool, err := openPool(ctx, cfg.DatabaseURL, 0)
+	cfg, pool, err := connect(ctx, getenv)
 	if err != nil {
 		return err
 	}
