@@ -210,23 +210,3 @@ func ListWebhooks(ctx context.Context, db DB, f domain.WebhookFilter) ([]domain.
 	}
 	return out, nil
 }
-
-// MatchingWebhooks returns the webhooks that are active or paused and
-// subscribed to eventType: the destinations of a fan-out.
-func MatchingWebhooks(ctx context.Context, db DB, eventType string) ([]domain.Webhook, error) {
-	rows, err := db.Query(ctx, `SELECT `+webhookColumns+` FROM webhooks
-		WHERE status IN ('active', 'paused') AND ($1 = ANY(event_types) OR '*' = ANY(event_types))`, eventType)
-	if err != nil {
-		return nil, fmt.Errorf("match webhooks for %s: %w", eventType, err)
-	}
-	defer rows.Close()
-	var out []domain.Webhook
-	for rows.Next() {
-		w, err := scanWebhook(rows)
-		if err != nil {
-			return nil, fmt.Errorf("match webhooks: %w", err)
-		}
-		out = append(out, *w)
-	}
-	return out, rows.Err()
-}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/stretchr/testify/require"
 
 	"github.com/loki-interceptor/lokihooks/domain"
@@ -283,7 +284,7 @@ func TestWebhooks_Queries(t *testing.T) {
 		require.ErrorIs(t, err, domain.ErrNotFound)
 	})
 
-	t.Run("MatchingWebhooks", func(t *testing.T) {
+	t.Run("MatchSubscribers", func(t *testing.T) {
 		t.Parallel()
 		_, b := setupWebhooks(t)
 		direct := b.create(t, webhookSpec("Direct", "https://example.com/direct", "compliance.alert"))
@@ -296,12 +297,27 @@ func TestWebhooks_Queries(t *testing.T) {
 		b.run(t, deleted, (*domain.Webhook).Delete)
 		b.create(t, webhookSpec("Other", "https://example.com/other", "validation.failed"))
 
-		got, err := projections.MatchingWebhooks(t.Context(), b.pool, "compliance.alert")
+		// The fan-out's query runs on the outbox consumer's database/sql
+		// transaction.
+		db := stdlib.OpenDBFromPool(b.pool)
+		t.Cleanup(func() { _ = db.Close() })
+		tx, err := db.BeginTx(t.Context(), nil)
 		require.NoError(t, err)
-		ids := make([]domain.WebhookID, 0, len(got))
-		for _, w := range got {
-			ids = append(ids, w.ID)
+		t.Cleanup(func() { _ = tx.Rollback() })
+		got, err := projections.MatchSubscribersSQLTx(t.Context(), tx,
+			[]string{"evt_1", "evt_2"}, []string{"compliance.alert", "batch.completed"})
+		require.NoError(t, err)
+		var alert, batch []domain.WebhookID
+		for _, s := range got {
+			switch s.EventID {
+			case "evt_1":
+				require.Equal(t, "compliance.alert", s.EventType)
+				alert = append(alert, s.WebhookID)
+			case "evt_2":
+				batch = append(batch, s.WebhookID)
+			}
 		}
-		require.ElementsMatch(t, []domain.WebhookID{direct, wildcard, paused}, ids)
+		require.ElementsMatch(t, []domain.WebhookID{direct, wildcard, paused}, alert)
+		require.ElementsMatch(t, []domain.WebhookID{wildcard}, batch, "only the wildcard takes other types")
 	})
 }
