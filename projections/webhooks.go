@@ -177,12 +177,9 @@ func scanWebhook(row pgx.Row, extra ...any) (*domain.Webhook, error) {
 // GetWebhook returns a webhook by id; deleted webhooks are reported as
 // domain.ErrNotFound.
 func GetWebhook(ctx context.Context, db DB, id domain.WebhookID) (*domain.Webhook, error) {
-	w, err := scanWebhook(db.QueryRow(ctx, selectWebhook, string(id)))
+	w, err := WebhookAnyStatus(ctx, db, id)
 	if err != nil {
-		if errors.Is(err, domain.ErrNotFound) {
-			return nil, fmt.Errorf("webhook %s: %w", id, domain.ErrNotFound)
-		}
-		return nil, fmt.Errorf("get webhook %s: %w", id, err)
+		return nil, err
 	}
 	if w.Status == domain.WebhookStatusDeleted {
 		return nil, fmt.Errorf("webhook %s: %w", id, domain.ErrNotFound)

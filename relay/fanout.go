@@ -172,7 +172,7 @@ func (f *Fanout) handle(msg *message.Message) error {
 
 func (f *Fanout) schedule(ctx context.Context, tx *sql.Tx, items []outboxItem) (int, error) {
 	events := make([]OutboxEvent, 0, len(items))
-	meta := make(map[domain.EventID]map[string]string, len(items))
+	trace := make(map[domain.EventID]map[string]string, len(items))
 	bodies := make(map[domain.EventID]string, len(items))
 	for _, it := range items {
 		typ := it.Metadata["event_type"]
@@ -181,7 +181,7 @@ func (f *Fanout) schedule(ctx context.Context, tx *sql.Tx, items []outboxItem) (
 		}
 		id := domain.EventID(it.ID)
 		events = append(events, OutboxEvent{ID: id, Type: typ})
-		meta[id] = it.Metadata
+		trace[id] = traceOnly(it.Metadata)
 		if len(it.Body) > 0 && string(it.Body) != "null" {
 			bodies[id] = string(it.Body)
 		}
@@ -195,7 +195,7 @@ func (f *Fanout) schedule(ctx context.Context, tx *sql.Tx, items []outboxItem) (
 	byDelivery := make(map[string]Subscription, len(subs))
 	for i, s := range subs {
 		id := domain.DeliveryIDFor(s.EventID, s.WebhookID)
-		streams[i] = domain.NewStream{ID: string(id), Metadata: traceOnly(meta[s.EventID]), Event: domain.DeliveryScheduled{
+		streams[i] = domain.NewStream{ID: string(id), Metadata: trace[s.EventID], Event: domain.DeliveryScheduled{
 			DeliveryID: id, WebhookID: s.WebhookID, EventID: s.EventID, Type: s.EventType, At: now,
 		}}
 		byDelivery[string(id)] = s
@@ -209,7 +209,7 @@ func (f *Fanout) schedule(ctx context.Context, tx *sql.Tx, items []outboxItem) (
 		s := byDelivery[id]
 		params[i] = river.InsertManyParams{Args: DeliverArgs{
 			DeliveryID: domain.DeliveryID(id), WebhookID: s.WebhookID, EventID: s.EventID, EventType: s.EventType,
-			Attempt: 1, Try: 1, Trace: traceOnly(meta[s.EventID]), Body: bodies[s.EventID],
+			Attempt: 1, Try: 1, Trace: trace[s.EventID], Body: bodies[s.EventID],
 		}}
 	}
 	if _, err := f.jobs.InsertManyFastTx(ctx, tx, params); err != nil {

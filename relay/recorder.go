@@ -41,7 +41,6 @@ type recorder struct {
 	pool   *pgxpool.Pool
 	store  Store
 	client *river.Client[pgx.Tx]
-	worker *Worker
 	now    func() time.Time
 	logger *slog.Logger
 	queue  chan *record
@@ -120,7 +119,7 @@ func (r *recorder) commitTx(ctx context.Context, batch []*record) error {
 				continue
 			}
 			if rec.outcome.DeactivateWebhook != "" {
-				if err := r.worker.deactivate(ctx, tx, a.WebhookID, rec.outcome.DeactivateWebhook); err != nil {
+				if err := r.deactivate(ctx, tx, a.WebhookID, rec.outcome.DeactivateWebhook); err != nil {
 					return err
 				}
 			}
@@ -171,4 +170,22 @@ func (r *recorder) complete(ctx context.Context, tx pgx.Tx, batch []*record) err
 		return fmt.Errorf("%d of %d jobs: %w", len(batch)-len(rows), len(batch), errNotRunning)
 	}
 	return nil
+}
+
+// deactivate records that a webhook answered 410 Gone.
+func (r *recorder) deactivate(ctx context.Context, tx pgx.Tx, id domain.WebhookID, reason string) error {
+	history, err := r.store.LoadStreamTx(ctx, tx, string(id))
+	if err != nil {
+		return err
+	}
+	hook, err := domain.ReplayWebhook(history)
+	if err != nil {
+		return err
+	}
+	events, err := hook.Deactivate(reason, r.now())
+	if err != nil || len(events) == 0 {
+		return err
+	}
+	_, err = r.store.AppendStreamTx(ctx, tx, string(id), domain.WebhookStreamType, hook.Version, nil, events...)
+	return err
 }

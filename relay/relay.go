@@ -132,17 +132,15 @@ func New(pool *pgxpool.Pool, db *sql.DB, store Store, sender Sender, cfg Config)
 		MaxAttempts:                 deliverMaxAttempts,
 		CompletedJobRetentionPeriod: time.Hour,
 	}
-	var worker *Worker
 	if cfg.Work {
 		workers := river.NewWorkers()
 		r.recorder = newRecorder(pool, store, cfg.NowFunc, cfg.Logger.With("component", "recorder"))
-		worker = &Worker{
+		worker := &Worker{
 			store: store, sender: sender, now: cfg.NowFunc, random: cfg.RandomFunc,
 			logger: cfg.Logger.With("component", "worker"), tracer: cfg.TracerProvider.Tracer("lokihooks/relay"),
 			limiter: &rateLimiter{pool: pool}, recorder: r.recorder,
 			webhooks: &webhookCache{store: store, ttl: cfg.WebhookCacheTTL, items: map[domain.WebhookID]cachedWebhook{}},
 		}
-		r.recorder.worker = worker
 		river.AddWorker(workers, worker)
 		rcfg.Workers = workers
 		rcfg.Queues = map[string]river.QueueConfig{DeliveryQueue: {MaxWorkers: cfg.Workers}}

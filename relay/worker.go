@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -151,23 +150,6 @@ func (w *Worker) finish(ctx context.Context, job *river.Job[DeliverArgs], outcom
 	return nil
 }
 
-func (w *Worker) deactivate(ctx context.Context, tx pgx.Tx, id domain.WebhookID, reason string) error {
-	history, err := w.store.LoadStreamTx(ctx, tx, string(id))
-	if err != nil {
-		return err
-	}
-	hook, err := domain.ReplayWebhook(history)
-	if err != nil {
-		return err
-	}
-	events, err := hook.Deactivate(reason, w.now())
-	if err != nil || len(events) == 0 {
-		return err
-	}
-	_, err = w.store.AppendStreamTx(ctx, tx, string(id), domain.WebhookStreamType, hook.Version, nil, events...)
-	return err
-}
-
 // attemptEvent converts a result into the recorded event.
 func attemptEvent(attempt int, r domain.AttemptResult, o domain.AttemptOutcome, now time.Time) domain.DeliveryAttempted {
 	ev := domain.DeliveryAttempted{
@@ -201,7 +183,6 @@ func defaultRandom() float64 { return rand.Float64() } //nolint:gosec // jitter,
 type webhookCache struct {
 	store Store
 	ttl   time.Duration
-	now   func() time.Time
 	mu    sync.Mutex
 	items map[domain.WebhookID]cachedWebhook
 }
