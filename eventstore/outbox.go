@@ -98,6 +98,9 @@ func encodePublish(ctx context.Context, p PublishParams) (data, meta []byte, err
 func publishError(p PublishParams, err error) error {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
+		if isUnstorable(pgErr.Code) {
+			return fmt.Errorf("publish %s: %s: %w", p.Type, pgErr.Message, domain.ErrInvalid)
+		}
 		switch pgErr.Code {
 		case sqlstateUnknownEventType:
 			return fmt.Errorf("publish %q: %w", p.Type, domain.ErrUnknownEventType)

@@ -85,6 +85,8 @@ func TestPublish(t *testing.T) {
 				require.ErrorIs(t, err, domain.ErrInvalid)
 				_, err = publish(t, b, true, eventstore.PublishParams{Type: domain.EventTypeSystemError, Data: []byte(`{`)})
 				require.ErrorIs(t, err, domain.ErrInvalid)
+				_, err = publish(t, b, true, eventstore.PublishParams{Type: domain.EventTypeSystemError, Data: map[string]any{"m": "a\x00b"}})
+				require.ErrorIs(t, err, domain.ErrInvalid, "text PostgreSQL cannot store is invalid input")
 				_, err = publish(t, b, true, eventstore.PublishParams{Type: domain.EventTypeSystemError, Data: data, ID: "evt_same"})
 				require.NoError(t, err)
 				_, err = publish(t, b, true, eventstore.PublishParams{Type: domain.EventTypeSystemError, Data: map[string]any{"x": 1}, ID: "evt_same"})

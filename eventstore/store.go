@@ -150,7 +150,16 @@ func (s *Store) appendError(ctx context.Context, p AppendParams, err error) erro
 		}
 		return &domain.ConflictError{StreamID: p.StreamID, Expected: p.ExpectedVersion, Actual: actual}
 	}
+	if errors.As(err, &pgErr) && isUnstorable(pgErr.Code) {
+		return fmt.Errorf("append to stream %s: %s: %w", p.StreamID, pgErr.Message, domain.ErrInvalid)
+	}
 	return fmt.Errorf("append to stream %s: %w", p.StreamID, err)
+}
+
+// isUnstorable reports PostgreSQL's refusals of text it cannot hold (a NUL
+// character, invalid UTF-8): bad input, never a server fault.
+func isUnstorable(code string) bool {
+	return code == "22021" /* character_not_in_repertoire */ || code == "22P05" /* untranslatable_character */
 }
 
 // metadata merges caller metadata with the trace context of ctx.

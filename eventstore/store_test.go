@@ -81,6 +81,15 @@ func TestStore_Append(t *testing.T) {
 		require.Len(t, loaded, 1, "the conflicting append must leave nothing behind")
 	})
 
+	t.Run("UnstorableTextIsInvalidInput", func(t *testing.T) {
+		t.Parallel()
+		store, b := setup(t)
+		_, err := store.Append(t.Context(), eventstore.AppendParams{
+			StreamID: "wh_nul", StreamType: "webhook", Events: []domain.Event{domain.WebhookDeactivated{Reason: "a\x00b", At: b.now}},
+		})
+		require.ErrorIs(t, err, domain.ErrInvalid, "a NUL character is the caller's mistake, not a 500")
+	})
+
 	t.Run("ExpectAnyNumbersVersions", func(t *testing.T) {
 		t.Parallel()
 		store, b := setup(t)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -297,7 +296,7 @@ func (a *API) listWebhooks(ctx context.Context, in *listWebhooksInput) (*listWeb
 		if in.EventType != "" {
 			q.Set("event_type", in.EventType)
 		}
-		out.Link = `</api/v1/webhooks?` + q.Encode() + `>; rel="next"`
+		out.Link = nextLink("/api/v1/webhooks", q)
 	}
 	for i := range ws {
 		out.Body.Data = append(out.Body.Data, toWebhook(&ws[i], false))
@@ -506,7 +505,7 @@ func encodeCursor(id string) string { return base64.RawURLEncoding.EncodeToStrin
 func decodeCursor(c, prefix string) (string, error) {
 	b, err := base64.RawURLEncoding.DecodeString(c)
 	if err != nil || !strings.HasPrefix(string(b), prefix) || !storable(string(b)) {
-		return "", fmt.Errorf("not a cursor returned by this API")
+		return "", errNotCursor
 	}
 	return string(b), nil
 }
