@@ -413,3 +413,18 @@ func TestRelay_RotatedSecretSignsDuringGrace(t *testing.T) {
 	mac.Write(got.Body)
 	require.Equal(t, "sha256="+hex.EncodeToString(mac.Sum(nil)), got.Header.Get("X-Webhook-Signature"), "the legacy header uses the current secret")
 }
+
+func TestRelay_RecordsUnstorableResponses(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	rc := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = w.Write([]byte("nul\x00here \xff\xfe"))
+	})
+	hook := b.createWebhook(t, rc.URL, func(s *domain.WebhookSpec) { s.RetryStrategy = domain.RetryNone })
+	ev := b.publish(t, domain.EventTypeSystemError, `{"error_code":"E"}`)
+	d := b.waitDelivery(t, ev, hook.ID, domain.DeliveryPermanentFailure)
+	as := attempts(t, b, d.ID)
+	require.Len(t, as, 1)
+	require.Equal(t, "nul\uFFFDhere \uFFFD", as[0].ResponseBody, "NUL and invalid UTF-8 are replaced, not fatal")
+}

@@ -154,7 +154,7 @@ func (w *Worker) finish(ctx context.Context, job *river.Job[DeliverArgs], outcom
 func attemptEvent(attempt int, r domain.AttemptResult, o domain.AttemptOutcome, now time.Time) domain.DeliveryAttempted {
 	ev := domain.DeliveryAttempted{
 		Attempt: attempt, RequestHeaders: flatten(r.RequestHeaders), StatusCode: r.StatusCode,
-		ResponseHeaders: flatten(r.ResponseHeaders), ResponseBody: strings.ToValidUTF8(string(r.ResponseBody), "\uFFFD"),
+		ResponseHeaders: flatten(r.ResponseHeaders), ResponseBody: storableText(string(r.ResponseBody)),
 		Truncated: r.Truncated, DurationMS: float64(r.Duration.Microseconds()) / 1000,
 		ErrorCategory: r.Category, Status: o.Status, NextAttemptAt: o.NextAttemptAt, At: now.UTC(),
 	}
@@ -170,9 +170,16 @@ func flatten(h http.Header) map[string]string {
 	}
 	out := make(map[string]string, len(h))
 	for k, v := range h {
-		out[k] = strings.Join(v, ", ")
+		out[storableText(k)] = storableText(strings.Join(v, ", "))
 	}
 	return out
+}
+
+// storableText makes what a receiver sent storable in PostgreSQL text and
+// jsonb: invalid UTF-8 and NUL characters become U+FFFD. Left as they are,
+// they would fail the recording transaction on every retry.
+func storableText(s string) string {
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 }
 
 func defaultRandom() float64 { return rand.Float64() } //nolint:gosec // jitter, not security
