@@ -55,8 +55,6 @@ func New(pool *pgxpool.Pool, cfg Config) *Store {
 	return &Store{pool: pool, cfg: cfg}
 }
 
-// Pool returns the store's pool.
-func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
 // AppendParams describe events to append to one stream.
 type AppendParams struct {

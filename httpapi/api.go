@@ -94,9 +94,6 @@ func New(deps Deps, cfg Config) *API {
 // OpenAPI returns the API description.
 func (a *API) OpenAPI() *huma.OpenAPI { return a.huma.OpenAPI() }
 
-// Huma returns the underlying Huma API (tests and extensions register on it).
-func (a *API) Huma() huma.API { return a.huma }
-
 // ServeHTTP implements http.Handler.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
 
