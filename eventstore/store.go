@@ -55,7 +55,6 @@ func New(pool *pgxpool.Pool, cfg Config) *Store {
 	return &Store{pool: pool, cfg: cfg}
 }
 
-
 // AppendParams describe events to append to one stream.
 type AppendParams struct {
 	StreamID   string
