@@ -32,9 +32,10 @@ type Deliveries struct{}
 
 // Project applies the delivery events among events, ignoring every other
 // event type, on tx. It sends all of its statements in one pgx batch (one
-// round trip): events are grouped into rounds, the n-th round holding the
-// n-th event (by version) of every delivery in the slice, and each round
-// issues at most one multi-row statement per event type.
+// round trip): deliveries that start in the slice are folded into one
+// insert; the events of the others are grouped into rounds, the n-th round
+// holding the n-th event (by version) of every such delivery, and each
+// round issues at most one multi-row statement per event type.
 func (Deliveries) Project(ctx context.Context, tx pgx.Tx, events []domain.Recorded) error {
 	folded, rounds, err := deliveryRounds(events)
 	if err != nil || (len(rounds) == 0 && folded.empty()) {
@@ -68,8 +69,10 @@ func (Deliveries) Reset(ctx context.Context, tx pgx.Tx) error {
 //
 // A delivery whose whole history starts in the batch (its scheduled event
 // is in it) is folded instead: its final row is inserted once, which spares
-// an update (and its index entries) per later event. Under load most
-// deliveries are scheduled and attempted within one batch.
+// an update (and its index entries) per later event. Every new delivery
+// goes this way; its later events fold in too when they land in the same
+// batch (the projector waits RunnerConfig.PollInterval once caught up, so
+// fast deliveries often do).
 func deliveryRounds(events []domain.Recorded) (*foldedRows, []deliveryRound, error) {
 	byStream := make(map[string][]domain.Recorded)
 	for _, r := range events {
@@ -182,7 +185,6 @@ func (f *foldedRows) queue(b *pgx.Batch) {
 // deliveryRound holds the column arrays of one round, one group per event
 // type; each group becomes one statement over unnest()ed arrays.
 type deliveryRound struct {
-	scheduled scheduledRows
 	attempted attemptedRows
 	cancelled cancelledRows
 	redriven  redrivenRows
@@ -193,9 +195,9 @@ func (d *deliveryRound) add(r domain.Recorded) error {
 	if err != nil {
 		return fmt.Errorf("project delivery %s version %d: %w", r.StreamID, r.Version, err)
 	}
+	// A scheduled event is always version 1, so its stream is folded and
+	// never reaches a round.
 	switch e := e.(type) {
-	case domain.DeliveryScheduled:
-		d.scheduled.add(r, e)
 	case domain.DeliveryAttempted:
 		return d.attempted.add(r, e)
 	case domain.DeliveryCancelled:
@@ -207,10 +209,6 @@ func (d *deliveryRound) add(r domain.Recorded) error {
 }
 
 func (d *deliveryRound) queue(b *pgx.Batch) {
-	if len(d.scheduled.id) > 0 {
-		s := &d.scheduled
-		b.Queue(insertScheduled, s.id, s.webhookID, s.eventID, s.eventType, s.at, s.version)
-	}
 	if len(d.attempted.id) > 0 {
 		a := &d.attempted
 		b.Queue(applyAttempted, a.id, a.version, a.attempt, a.status, a.statusCode, a.errorCategory,
@@ -278,15 +276,6 @@ const (
 			GROUP BY webhook_id) m
 		WHERE w.id = m.webhook_id`
 
-	// insertScheduled creates delivery rows; a row that exists is at version
-	// 1 or later, so the event is skipped.
-	insertScheduled = `INSERT INTO deliveries
-			(id, webhook_id, event_id, event_type, status, attempts, created_at, updated_at, version)
-		SELECT u.id, u.webhook_id, u.event_id, u.event_type, 'pending', 0, u.at, u.at, u.version
-		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::bigint[])
-			AS u(id, webhook_id, event_id, event_type, at, version)
-		ON CONFLICT (id) DO NOTHING`
-
 	// applyAttempted is one statement for the three effects of an attempt.
 	// Data-modifying CTEs all see the rows as they were before the
 	// statement, so the version check in "applied" decides for the attempt
@@ -338,21 +327,6 @@ const (
 		FROM unnest($1::text[], $2::timestamptz[], $3::bigint[]) AS u(id, at, version)
 		WHERE d.id = u.id AND d.version < u.version`
 )
-
-type scheduledRows struct {
-	id, webhookID, eventID, eventType []string
-	at                                []time.Time
-	version                           []int64
-}
-
-func (s *scheduledRows) add(r domain.Recorded, e domain.DeliveryScheduled) {
-	s.id = append(s.id, r.StreamID)
-	s.webhookID = append(s.webhookID, string(e.WebhookID))
-	s.eventID = append(s.eventID, string(e.EventID))
-	s.eventType = append(s.eventType, e.Type)
-	s.at = append(s.at, eventTime(e.At, r))
-	s.version = append(s.version, r.Version)
-}
 
 type attemptedRows struct {
 	id                                                                  []string
