@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"encoding/json"
 	"net/http"
 	"time"
 )
@@ -8,7 +9,13 @@ import (
 // AttemptRequest is one outbound delivery attempt, the input of a
 // connector.
 type AttemptRequest struct {
-	// URL is the destination, already checked by ValidateWebhookURL.
+	// Kind selects the connector; empty means KindWebhook.
+	Kind DestinationKind
+	// DestinationID is the webhook's or integration's id. Connectors that
+	// keep state per destination (Slack threads) key it by this id.
+	DestinationID DestinationID
+	// URL is the destination of a webhook, already checked by
+	// ValidateWebhookURL. Integrations take theirs from Credentials.
 	URL string
 	// EventID is the webhook-id header: the same on every retry.
 	EventID string
@@ -28,6 +35,19 @@ type AttemptRequest struct {
 	// (Content-Type, webhook-*, X-Webhook-*) or transport-owned ones; those
 	// keys are skipped, compared case-insensitively.
 	Headers map[string]string
+	// Config is an integration's configuration, a JSON object already
+	// validated against its kind's schema; nil for webhooks.
+	Config json.RawMessage
+	// Credentials are an integration's credentials in plain text, a JSON
+	// object already validated against its kind's schema; nil for
+	// webhooks. They are never logged, stored in results or echoed in
+	// errors.
+	Credentials json.RawMessage
+	// Batch, when it holds more than one item, asks the connector to send
+	// these events in one request (Zapier batching). Its first item
+	// repeats EventID, EventType, DeliveryID and Body. Connectors that
+	// cannot batch send only the first item.
+	Batch []BatchItem
 	// Timeout bounds the attempt, from dial to the end of the response
 	// body. Zero means WebhookConfig.DefaultTimeout.
 	Timeout time.Duration
@@ -65,8 +85,12 @@ type AttemptResult struct {
 	// or as an HTTP date relative to Request.Now; 0 when absent, invalid or
 	// in the past.
 	RetryAfter time.Duration
-	// Success reports a 2xx response.
+	// Success reports a 2xx response (or the integration's equivalent).
 	Success bool
+	// Permanent reports a failure that retrying cannot fix, such as Slack's
+	// channel_not_found or an SMTP 5xx reply: the delivery goes to the dead
+	// letter at once instead of being retried.
+	Permanent bool
 	// Err is the underlying error when no response arrived (or the request
 	// could not be built or signed), for logs; nil otherwise. It matches
 	// context.Canceled when the caller's context was cancelled (shutdown),
@@ -74,4 +98,13 @@ type AttemptResult struct {
 	// text names the delivery and may name the host, never a secret or the
 	// URL's path and query.
 	Err error
+}
+
+// BatchItem is one event of a batched attempt.
+type BatchItem struct {
+	EventID    string
+	EventType  string
+	DeliveryID string
+	// Body is the event's envelope {"id","type","timestamp","data"}.
+	Body []byte
 }
