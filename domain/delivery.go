@@ -109,7 +109,7 @@ func DecideAttempt(p RetryPolicy, try int, r AttemptResult, now time.Time, rando
 		return AttemptOutcome{Status: DeliveryDelivered}
 	case r.StatusCode == 410:
 		return AttemptOutcome{Status: DeliveryFailed, DeactivateWebhook: "receiver answered 410 Gone"}
-	case p.Strategy == RetryNone || try > p.MaxRetries:
+	case r.Permanent, p.Strategy == RetryNone, try > p.MaxRetries:
 		return AttemptOutcome{Status: DeliveryPermanentFailure}
 	}
 	delay := p.Backoff(try, random)
