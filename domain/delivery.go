@@ -2,12 +2,13 @@ package domain
 
 import (
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"math"
 	"time"
 )
 
-// DeliveryStatus is the state of one event's delivery to one webhook.
+// DeliveryStatus is the state of one event's delivery to one destination.
 type DeliveryStatus string
 
 // Delivery statuses (DESIGN §4). failed is final but not an exhaustion: the
@@ -34,11 +35,11 @@ const (
 	jitterSpread = 0.2
 )
 
-// DeliveryIDFor derives the delivery id of (event, webhook). It is
+// DeliveryIDFor derives the delivery id of (event, destination). It is
 // deterministic so that a fan-out that runs twice schedules the same
 // delivery once.
-func DeliveryIDFor(event EventID, webhook WebhookID) DeliveryID {
-	sum := sha256.Sum256([]byte(string(event) + "\x00" + string(webhook)))
+func DeliveryIDFor(event EventID, destination DestinationID) DeliveryID {
+	sum := sha256.Sum256([]byte(string(event) + "\x00" + string(destination)))
 	var b [16]byte
 	copy(b[:], sum[:16])
 	return DeliveryID(DeliveryIDPrefix + encodeBase32(b))
@@ -95,9 +96,9 @@ type AttemptOutcome struct {
 	Status DeliveryStatus
 	// NextAttemptAt is set when Status is retrying.
 	NextAttemptAt *time.Time
-	// DeactivateWebhook is set when the receiver answered 410 Gone: the
-	// webhook must be deactivated with this reason.
-	DeactivateWebhook string
+	// Deactivate is set when the receiver answered 410 Gone: the
+	// destination must be deactivated with this reason.
+	Deactivate string
 }
 
 // DecideAttempt turns an attempt's result into an outcome. try is the
@@ -108,7 +109,7 @@ func DecideAttempt(p RetryPolicy, try int, r AttemptResult, now time.Time, rando
 	case r.Success:
 		return AttemptOutcome{Status: DeliveryDelivered}
 	case r.StatusCode == 410:
-		return AttemptOutcome{Status: DeliveryFailed, DeactivateWebhook: "receiver answered 410 Gone"}
+		return AttemptOutcome{Status: DeliveryFailed, Deactivate: "receiver answered 410 Gone"}
 	case r.Permanent, p.Strategy == RetryNone, try > p.MaxRetries:
 		return AttemptOutcome{Status: DeliveryPermanentFailure}
 	}
@@ -128,13 +129,36 @@ const (
 	TypeDeliveryRedriven  = "delivery.redriven.v1"
 )
 
-// DeliveryScheduled records that an event is to be delivered to a webhook.
+// DeliveryScheduled records that an event is to be delivered to a
+// destination.
 type DeliveryScheduled struct {
-	DeliveryID DeliveryID `json:"delivery_id"`
-	WebhookID  WebhookID  `json:"webhook_id"`
-	EventID    EventID    `json:"event_id"`
-	Type       string     `json:"event_type"`
-	At         time.Time  `json:"at"`
+	DeliveryID    DeliveryID      `json:"delivery_id"`
+	DestinationID DestinationID   `json:"destination_id"`
+	Kind          DestinationKind `json:"kind"`
+	EventID       EventID         `json:"event_id"`
+	Type          string          `json:"event_type"`
+	At            time.Time       `json:"at"`
+}
+
+// UnmarshalJSON also reads events written before destinations existed,
+// which name a webhook_id and no kind.
+func (e *DeliveryScheduled) UnmarshalJSON(b []byte) error {
+	type plain DeliveryScheduled
+	var v struct {
+		plain
+		WebhookID DestinationID `json:"webhook_id"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*e = DeliveryScheduled(v.plain)
+	if e.DestinationID == "" {
+		e.DestinationID = v.WebhookID
+	}
+	if e.Kind == "" {
+		e.Kind = KindWebhook
+	}
+	return nil
 }
 
 // DeliveryAttempted records one attempt and the decision taken after it.
@@ -154,7 +178,7 @@ type DeliveryAttempted struct {
 }
 
 // DeliveryCancelled records a delivery dropped without an attempt, because
-// its webhook is no longer active. The delivery is failed.
+// its destination is no longer active. The delivery is failed.
 type DeliveryCancelled struct {
 	Reason string    `json:"reason"`
 	At     time.Time `json:"at"`

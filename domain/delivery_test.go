@@ -63,7 +63,7 @@ func TestDecideAttempt(t *testing.T) {
 		{"Exhausted", policy, 3, domain.AttemptResult{StatusCode: 500}, domain.AttemptOutcome{Status: domain.DeliveryPermanentFailure}},
 		{"NoRetryStrategy", domain.RetryPolicy{Strategy: domain.RetryNone, MaxRetries: 5}, 1, domain.AttemptResult{StatusCode: 500}, domain.AttemptOutcome{Status: domain.DeliveryPermanentFailure}},
 		{"ZeroMaxRetries", domain.RetryPolicy{Strategy: domain.RetryFixed}, 1, domain.AttemptResult{Category: domain.ErrorCategoryTimeout}, domain.AttemptOutcome{Status: domain.DeliveryPermanentFailure}},
-		{"GoneDeactivates", policy, 1, domain.AttemptResult{StatusCode: 410}, domain.AttemptOutcome{Status: domain.DeliveryFailed, DeactivateWebhook: "receiver answered 410 Gone"}},
+		{"GoneDeactivates", policy, 1, domain.AttemptResult{StatusCode: 410}, domain.AttemptOutcome{Status: domain.DeliveryFailed, Deactivate: "receiver answered 410 Gone"}},
 		{"RedirectIsAFailure", policy, 1, domain.AttemptResult{StatusCode: 301, Category: domain.ErrorCategoryHTTP3xx}, domain.AttemptOutcome{Status: domain.DeliveryRetrying, NextAttemptAt: at(10 * time.Second)}},
 		{"RetryAfterLonger", policy, 1, domain.AttemptResult{StatusCode: 429, RetryAfter: 2 * time.Minute}, domain.AttemptOutcome{Status: domain.DeliveryRetrying, NextAttemptAt: at(2 * time.Minute)}},
 		{"RetryAfterShorterKeepsPolicy", policy, 1, domain.AttemptResult{StatusCode: 503, RetryAfter: time.Second}, domain.AttemptOutcome{Status: domain.DeliveryRetrying, NextAttemptAt: at(10 * time.Second)}},
@@ -91,7 +91,7 @@ func TestDeliveryEvents_RoundTrip(t *testing.T) {
 	t.Parallel()
 	next := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
 	for _, e := range []domain.Event{
-		domain.DeliveryScheduled{DeliveryID: "dlv_1", WebhookID: "wh_1", EventID: "evt_1", Type: "system.error", At: next},
+		domain.DeliveryScheduled{DeliveryID: "dlv_1", DestinationID: "int_1", Kind: domain.KindSlack, EventID: "evt_1", Type: "system.error", At: next},
 		domain.DeliveryAttempted{Attempt: 2, StatusCode: 500, RequestHeaders: map[string]string{"A": "b"}, DurationMS: 1.5,
 			ErrorCategory: domain.ErrorCategoryHTTP5xx, Status: domain.DeliveryRetrying, NextAttemptAt: &next, At: next},
 		domain.DeliveryCancelled{Reason: "webhook is deleted", At: next},
@@ -104,6 +104,16 @@ func TestDeliveryEvents_RoundTrip(t *testing.T) {
 	}
 	_, err := domain.DecodeEvent("delivery.unknown.v1", []byte(`{}`))
 	require.ErrorIs(t, err, domain.ErrUnknownEventType)
+}
+
+func TestDeliveryScheduled_ReadsEventsWrittenBeforeDestinations(t *testing.T) {
+	t.Parallel()
+	got, err := domain.DecodeEvent(domain.TypeDeliveryScheduled,
+		[]byte(`{"delivery_id":"dlv_1","webhook_id":"wh_1","event_id":"evt_1","event_type":"system.error","at":"2026-11-29T10:00:00Z"}`))
+	require.NoError(t, err)
+	s := got.(domain.DeliveryScheduled)
+	require.Equal(t, domain.DestinationID("wh_1"), s.DestinationID)
+	require.Equal(t, domain.KindWebhook, s.Kind)
 }
 
 func mustMarshal(t *testing.T, v any) []byte {

@@ -1,5 +1,11 @@
 package domain
 
+import (
+	"encoding/json"
+	"strings"
+	"time"
+)
+
 // DestinationKind names what receives a delivery and so which connector
 // renders and sends it. A webhook and the four integrations are all
 // destinations: they share the fan-out, the jobs, the retry policy, rate
@@ -35,3 +41,43 @@ type DestinationID string
 
 // IntegrationIDPrefix starts every integration id.
 const IntegrationIDPrefix = "int_"
+
+// KindOf returns the kind of destination an id names, from its prefix:
+// KindWebhook for wh_…, "" for an integration (whose kind its record
+// holds) or an unknown id.
+func KindOf(id DestinationID) DestinationKind {
+	if strings.HasPrefix(string(id), WebhookIDPrefix) {
+		return KindWebhook
+	}
+	return ""
+}
+
+// Destination is a webhook or an integration as the relay sees it: what to
+// send to, how to retry and how fast. Credentials and secrets are in plain
+// text; a Destination is never stored or logged.
+type Destination struct {
+	ID     DestinationID
+	Kind   DestinationKind
+	Name   string
+	Status WebhookStatus
+	// EventTypes are the subscribed event types, or ["*"].
+	EventTypes         []string
+	Retry              RetryPolicy
+	RateLimitPerMinute int
+	RateLimitPerHour   int
+	// Timeout bounds one attempt.
+	Timeout time.Duration
+	// URL, Secrets and Headers describe a webhook.
+	URL     string
+	Secrets []string
+	Headers map[string]string
+	// Config and Credentials describe an integration.
+	Config      json.RawMessage
+	Credentials json.RawMessage
+	// BatchSize > 1 lets the relay send up to that many events in one
+	// request (Zapier batching), waiting at most BatchInterval for a batch
+	// to fill.
+	BatchSize     int
+	BatchInterval time.Duration
+	Version       int64
+}

@@ -31,3 +31,39 @@ type Recorded struct {
 	// RecordedAt is when the event was appended.
 	RecordedAt time.Time
 }
+
+// LogPosition is a place in the global event log, which is ordered by
+// (TransactionID, Position). The zero LogPosition is before every event.
+type LogPosition struct {
+	TransactionID uint64
+	Position      int64
+}
+
+// PositionOf returns the log position of a recorded event.
+func PositionOf(r Recorded) LogPosition {
+	return LogPosition{TransactionID: r.TransactionID, Position: r.Position}
+}
+
+// Version expectations of an Append, besides a stream's exact current
+// version (0 for a stream that must not exist yet).
+const (
+	// ExpectAny appends at the stream's next version, whatever it is.
+	ExpectAny int64 = -1
+	// ExpectNew appends only if the stream does not exist yet and skips it
+	// silently otherwise, so that running the same append twice (a
+	// redelivered outbox batch) starts each stream once.
+	ExpectNew int64 = -2
+)
+
+// Append is one stream's share of an append: events to add after Expect.
+type Append struct {
+	StreamID   string
+	StreamType string
+	// Expect is the stream's current version (0: the stream must not
+	// exist), ExpectAny or ExpectNew.
+	Expect int64
+	Events []Event
+	// Metadata is stored with every event; the appender adds the trace
+	// context of its context.
+	Metadata map[string]string
+}

@@ -11,7 +11,8 @@ import (
 // DeliveryView is a delivery as the deliveries read model holds it.
 type DeliveryView struct {
 	ID                DeliveryID
-	WebhookID         WebhookID
+	DestinationID     DestinationID
+	Kind              DestinationKind
 	EventID           EventID
 	EventType         string
 	Status            DeliveryStatus
@@ -45,7 +46,7 @@ type AttemptView struct {
 
 // DeliveryFilter selects deliveries. Zero fields select everything.
 type DeliveryFilter struct {
-	WebhookID WebhookID
+	DestinationID DestinationID
 	EventID   EventID
 	Status    DeliveryStatus
 	EventType string
@@ -54,7 +55,9 @@ type DeliveryFilter struct {
 	// After is the last delivery of the previous page (keyset on
 	// created_at, id).
 	After *DeliveryCursor
-	Limit int
+	// Ascending lists oldest first; the default is newest first.
+	Ascending bool
+	Limit     int
 }
 
 // DeliveryCursor is a keyset position in a deliveries listing.
@@ -76,14 +79,25 @@ type PublishedEvent struct {
 // PublishedEventFilter selects published events.
 type PublishedEventFilter struct {
 	Type string
-	// AfterSeq is the Seq of the last event of the previous page.
+	// AfterSeq is the Seq of the last event of the previous page; 0 starts
+	// at the first page.
 	AfterSeq int64
-	Limit    int
+	// Ascending lists oldest first; the default is newest first.
+	Ascending bool
+	Limit     int
 }
 
-// NewStream is the first event of a stream that may not exist yet.
-type NewStream struct {
-	ID       string
-	Event    Event
-	Metadata map[string]string
+// Subscription pairs a published event with a destination that receives
+// it: the fan-out's unit of work.
+type Subscription struct {
+	EventID       EventID
+	EventType     string
+	DestinationID DestinationID
+	Kind          DestinationKind
+}
+
+// EventRef names an event read from the outbox.
+type EventRef struct {
+	ID   EventID
+	Type string
 }

@@ -244,6 +244,8 @@ type WebhookFilter struct {
 	EventType string
 	// After is the id of the last webhook of the previous page.
 	After WebhookID
+	// Ascending lists oldest first; the default is newest first.
+	Ascending bool
 	// Limit bounds the page (the caller applies defaults).
 	Limit int
 }
@@ -273,6 +275,19 @@ func (w *Webhook) Selects(eventType string) bool {
 		}
 	}
 	return false
+}
+
+// Destination returns the webhook as the relay sees it, with the signing
+// secrets valid at now.
+func (w *Webhook) Destination(now time.Time) *Destination {
+	return &Destination{
+		ID: DestinationID(w.ID), Kind: KindWebhook, Name: w.Spec.Name, Status: w.Status,
+		EventTypes: w.Spec.EventTypes, Retry: w.Spec.RetryPolicy(),
+		RateLimitPerMinute: w.Spec.RateLimitPerMinute, RateLimitPerHour: w.Spec.RateLimitPerHour,
+		Timeout: time.Duration(w.Spec.TimeoutSeconds) * time.Second,
+		URL:     w.Spec.URL, Secrets: w.SigningSecrets(now), Headers: w.Spec.CustomHeaders,
+		Version: w.Version,
+	}
 }
 
 // CreateWebhookParams are the inputs of CreateWebhook.

@@ -20,7 +20,7 @@ func BenchmarkStore_Append(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		i++
-		_, err := store.Append(b.Context(), eventstore.AppendParams{
+		_, err := store.Append(b.Context(), domain.Append{
 			StreamID: fmt.Sprintf("s-%d", i), StreamType: "t", Events: []domain.Event{domain.WebhookPaused{At: at}},
 		})
 		require.NoError(b, err)
@@ -29,7 +29,6 @@ func BenchmarkStore_Append(b *testing.B) {
 
 func BenchmarkReadLog(b *testing.B) {
 	pool := dbtest.Pool(b, nil)
-	store := eventstore.New(pool, eventstore.Config{})
 	at := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
 	_, err := pool.Exec(b.Context(), `INSERT INTO events (stream_id, stream_type, version, type, data)
 		SELECT 's-' || g, 't', 1, $1, $2::jsonb FROM generate_series(1, 20000) g`,
@@ -37,7 +36,7 @@ func BenchmarkReadLog(b *testing.B) {
 	require.NoError(b, err)
 	b.ReportAllocs()
 	for b.Loop() {
-		recs, err := store.ReadLog(b.Context(), eventstore.LogPosition{}, 500)
+		recs, err := eventstore.ReadLog(b.Context(), pool, domain.LogPosition{}, 500)
 		require.NoError(b, err)
 		require.Len(b, recs, 500)
 	}

@@ -2,11 +2,8 @@ package eventstore_test
 
 import (
 	"context"
-	"database/sql"
-	"encoding/json"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/stretchr/testify/require"
 
@@ -93,66 +90,5 @@ func TestPublish(t *testing.T) {
 				require.ErrorIs(t, err, domain.ErrConflict)
 			})
 		})
-	}
-}
-
-func TestPublishIdempotent(t *testing.T) {
-	t.Parallel()
-	_, b := setup(t)
-	p := eventstore.PublishParams{Type: domain.EventTypeSystemError, Data: json.RawMessage(`{"a":1}`)}
-	first, replayed, err := eventstore.PublishIdempotent(t.Context(), b.pool, "key-1", p)
-	require.NoError(t, err)
-	require.False(t, replayed)
-	again, replayed, err := eventstore.PublishIdempotent(t.Context(), b.pool, "key-1", p)
-	require.NoError(t, err)
-	require.True(t, replayed)
-	require.Equal(t, first, again)
-	require.Equal(t, 1, outboxRows(t, b, first))
-
-	p.Data = json.RawMessage(`{"a":2}`)
-	_, _, err = eventstore.PublishIdempotent(t.Context(), b.pool, "key-1", p)
-	require.ErrorIs(t, err, domain.ErrConflict)
-}
-
-func TestStore_StartStreamsSQLTx(t *testing.T) {
-	t.Parallel()
-	store, b := setup(t)
-	db := stdlib.OpenDBFromPool(b.pool)
-	t.Cleanup(func() { _ = db.Close() })
-	start := func(ids ...string) []string {
-		t.Helper()
-		streams := make([]domain.NewStream, len(ids))
-		for i, id := range ids {
-			streams[i] = domain.NewStream{ID: id, Event: domain.DeliveryRedriven{At: b.now}}
-		}
-		var started []string
-		err := func() error {
-			tx, err := db.BeginTx(t.Context(), &sql.TxOptions{})
-			if err != nil {
-				return err
-			}
-			defer func() { _ = tx.Rollback() }()
-			if started, err = store.StartStreamsSQLTx(t.Context(), tx, domain.DeliveryStreamType, streams); err != nil {
-				return err
-			}
-			return tx.Commit()
-		}()
-		require.NoError(t, err)
-		return started
-	}
-	require.ElementsMatch(t, []string{"d1", "d2"}, start("d1", "d2"))
-	require.Equal(t, []string{"d3"}, start("d1", "d3"), "existing streams are skipped")
-
-	// AppendNextTx continues each stream at its next version.
-	require.NoError(t, pgx.BeginFunc(t.Context(), b.pool, func(tx pgx.Tx) error {
-		return store.AppendNextTx(t.Context(), tx, []domain.NewStream{
-			{ID: "d1", Event: domain.DeliveryRedriven{At: b.now}},
-			{ID: "d3", Event: domain.DeliveryRedriven{At: b.now}},
-		}, domain.DeliveryStreamType)
-	}))
-	for id, want := range map[string]int64{"d1": 2, "d2": 1, "d3": 2} {
-		recs, err := store.Load(t.Context(), id)
-		require.NoError(t, err)
-		require.Equal(t, want, recs[len(recs)-1].Version, id)
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sync/errgroup"
 
@@ -40,8 +41,8 @@ func TestStore_Append(t *testing.T) {
 	t.Run("NewStreamThenLoad", func(t *testing.T) {
 		t.Parallel()
 		store, b := setup(t)
-		recs, err := store.Append(t.Context(), eventstore.AppendParams{
-			StreamID: "wh_1", StreamType: "webhook", ExpectedVersion: 0,
+		recs, err := store.Append(t.Context(), domain.Append{
+			StreamID: "wh_1", StreamType: "webhook", Expect: 0,
 			Events:   []domain.Event{paused(b.now), domain.WebhookResumed{At: b.now}},
 			Metadata: map[string]string{"correlation_id": "c1"},
 		})
@@ -63,12 +64,12 @@ func TestStore_Append(t *testing.T) {
 	t.Run("VersionConflict", func(t *testing.T) {
 		t.Parallel()
 		store, b := setup(t)
-		_, err := store.Append(t.Context(), eventstore.AppendParams{
-			StreamID: "wh_2", StreamType: "webhook", ExpectedVersion: 0, Events: []domain.Event{paused(b.now)},
+		_, err := store.Append(t.Context(), domain.Append{
+			StreamID: "wh_2", StreamType: "webhook", Expect: 0, Events: []domain.Event{paused(b.now)},
 		})
 		require.NoError(t, err)
-		_, err = store.Append(t.Context(), eventstore.AppendParams{
-			StreamID: "wh_2", StreamType: "webhook", ExpectedVersion: 0, Events: []domain.Event{paused(b.now)},
+		_, err = store.Append(t.Context(), domain.Append{
+			StreamID: "wh_2", StreamType: "webhook", Expect: 0, Events: []domain.Event{paused(b.now)},
 		})
 		require.ErrorIs(t, err, domain.ErrVersionConflict)
 		var ce *domain.ConflictError
@@ -84,7 +85,7 @@ func TestStore_Append(t *testing.T) {
 	t.Run("UnstorableTextIsInvalidInput", func(t *testing.T) {
 		t.Parallel()
 		store, b := setup(t)
-		_, err := store.Append(t.Context(), eventstore.AppendParams{
+		_, err := store.Append(t.Context(), domain.Append{
 			StreamID: "wh_nul", StreamType: "webhook", Events: []domain.Event{domain.WebhookDeactivated{Reason: "a\x00b", At: b.now}},
 		})
 		require.ErrorIs(t, err, domain.ErrInvalid, "a NUL character is the caller's mistake, not a 500")
@@ -94,8 +95,8 @@ func TestStore_Append(t *testing.T) {
 		t.Parallel()
 		store, b := setup(t)
 		for range 3 {
-			_, err := store.Append(t.Context(), eventstore.AppendParams{
-				StreamID: "wh_3", StreamType: "webhook", ExpectedVersion: eventstore.ExpectAny, Events: []domain.Event{paused(b.now)},
+			_, err := store.Append(t.Context(), domain.Append{
+				StreamID: "wh_3", StreamType: "webhook", Expect: domain.ExpectAny, Events: []domain.Event{paused(b.now)},
 			})
 			require.NoError(t, err)
 		}
@@ -109,8 +110,8 @@ func TestStore_Append(t *testing.T) {
 		store, b := setup(t)
 		tx, err := b.pool.Begin(t.Context())
 		require.NoError(t, err)
-		_, err = store.AppendTx(t.Context(), tx, eventstore.AppendParams{
-			StreamID: "wh_4", StreamType: "webhook", ExpectedVersion: 0, Events: []domain.Event{paused(b.now)},
+		_, err = store.AppendTx(t.Context(), tx, domain.Append{
+			StreamID: "wh_4", StreamType: "webhook", Expect: 0, Events: []domain.Event{paused(b.now)},
 		})
 		require.NoError(t, err)
 		require.NoError(t, tx.Rollback(t.Context()))
@@ -171,17 +172,17 @@ func TestStore_Execute(t *testing.T) {
 }
 
 // readAll polls the log until want events arrived or the deadline passes.
-func readAll(t *testing.T, store *eventstore.Store, want int) []domain.Recorded {
+func readAll(t *testing.T, q eventstore.Querier, want int) []domain.Recorded {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 	var got []domain.Recorded
-	after := eventstore.LogPosition{}
+	after := domain.LogPosition{}
 	for len(got) < want {
-		recs, err := store.ReadLog(ctx, after, 100)
+		recs, err := eventstore.ReadLog(ctx, q, after, 100)
 		require.NoError(t, err, "read log (got %d of %d)", len(got), want)
 		if len(recs) > 0 {
-			after = eventstore.Of(recs[len(recs)-1])
+			after = domain.PositionOf(recs[len(recs)-1])
 			got = append(got, recs...)
 		}
 	}
@@ -199,17 +200,17 @@ func TestStore_ReadLog(t *testing.T) {
 		// B (higher id, higher position) commits.
 		txA, err := b.pool.Begin(ctx)
 		require.NoError(t, err)
-		_, err = store.AppendTx(ctx, txA, eventstore.AppendParams{StreamID: "a", StreamType: "t", Events: []domain.Event{paused(b.now)}})
+		_, err = store.AppendTx(ctx, txA, domain.Append{StreamID: "a", StreamType: "t", Events: []domain.Event{paused(b.now)}})
 		require.NoError(t, err)
-		_, err = store.Append(ctx, eventstore.AppendParams{StreamID: "b", StreamType: "t", Events: []domain.Event{paused(b.now)}})
+		_, err = store.Append(ctx, domain.Append{StreamID: "b", StreamType: "t", Events: []domain.Event{paused(b.now)}})
 		require.NoError(t, err)
 
-		held, err := store.ReadLog(ctx, eventstore.LogPosition{}, 100)
+		held, err := eventstore.ReadLog(ctx, b.pool, domain.LogPosition{}, 100)
 		require.NoError(t, err)
 		require.Empty(t, held, "B must be held back while the older transaction A is open")
 
 		require.NoError(t, txA.Commit(ctx))
-		got := readAll(t, store, 2)
+		got := readAll(t, b.pool, 2)
 		require.Equal(t, []string{"a", "b"}, []string{got[0].StreamID, got[1].StreamID})
 	})
 
@@ -222,13 +223,13 @@ func TestStore_ReadLog(t *testing.T) {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			seen = readAll(t, store, writers*perWriter)
+			seen = readAll(t, b.pool, writers*perWriter)
 		}()
 		for w := range writers {
 			g.Go(func() error {
 				for i := range perWriter {
 					err := pgx.BeginFunc(t.Context(), b.pool, func(tx pgx.Tx) error {
-						_, err := store.AppendTx(t.Context(), tx, eventstore.AppendParams{
+						_, err := store.AppendTx(t.Context(), tx, domain.Append{
 							StreamID: fmt.Sprintf("s-%d-%d", w, i), StreamType: "t", Events: []domain.Event{paused(b.now)},
 						})
 						return err
@@ -250,8 +251,151 @@ func TestStore_ReadLog(t *testing.T) {
 			if i > 0 {
 				prev := seen[i-1]
 				require.True(t, prev.TransactionID < r.TransactionID ||
-					(prev.TransactionID == r.TransactionID && prev.Position < r.Position), "log order: %+v then %+v", eventstore.Of(prev), eventstore.Of(r))
+					(prev.TransactionID == r.TransactionID && prev.Position < r.Position), "log order: %+v then %+v", domain.PositionOf(prev), domain.PositionOf(r))
 			}
 		}
 	})
+}
+
+func TestStore_AppendMany(t *testing.T) {
+	t.Parallel()
+
+	t.Run("SeveralStreamsInOneStatement", func(t *testing.T) {
+		t.Parallel()
+		store, b := setup(t)
+		_, err := store.Append(t.Context(), domain.Append{StreamID: "x", StreamType: "t", Events: []domain.Event{paused(b.now)}})
+		require.NoError(t, err)
+		recs, err := store.Append(t.Context(),
+			domain.Append{StreamID: "x", StreamType: "t", Expect: domain.ExpectAny, Events: []domain.Event{paused(b.now), paused(b.now)}},
+			domain.Append{StreamID: "y", StreamType: "t", Expect: 0, Events: []domain.Event{paused(b.now)}},
+		)
+		require.NoError(t, err)
+		var got []string
+		for _, r := range recs {
+			got = append(got, fmt.Sprintf("%s@%d", r.StreamID, r.Version))
+		}
+		require.Equal(t, []string{"x@2", "x@3", "y@1"}, got, "log order follows the input order")
+	})
+
+	t.Run("ExpectNewStartsOnceAndSkipsExisting", func(t *testing.T) {
+		t.Parallel()
+		store, b := setup(t)
+		start := func(ids ...string) []string {
+			t.Helper()
+			var streams []domain.Append
+			for _, id := range ids {
+				streams = append(streams, domain.Append{StreamID: id, StreamType: "delivery", Expect: domain.ExpectNew,
+					Events: []domain.Event{domain.DeliveryRedriven{At: b.now}}})
+			}
+			recs, err := store.Append(t.Context(), streams...)
+			require.NoError(t, err)
+			var started []string
+			for _, r := range recs {
+				started = append(started, r.StreamID)
+			}
+			return started
+		}
+		require.Equal(t, []string{"d1", "d2"}, start("d1", "d2"))
+		require.Equal(t, []string{"d3"}, start("d1", "d3"), "existing streams are skipped, not an error")
+	})
+
+	t.Run("OnDatabaseSQLTransaction", func(t *testing.T) {
+		t.Parallel()
+		store, b := setup(t)
+		db := stdlib.OpenDBFromPool(b.pool)
+		t.Cleanup(func() { _ = db.Close() })
+		tx, err := db.BeginTx(t.Context(), nil)
+		require.NoError(t, err)
+		recs, err := store.AppendSQLTx(t.Context(), tx, domain.Append{StreamID: "d9", StreamType: "delivery", Expect: domain.ExpectNew,
+			Events: []domain.Event{domain.DeliveryRedriven{At: b.now}}})
+		require.NoError(t, err)
+		require.Len(t, recs, 1)
+		require.NoError(t, tx.Commit())
+		loaded, err := store.Load(t.Context(), "d9")
+		require.NoError(t, err)
+		require.Equal(t, recs[0].Position, loaded[0].Position)
+	})
+
+	t.Run("ConflictIsReadOnTheSameConnection", func(t *testing.T) {
+		t.Parallel()
+		// One connection only: reading the actual version on a second
+		// connection while the append's transaction holds the first would
+		// wait forever.
+		pool := dbtest.Pool(t, &dbtest.Opts{MaxConns: 1})
+		store := eventstore.New(pool, eventstore.Config{})
+		now := time.Now()
+		_, err := store.Append(t.Context(), domain.Append{StreamID: "c", StreamType: "t", Events: []domain.Event{paused(now), paused(now)}})
+		require.NoError(t, err)
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		defer cancel()
+		_, err = store.Append(ctx, domain.Append{StreamID: "c", StreamType: "t", Expect: 1, Events: []domain.Event{paused(now)}})
+		var ce *domain.ConflictError
+		require.ErrorAs(t, err, &ce)
+		require.Equal(t, int64(2), ce.Actual, "the actual version, not a placeholder")
+	})
+
+	t.Run("InlineProjectorSeesOnlyItsStreamTypes", func(t *testing.T) {
+		t.Parallel()
+		pool := dbtest.Pool(t, nil)
+		var seen []string
+		store := eventstore.New(pool, eventstore.Config{Inline: []eventstore.InlineProjector{{
+			StreamTypes: []string{"webhook"},
+			Project: func(_ context.Context, _ pgx.Tx, recs []domain.Recorded) error {
+				for _, r := range recs {
+					seen = append(seen, r.StreamID)
+				}
+				return nil
+			},
+		}}})
+		now := time.Now()
+		_, err := store.Append(t.Context(),
+			domain.Append{StreamID: "wh_a", StreamType: "webhook", Events: []domain.Event{paused(now)}},
+			domain.Append{StreamID: "dlv_a", StreamType: "delivery", Events: []domain.Event{domain.DeliveryRedriven{At: now}}},
+		)
+		require.NoError(t, err)
+		require.Equal(t, []string{"wh_a"}, seen)
+
+		db := stdlib.OpenDBFromPool(pool)
+		t.Cleanup(func() { _ = db.Close() })
+		tx, err := db.BeginTx(t.Context(), nil)
+		require.NoError(t, err)
+		defer func() { _ = tx.Rollback() }()
+		_, err = store.AppendSQLTx(t.Context(), tx, domain.Append{StreamID: "wh_b", StreamType: "webhook", Events: []domain.Event{paused(now)}})
+		require.Error(t, err, "a stream with an inline read model needs the pgx path, which projects it")
+	})
+}
+
+// TestStore_VersionOrderIsLogOrder reproduces the deliveries projection's
+// lost attempt (issue: out-of-version-order events): a transaction that
+// took its id early appends version n+1 after a younger transaction
+// committed version n. Read in log (transaction id) order, n+1 would come
+// first. The store must refuse that append, so that a retry in a new
+// transaction puts n+1 after n.
+func TestStore_VersionOrderIsLogOrder(t *testing.T) {
+	t.Parallel()
+	store, b := setup(t)
+	ctx := t.Context()
+	_, err := store.Append(ctx, domain.Append{StreamID: "dlv_o", StreamType: "delivery", Events: []domain.Event{domain.DeliveryRedriven{At: b.now}}})
+	require.NoError(t, err)
+
+	old, err := b.pool.Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = old.Rollback(ctx) }()
+	var oldXID string
+	require.NoError(t, old.QueryRow(ctx, `SELECT pg_current_xact_id()::text`).Scan(&oldXID)) // the id is taken now
+
+	_, err = store.Append(ctx, domain.Append{StreamID: "dlv_o", StreamType: "delivery", Expect: domain.ExpectAny,
+		Events: []domain.Event{domain.DeliveryRedriven{At: b.now}}})
+	require.NoError(t, err, "a younger transaction appends version 2")
+
+	_, err = store.AppendTx(ctx, old, domain.Append{StreamID: "dlv_o", StreamType: "delivery", Expect: domain.ExpectAny,
+		Events: []domain.Event{domain.DeliveryRedriven{At: b.now}}})
+	require.ErrorIs(t, err, domain.ErrVersionConflict, "version 3 from an older transaction would precede version 2 in the log")
+	require.NoError(t, old.Rollback(ctx))
+
+	_, err = store.Append(ctx, domain.Append{StreamID: "dlv_o", StreamType: "delivery", Expect: domain.ExpectAny,
+		Events: []domain.Event{domain.DeliveryRedriven{At: b.now}}})
+	require.NoError(t, err, "the retry in a new transaction succeeds")
+	got := readAll(t, b.pool, 3)
+	require.Equal(t, []int64{1, 2, 3}, []int64{got[0].Version, got[1].Version, got[2].Version})
 }

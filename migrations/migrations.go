@@ -133,12 +133,27 @@ func Up(ctx context.Context, pool *pgxpool.Pool) (res *Result, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// River's migrations run one version per transaction on the same
+	// connection: a pool of one connection must not wait on itself.
 	migrator, err := rivermigrate.New(riverpgxv5.New(pool), &rivermigrate.Config{Logger: discardLogger()})
 	if err != nil {
 		return nil, fmt.Errorf("create river migrator: %w", err)
 	}
-	if _, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
-		return nil, fmt.Errorf("apply river migrations: %w", err)
+	for {
+		var applied int
+		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			r, err := migrator.MigrateTx(ctx, tx, rivermigrate.DirectionUp, &rivermigrate.MigrateOpts{MaxSteps: 1})
+			if r != nil {
+				applied = len(r.Versions)
+			}
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("apply river migrations: %w", err)
+		}
+		if applied == 0 {
+			break
+		}
 	}
 	return res, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -108,8 +109,14 @@ func TestPublish(t *testing.T) {
 		t.Parallel()
 		id, err := publish(t.Context(), pool, "validation.completed", `{"document_id":"d1"}`, "")
 		require.NoError(t, err)
-		require.Regexp(t, `^evt_[0-9a-f]{32}$`, id)
+		// The same form as ids made in Go (domain.NewID): time-sortable.
+		require.Regexp(t, `^evt_[0-9A-HJKMNP-TV-Z]{26}$`, id)
 		require.Equal(t, 1, outbox(t, id))
+		later, err := publish(t.Context(), pool, "validation.completed", `{"document_id":"d1"}`, "")
+		require.NoError(t, err)
+		goID := domain.NewID(domain.EventIDPrefix, time.Now().Add(time.Hour))
+		require.Less(t, id[:14], goID[:14], "the time prefix agrees with Go's")
+		require.LessOrEqual(t, id[:14], later[:14], "later ids sort after earlier ones")
 		var body, meta string
 		require.NoError(t, pool.QueryRow(t.Context(),
 			"SELECT payload::text, metadata::text FROM watermill_outbox WHERE uuid = $1", id).Scan(&body, &meta))
