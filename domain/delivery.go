@@ -38,7 +38,8 @@ const (
 // DeliveryIDFor derives the delivery id of (event, destination). It is
 // deterministic so that a fan-out that runs twice schedules the same
 // delivery once.
-func DeliveryIDFor(event EventID, destination DestinationID) DeliveryID {
+// It takes a DestinationID or a WebhookID.
+func DeliveryIDFor[D ~string](event EventID, destination D) DeliveryID {
 	sum := sha256.Sum256([]byte(string(event) + "\x00" + string(destination)))
 	var b [16]byte
 	copy(b[:], sum[:16])
@@ -127,6 +128,14 @@ const (
 	TypeDeliveryAttempted = "delivery.attempted.v1"
 	TypeDeliveryCancelled = "delivery.cancelled.v1"
 	TypeDeliveryRedriven  = "delivery.redriven.v1"
+	TypeDeliveryPostponed = "delivery.postponed.v1"
+)
+
+// Postponement reasons.
+const (
+	// PostponedRateLimited: the destination's rate limit was reached; the
+	// delivery holds a token of a later window and waits for it.
+	PostponedRateLimited = "rate_limited"
 )
 
 // DeliveryScheduled records that an event is to be delivered to a
@@ -189,8 +198,19 @@ type DeliveryRedriven struct {
 	At time.Time `json:"at"`
 }
 
+// DeliveryPostponed records that an attempt waits, without having been
+// made, until Until: the destination's rate limit was reached.
+type DeliveryPostponed struct {
+	Reason string    `json:"reason"`
+	Until  time.Time `json:"until"`
+	At     time.Time `json:"at"`
+}
+
 // EventType implements Event.
 func (DeliveryScheduled) EventType() string { return TypeDeliveryScheduled }
+
+// EventType implements Event.
+func (DeliveryPostponed) EventType() string { return TypeDeliveryPostponed }
 
 // EventType implements Event.
 func (DeliveryAttempted) EventType() string { return TypeDeliveryAttempted }
@@ -213,6 +233,8 @@ func decodeDeliveryEvent(typ string, data []byte) (Event, error) {
 		e, err = decode[DeliveryCancelled](data)
 	case TypeDeliveryRedriven:
 		e, err = decode[DeliveryRedriven](data)
+	case TypeDeliveryPostponed:
+		e, err = decode[DeliveryPostponed](data)
 	default:
 		return nil, fmt.Errorf("decode %q: %w", typ, ErrUnknownEventType)
 	}

@@ -24,6 +24,12 @@ var (
 	ErrStateTransition = errors.New("invalid state transition")
 	// ErrUnknownEventType reports an event type outside the catalog.
 	ErrUnknownEventType = errors.New("unknown event type")
+	// ErrIdempotencyKeyReused reports an Idempotency-Key sent again with a
+	// different request. (A reused event id is ErrConflict.)
+	ErrIdempotencyKeyReused = errors.New("idempotency key reused with a different request")
+	// ErrBusy reports a resource changed so often by concurrent writers
+	// that a command gave up retrying; the caller may try again.
+	ErrBusy = errors.New("changed concurrently; try again")
 )
 
 // ConflictError is returned on an optimistic-concurrency clash. It matches

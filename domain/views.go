@@ -47,9 +47,9 @@ type AttemptView struct {
 // DeliveryFilter selects deliveries. Zero fields select everything.
 type DeliveryFilter struct {
 	DestinationID DestinationID
-	EventID   EventID
-	Status    DeliveryStatus
-	EventType string
+	EventID       EventID
+	Status        DeliveryStatus
+	EventType     string
 	// Since and Until bound created_at: Since <= created_at < Until.
 	Since, Until time.Time
 	// After is the last delivery of the previous page (keyset on
@@ -100,4 +100,17 @@ type Subscription struct {
 type EventRef struct {
 	ID   EventID
 	Type string
+}
+
+// PublishRequest is an event submitted for publication by the API.
+type PublishRequest struct {
+	Type string
+	// Data is the event's data object (JSON).
+	Data json.RawMessage
+	// ID is the caller's event id; generated when empty.
+	ID       string
+	Metadata map[string]string
+	// IdempotencyKey, when set, makes a repeated request return the first
+	// response instead of publishing again.
+	IdempotencyKey string
 }

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
@@ -26,23 +25,20 @@ const (
 type Config struct {
 	// APIKeys are the accepted bearer keys; every /api route requires one.
 	APIKeys []string
-	// AllowHTTP permits http:// webhook URLs (default false: https only).
-	AllowHTTP bool
 	// Version is reported in the OpenAPI document (default "dev").
 	Version string
-	// NowFunc returns the current time (default time.Now).
-	NowFunc func() time.Time
 	// Logger receives request errors (default: discard).
 	Logger *slog.Logger
 }
 
-// Deps are the API's collaborators.
+// Deps are the API's collaborators. Every operation is registered whatever
+// is set (the OpenAPI document needs none); an operation whose dependency
+// is nil must not be called.
 type Deps struct {
-	Webhooks  Webhooks
-	Readiness Readiness
-	// Pipeline serves events and deliveries; without it (and with Webhooks
-	// set) those operations are not registered.
-	Pipeline Pipeline
+	Webhooks   Webhooks
+	Events     Events
+	Deliveries Deliveries
+	Readiness  Readiness
 }
 
 // API is the HTTP API. It is an http.Handler.
@@ -56,13 +52,6 @@ type API struct {
 
 // New builds the API and registers every operation.
 func New(deps Deps, cfg Config) *API {
-	if cfg.NowFunc == nil {
-		cfg.NowFunc = time.Now
-	}
-	// PostgreSQL keeps microseconds; truncating here makes a response to a
-	// command equal to a later read of the same resource.
-	now := cfg.NowFunc
-	cfg.NowFunc = func() time.Time { return now().UTC().Truncate(time.Microsecond) }
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -86,7 +75,8 @@ func New(deps Deps, cfg Config) *API {
 	a.registerHealth()
 	a.registerEventTypes()
 	a.registerWebhooks()
-	a.registerPipeline()
+	a.registerEvents()
+	a.registerDeliveries()
 	a.mux.HandleFunc("/", a.notFound)
 	return a
 }

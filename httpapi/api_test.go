@@ -17,10 +17,11 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/loki-interceptor/lokihooks/domain"
 	"github.com/loki-interceptor/lokihooks/eventstore"
 	"github.com/loki-interceptor/lokihooks/httpapi"
+	"github.com/loki-interceptor/lokihooks/internal/app"
 	"github.com/loki-interceptor/lokihooks/internal/dbtest"
-	"github.com/loki-interceptor/lokihooks/internal/webhookstore"
 	"github.com/loki-interceptor/lokihooks/projections"
 )
 
@@ -39,26 +40,25 @@ type testBundle struct {
 }
 
 // setup builds the real stack (event store with the webhooks projection,
-// webhookstore, API) on an isolated schema and serves it over real HTTP, so
-// ServeMux routing and body limits are exercised. cfg may adjust the API's
-// Config.
-func setup(t *testing.T, cfg func(*httpapi.Config)) (*httpapi.API, *testBundle) {
+// the webhook use cases, API) on an isolated schema and serves it over real
+// HTTP, so ServeMux routing and body limits are exercised. cfg may adjust
+// the API's and the use cases' Config.
+func setup(t *testing.T, cfg func(*httpapi.Config, *app.Config)) (*httpapi.API, *testBundle) {
 	t.Helper()
 	pool := dbtest.Pool(t, nil)
 	logger := slog.New(slog.NewTextHandler(t.Output(), nil))
-	events := eventstore.New(pool, eventstore.Config{
-		Projectors: []eventstore.Projector{projections.Webhooks{}},
-		Logger:     logger,
-	})
-	c := httpapi.Config{
-		APIKeys: []string{testKey},
-		NowFunc: func() time.Time { return testNow },
-		Logger:  logger,
-	}
+	events := eventstore.New(pool, eventstore.Config{Logger: logger, Inline: []eventstore.InlineProjector{{
+		StreamTypes: []string{domain.WebhookStreamType}, Project: projections.Webhooks{}.Project,
+	}}})
+	c := httpapi.Config{APIKeys: []string{testKey}, Logger: logger}
+	ac := app.Config{NowFunc: func() time.Time { return testNow }, Logger: logger}
 	if cfg != nil {
-		cfg(&c)
+		cfg(&c, &ac)
 	}
-	api := httpapi.New(httpapi.Deps{Webhooks: webhookstore.New(events, pool, nil)}, c)
+	api := httpapi.New(httpapi.Deps{
+		Webhooks: app.NewWebhooks(pool, events, nil, nil, ac), Events: app.NewEvents(pool, ac),
+		Deliveries: app.NewDeliveries(pool, nil),
+	}, c)
 	server := httptest.NewServer(api)
 	t.Cleanup(server.Close)
 	return api, &testBundle{api: api, pool: pool, server: server}
@@ -255,7 +255,7 @@ func TestAPI_Auth(t *testing.T) {
 
 	t.Run("SecondKey", func(t *testing.T) {
 		t.Parallel()
-		_, b := setup(t, func(c *httpapi.Config) { c.APIKeys = []string{testKey, "second-key-0123456789"} })
+		_, b := setup(t, func(c *httpapi.Config, _ *app.Config) { c.APIKeys = []string{testKey, "second-key-0123456789"} })
 		r := b.do(t, request{method: http.MethodGet, path: "/api/v1/event-types", headers: map[string]string{"Authorization": "Bearer second-key-0123456789"}})
 		require.Equal(t, http.StatusOK, r.status, "body: %s", r.body)
 	})

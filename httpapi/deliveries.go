@@ -224,7 +224,7 @@ func (a *API) listDeliveries(ctx context.Context, in *listDeliveriesInput) (*lis
 // path and link carry what the next-page Link needs besides the filters.
 func (a *API) deliveryPage(ctx context.Context, path string, webhook domain.WebhookID, in *DeliveryQuery, link url.Values) (*listDeliveriesOutput, error) {
 	f := domain.DeliveryFilter{
-		WebhookID: webhook, EventID: domain.EventID(in.EventID), Status: domain.DeliveryStatus(in.Status),
+		DestinationID: domain.DestinationID(webhook), EventID: domain.EventID(in.EventID), Status: domain.DeliveryStatus(in.Status),
 		EventType: in.EventType, Limit: in.Limit + 1,
 	}
 	var err error
@@ -239,7 +239,7 @@ func (a *API) deliveryPage(ctx context.Context, path string, webhook domain.Webh
 			return nil, huma.Error400BadRequest("invalid cursor", &huma.ErrorDetail{Location: "query.cursor", Message: err.Error(), Value: in.Cursor})
 		}
 	}
-	ds, err := a.deps.Pipeline.ListDeliveries(ctx, f)
+	ds, err := a.deps.Deliveries.ListDeliveries(ctx, f)
 	if err != nil {
 		return nil, a.problem(ctx, err)
 	}
@@ -273,13 +273,13 @@ func (a *API) getWebhookDelivery(ctx context.Context, in *deliveryIDInput) (*del
 	if !storable(in.DeliveryID) {
 		return nil, huma.Error404NotFound("no such delivery")
 	}
-	d, attempts, err := a.deps.Pipeline.GetDelivery(ctx, domain.DeliveryID(in.DeliveryID))
+	d, attempts, err := a.deps.Deliveries.GetDelivery(ctx, domain.DeliveryID(in.DeliveryID))
 	if err != nil {
 		return nil, a.problem(ctx, err)
 	}
 	// A delivery is addressed through its webhook; another webhook's
 	// delivery does not exist here.
-	if d.WebhookID != wh {
+	if d.DestinationID != domain.DestinationID(wh) {
 		return nil, huma.Error404NotFound("no such delivery")
 	}
 	out := &deliveryOutput{Body: DeliveryWithAttempts{Delivery: toDelivery(d), Attempts: make([]Attempt, 0, len(attempts))}}
@@ -294,7 +294,7 @@ func (a *API) retryDeliveries(ctx context.Context, in *retryDeliveriesInput) (*r
 	if err != nil {
 		return nil, err
 	}
-	f := domain.DeliveryFilter{WebhookID: id}
+	f := domain.DeliveryFilter{DestinationID: domain.DestinationID(id)}
 	if b := in.Body; b != nil {
 		f.Status, f.EventType = domain.DeliveryStatus(b.Status), b.EventType
 		if f.Since, err = parseTime("body.since", b.Since); err != nil {
@@ -304,7 +304,7 @@ func (a *API) retryDeliveries(ctx context.Context, in *retryDeliveriesInput) (*r
 			return nil, err
 		}
 	}
-	n, err := a.deps.Pipeline.Redrive(ctx, id, f)
+	n, err := a.deps.Deliveries.Redrive(ctx, domain.DestinationID(id), f)
 	if err != nil {
 		return nil, a.problem(ctx, err)
 	}
@@ -316,7 +316,7 @@ func (a *API) testWebhook(ctx context.Context, in *webhookIDInput) (*webhookTest
 	if err != nil {
 		return nil, err
 	}
-	r, err := a.deps.Pipeline.TestWebhook(ctx, id)
+	r, err := a.deps.Webhooks.TestWebhook(ctx, id)
 	if err != nil {
 		return nil, a.problem(ctx, err)
 	}
@@ -364,7 +364,7 @@ func decodeDeliveryCursor(c string) (*domain.DeliveryCursor, error) {
 
 func toDelivery(d *domain.DeliveryView) Delivery {
 	return Delivery{
-		ID: string(d.ID), WebhookID: string(d.WebhookID), EventID: string(d.EventID), EventType: d.EventType,
+		ID: string(d.ID), WebhookID: string(d.DestinationID), EventID: string(d.EventID), EventType: d.EventType,
 		Status: string(d.Status), Attempts: d.Attempts, LastStatusCode: d.LastStatusCode,
 		LastErrorCategory: string(d.LastErrorCategory), LastErrorDetail: d.LastErrorDetail,
 		LastDurationMS: d.LastDurationMS, NextAttemptAt: utcPtr(d.NextAttemptAt),

@@ -29,7 +29,7 @@ func testDeliveries(n int) []domain.DeliveryView {
 	for i := range out {
 		created := time.Date(2026, 11, 29, 10, 0, i, 123456789, time.UTC)
 		out[i] = domain.DeliveryView{
-			ID: domain.DeliveryID(fmt.Sprintf("dlv_%d", i+1)), WebhookID: "wh_1", EventID: "evt_1",
+			ID: domain.DeliveryID(fmt.Sprintf("dlv_%d", i+1)), DestinationID: "wh_1", Kind: domain.KindWebhook, EventID: "evt_1",
 			EventType: "compliance.alert", Status: domain.DeliveryPending, CreatedAt: created, UpdatedAt: created,
 		}
 	}
@@ -82,7 +82,7 @@ func TestAPI_ListDeliveries(t *testing.T) {
 		require.Empty(t, r.header.Get("Link"))
 
 		want := domain.DeliveryFilter{
-			WebhookID: "wh_1", Status: domain.DeliveryPermanentFailure, EventType: "compliance.alert",
+			DestinationID: "wh_1", Status: domain.DeliveryPermanentFailure, EventType: "compliance.alert",
 			Since: time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC), Until: time.Date(2026, 11, 30, 0, 0, 0, 5e8, time.UTC),
 			Limit: 3,
 		}
@@ -106,7 +106,7 @@ func TestAPI_ListDeliveries(t *testing.T) {
 		require.Equal(t, []string{"dlv_2"}, deliveryIDs(page.Data))
 
 		require.Equal(t, []domain.DeliveryFilter{
-			{WebhookID: "wh_2", Status: domain.DeliveryPermanentFailure, EventID: "evt_9", Limit: 2},
+			{DestinationID: "wh_2", Status: domain.DeliveryPermanentFailure, EventID: "evt_9", Limit: 2},
 			{After: &domain.DeliveryCursor{CreatedAt: fake.deliveries[0].CreatedAt, ID: "dlv_1"}, Limit: 2},
 		}, fake.seen().deliveryFilters)
 	})
@@ -125,7 +125,7 @@ func TestAPI_ListDeliveries(t *testing.T) {
 		next := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
 		created := time.Date(2026, 11, 29, 11, 0, 0, 0, time.FixedZone("CET", 3600))
 		fake.deliveries = []domain.DeliveryView{{
-			ID: "dlv_1", WebhookID: "wh_1", EventID: "evt_1", EventType: "compliance.alert",
+			ID: "dlv_1", DestinationID: "wh_1", Kind: domain.KindWebhook, EventID: "evt_1", EventType: "compliance.alert",
 			Status: domain.DeliveryRetrying, Attempts: 2, LastStatusCode: 503, LastErrorCategory: domain.ErrorCategoryHTTP5xx,
 			LastErrorDetail: "HTTP 503 Service Unavailable", LastDurationMS: 12.5, NextAttemptAt: &next,
 			CreatedAt: created, UpdatedAt: created.Add(time.Minute), Version: 3,
@@ -255,7 +255,7 @@ func TestAPI_RetryWebhookDeliveries(t *testing.T) {
 		fake.redriven = 4
 		got := decode[httpapi.RetryDeliveriesResult](t, b.do(t, retry("wh_1", nil)), http.StatusOK)
 		require.Equal(t, httpapi.RetryDeliveriesResult{Redriven: 4}, got)
-		require.Equal(t, []redriveCall{{"wh_1", domain.DeliveryFilter{WebhookID: "wh_1"}}}, fake.seen().redrives)
+		require.Equal(t, []redriveCall{{"wh_1", domain.DeliveryFilter{DestinationID: "wh_1"}}}, fake.seen().redrives)
 	})
 
 	t.Run("Filter", func(t *testing.T) {
@@ -268,7 +268,7 @@ func TestAPI_RetryWebhookDeliveries(t *testing.T) {
 		}))
 		require.Equal(t, httpapi.RetryDeliveriesResult{Redriven: 2}, decode[httpapi.RetryDeliveriesResult](t, r, http.StatusOK))
 		require.Equal(t, []redriveCall{{"wh_1", domain.DeliveryFilter{
-			WebhookID: "wh_1", Status: domain.DeliveryPermanentFailure, EventType: "compliance.alert",
+			DestinationID: "wh_1", Status: domain.DeliveryPermanentFailure, EventType: "compliance.alert",
 			Since: time.Date(2026, 11, 29, 0, 0, 0, 0, time.UTC), Until: time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC),
 		}}}, fake.seen().redrives)
 	})
@@ -278,7 +278,7 @@ func TestAPI_RetryWebhookDeliveries(t *testing.T) {
 		fake, b := setupPipeline(t)
 		r := b.do(t, retry("wh_1", map[string]any{}))
 		require.Equal(t, httpapi.RetryDeliveriesResult{Redriven: 0}, decode[httpapi.RetryDeliveriesResult](t, r, http.StatusOK))
-		require.Equal(t, []redriveCall{{"wh_1", domain.DeliveryFilter{WebhookID: "wh_1"}}}, fake.seen().redrives)
+		require.Equal(t, []redriveCall{{"wh_1", domain.DeliveryFilter{DestinationID: "wh_1"}}}, fake.seen().redrives)
 	})
 
 	t.Run("UnknownWebhook", func(t *testing.T) {

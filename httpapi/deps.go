@@ -6,19 +6,43 @@ import (
 	"github.com/loki-interceptor/lokihooks/domain"
 )
 
-// Webhooks is the storage the webhook operations need.
+// Webhooks are the webhook use cases (*app.Webhooks). Commands take the
+// version the client read (If-Match) or domain.ExpectAny; a mismatch is a
+// *domain.ConflictError.
 type Webhooks interface {
-	// ExecuteWebhook runs decide against the webhook's current state (a zero
-	// Webhook when the id is new) and appends the events it returns.
-	// expectedVersion -1 skips the version check; otherwise a different
-	// current version returns an error matching domain.ErrVersionConflict.
-	// It returns the webhook as stored after the command.
-	ExecuteWebhook(ctx context.Context, id domain.WebhookID, expectedVersion int64, decide func(w *domain.Webhook) ([]domain.Event, error)) (*domain.Webhook, error)
+	CreateWebhook(ctx context.Context, spec domain.WebhookSpec, secret string) (*domain.Webhook, error)
+	UpdateWebhook(ctx context.Context, id domain.WebhookID, expected int64, edit func(domain.WebhookSpec) domain.WebhookSpec) (*domain.Webhook, error)
+	PauseWebhook(ctx context.Context, id domain.WebhookID, expected int64) (*domain.Webhook, error)
+	ResumeWebhook(ctx context.Context, id domain.WebhookID, expected int64) (*domain.Webhook, error)
+	DeleteWebhook(ctx context.Context, id domain.WebhookID, expected int64) error
+	RotateWebhookSecret(ctx context.Context, id domain.WebhookID, expected int64, p domain.RotateSecretParams) (*domain.Webhook, error)
 	// GetWebhook returns a webhook that exists and is not deleted, or an
 	// error matching domain.ErrNotFound.
 	GetWebhook(ctx context.Context, id domain.WebhookID) (*domain.Webhook, error)
-	// ListWebhooks returns one page of webhooks ordered by id.
 	ListWebhooks(ctx context.Context, f domain.WebhookFilter) ([]domain.Webhook, error)
+	// TestWebhook sends a signed webhook.test event to the webhook now.
+	TestWebhook(ctx context.Context, id domain.WebhookID) (domain.AttemptResult, error)
+}
+
+// Events are the event use cases (*app.Events).
+type Events interface {
+	// Publish writes an event into the outbox. replayed reports that the
+	// idempotency key was seen before with the same request. Errors match
+	// domain.ErrUnknownEventType, domain.ErrInvalid, domain.ErrConflict
+	// (event id reused with other content) or
+	// domain.ErrIdempotencyKeyReused.
+	Publish(ctx context.Context, p domain.PublishRequest) (id domain.EventID, replayed bool, err error)
+	GetEvent(ctx context.Context, id domain.EventID) (*domain.PublishedEvent, error)
+	ListEvents(ctx context.Context, f domain.PublishedEventFilter) ([]domain.PublishedEvent, error)
+}
+
+// Deliveries are the delivery use cases (*app.Deliveries).
+type Deliveries interface {
+	ListDeliveries(ctx context.Context, f domain.DeliveryFilter) ([]domain.DeliveryView, error)
+	GetDelivery(ctx context.Context, id domain.DeliveryID) (*domain.DeliveryView, []domain.AttemptView, error)
+	// Redrive schedules a new attempt for the destination's failed and
+	// permanent_failure deliveries selected by f and returns how many.
+	Redrive(ctx context.Context, destination domain.DestinationID, f domain.DeliveryFilter) (int, error)
 }
 
 // Readiness reports whether the service can do its work (database reachable,

@@ -31,7 +31,15 @@ func (a *API) problem(ctx context.Context, err error) error {
 	case errors.Is(err, domain.ErrNotFound):
 		return huma.Error404NotFound(err.Error())
 	case errors.Is(err, domain.ErrVersionConflict):
-		return huma.Error412PreconditionFailed("the resource changed since you read it (ETag mismatch): " + err.Error())
+		return huma.Error412PreconditionFailed("the resource changed since you read it (its ETag is no longer the one you sent); read it again and retry")
+	case errors.Is(err, domain.ErrBusy):
+		return huma.Error409Conflict("the resource is being changed concurrently; retry the request")
+	case errors.Is(err, domain.ErrStateTransition):
+		return huma.Error409Conflict(err.Error())
+	case errors.Is(err, domain.ErrIdempotencyKeyReused):
+		return huma.Error422UnprocessableEntity("Idempotency-Key reused with a different request", &huma.ErrorDetail{
+			Location: "header.Idempotency-Key", Message: "already used with a different request; use a new key for a new request",
+		})
 	case errors.Is(err, domain.ErrConflict):
 		return huma.Error409Conflict(err.Error())
 	case errors.Is(err, domain.ErrUnknownEventType):

@@ -185,19 +185,13 @@ func (a *API) publishEvent(ctx context.Context, in *publishEventInput) (*publish
 		return nil, a.problem(ctx, err)
 	}
 	key := idempotencyKey(in.IdempotencyKey)
-	id, replayed, err := a.deps.Pipeline.Publish(ctx, PublishRequest{
+	id, replayed, err := a.deps.Events.Publish(ctx, domain.PublishRequest{
 		Type: in.Body.Type, Data: data, ID: in.Body.ID, Metadata: in.Body.Metadata, IdempotencyKey: key,
 	})
 	switch {
 	case errors.Is(err, domain.ErrUnknownEventType):
 		return nil, huma.Error422UnprocessableEntity("unknown event type", &huma.ErrorDetail{
 			Location: "body.type", Message: "not in the event catalog (see list-event-types)", Value: in.Body.Type,
-		})
-	case errors.Is(err, domain.ErrConflict) && key != "":
-		// The Pipeline reports a reused key and a reused event id alike;
-		// with a key sent, the IETF idempotency-key draft asks for a 422.
-		return nil, huma.Error422UnprocessableEntity("Idempotency-Key reused with a different request", &huma.ErrorDetail{
-			Location: "header.Idempotency-Key", Message: "already used with a different request", Value: in.IdempotencyKey,
 		})
 	case err != nil:
 		return nil, a.problem(ctx, err)
@@ -231,7 +225,7 @@ func (a *API) listEvents(ctx context.Context, in *listEventsInput) (*listEventsO
 		}
 		f.AfterSeq = seq
 	}
-	evs, err := a.deps.Pipeline.ListEvents(ctx, f)
+	evs, err := a.deps.Events.ListEvents(ctx, f)
 	if err != nil {
 		return nil, a.problem(ctx, err)
 	}
@@ -257,11 +251,11 @@ func (a *API) getEvent(ctx context.Context, in *eventIDInput) (*eventOutput, err
 		return nil, huma.Error404NotFound("no such event")
 	}
 	id := domain.EventID(in.ID)
-	ev, err := a.deps.Pipeline.GetEvent(ctx, id)
+	ev, err := a.deps.Events.GetEvent(ctx, id)
 	if err != nil {
 		return nil, a.problem(ctx, err)
 	}
-	ds, err := a.deps.Pipeline.ListDeliveries(ctx, domain.DeliveryFilter{EventID: id, Limit: eventDeliveriesLimit})
+	ds, err := a.deps.Deliveries.ListDeliveries(ctx, domain.DeliveryFilter{EventID: id, Limit: eventDeliveriesLimit})
 	if err != nil {
 		return nil, a.problem(ctx, err)
 	}

@@ -47,7 +47,7 @@ type fakePipeline struct {
 
 // pipelineCalls are the arguments the fake received, in order.
 type pipelineCalls struct {
-	published       []httpapi.PublishRequest
+	published       []domain.PublishRequest
 	eventFilters    []domain.PublishedEventFilter
 	eventIDs        []domain.EventID
 	deliveryFilters []domain.DeliveryFilter
@@ -57,11 +57,14 @@ type pipelineCalls struct {
 }
 
 type redriveCall struct {
-	webhookID domain.WebhookID
+	webhookID domain.DestinationID
 	filter    domain.DeliveryFilter
 }
 
-var _ httpapi.Pipeline = (*fakePipeline)(nil)
+var (
+	_ httpapi.Events     = (*fakePipeline)(nil)
+	_ httpapi.Deliveries = (*fakePipeline)(nil)
+)
 
 // seen returns what the fake has received so far.
 func (f *fakePipeline) seen() pipelineCalls {
@@ -76,7 +79,7 @@ func (f *fakePipeline) requireUntouched(t *testing.T) {
 	require.Equal(t, pipelineCalls{}, f.seen())
 }
 
-func (f *fakePipeline) Publish(_ context.Context, p httpapi.PublishRequest) (domain.EventID, bool, error) {
+func (f *fakePipeline) Publish(_ context.Context, p domain.PublishRequest) (domain.EventID, bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls.published = append(f.calls.published, p)
@@ -139,7 +142,7 @@ func (f *fakePipeline) GetDelivery(_ context.Context, id domain.DeliveryID) (*do
 	return nil, nil, fmt.Errorf("get delivery %s: %w", id, domain.ErrNotFound)
 }
 
-func (f *fakePipeline) Redrive(_ context.Context, webhookID domain.WebhookID, filter domain.DeliveryFilter) (int, error) {
+func (f *fakePipeline) Redrive(_ context.Context, webhookID domain.DestinationID, filter domain.DeliveryFilter) (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls.redrives = append(f.calls.redrives, redriveCall{webhookID, filter})
@@ -153,18 +156,24 @@ func (f *fakePipeline) TestWebhook(_ context.Context, webhookID domain.WebhookID
 	return f.testResult, f.testErr
 }
 
-func (f *fakePipeline) WakeWebhook(context.Context, domain.WebhookID) error { return nil }
+// fakeWebhooks satisfies httpapi.Webhooks with the fake's TestWebhook; the
+// event and delivery operations never call the rest (a call panics on the
+// nil interface).
+type fakeWebhooks struct {
+	httpapi.Webhooks
+	fake *fakePipeline
+}
 
-// fakeWebhooks satisfies httpapi.Webhooks; the event and delivery
-// operations never call it (a call panics on the nil interface).
-type fakeWebhooks struct{ httpapi.Webhooks }
+func (w fakeWebhooks) TestWebhook(ctx context.Context, id domain.WebhookID) (domain.AttemptResult, error) {
+	return w.fake.TestWebhook(ctx, id)
+}
 
 // setupPipeline serves the API over real HTTP with a fake Pipeline, so
 // routing, body limits and authentication are exercised.
 func setupPipeline(t *testing.T) (*fakePipeline, *testBundle) {
 	t.Helper()
 	fake := &fakePipeline{}
-	api := httpapi.New(httpapi.Deps{Pipeline: fake, Webhooks: fakeWebhooks{}}, httpapi.Config{
+	api := httpapi.New(httpapi.Deps{Events: fake, Deliveries: fake, Webhooks: fakeWebhooks{fake: fake}}, httpapi.Config{
 		APIKeys: []string{testKey},
 		Logger:  slog.New(slog.NewTextHandler(t.Output(), nil)),
 	})
@@ -198,7 +207,7 @@ func TestAPI_PublishEvent(t *testing.T) {
 		require.JSONEq(t, `{"big": 12345678901234567890, "nested": {"list": [1, "two", null]}}`, string(p.Data))
 		require.Contains(t, string(p.Data), "12345678901234567890", "integers beyond 2^53 must not be rounded")
 		p.Data = nil
-		require.Equal(t, httpapi.PublishRequest{
+		require.Equal(t, domain.PublishRequest{
 			Type: "compliance.alert", ID: "order-42:shipped", Metadata: map[string]string{"source": "billing"}, IdempotencyKey: "key-1",
 		}, p)
 	})
@@ -211,7 +220,7 @@ func TestAPI_PublishEvent(t *testing.T) {
 		got := decode[httpapi.PublishEventResult](t, r, http.StatusAccepted)
 		require.Equal(t, "evt_01JDZ8Q6V3N5T8W2X4Y6Z8A0BC", got.ID)
 		require.Equal(t, "/api/v1/events/evt_01JDZ8Q6V3N5T8W2X4Y6Z8A0BC", r.header.Get("Location"))
-		require.Equal(t, []httpapi.PublishRequest{{Type: "validation.failed", Data: json.RawMessage(`{}`)}}, fake.seen().published)
+		require.Equal(t, []domain.PublishRequest{{Type: "validation.failed", Data: json.RawMessage(`{}`)}}, fake.seen().published)
 	})
 
 	t.Run("Replayed", func(t *testing.T) {
@@ -256,7 +265,7 @@ func TestAPI_PublishEvent(t *testing.T) {
 	t.Run("IdempotencyKeyConflict", func(t *testing.T) {
 		t.Parallel()
 		fake, b := setupPipeline(t)
-		fake.publishErr = fmt.Errorf("publish: %w", domain.ErrConflict)
+		fake.publishErr = fmt.Errorf("publish: %w", domain.ErrIdempotencyKeyReused)
 		r := b.do(t, publish(map[string]any{"type": "compliance.alert", "data": map[string]any{}}, map[string]string{"Idempotency-Key": "key-1"}))
 		p := requireProblem(t, r, http.StatusUnprocessableEntity)
 		require.Equal(t, "Idempotency-Key reused with a different request", p.Detail)

@@ -3,7 +3,6 @@ package httpapi
 import (
 	"context"
 	"encoding/base64"
-	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -247,11 +246,7 @@ func webhookID(s string) (domain.WebhookID, error) {
 func (a *API) createWebhook(ctx context.Context, in *createWebhookInput) (*webhookOutput, error) {
 	spec := domain.DefaultWebhookSpec()
 	in.Body.WebhookFields.applyTo(&spec)
-	now := a.cfg.NowFunc()
-	id := domain.WebhookID(domain.NewID(domain.WebhookIDPrefix, now))
-	w, err := a.deps.Webhooks.ExecuteWebhook(ctx, id, 0, func(*domain.Webhook) ([]domain.Event, error) {
-		return domain.CreateWebhook(domain.CreateWebhookParams{ID: id, Spec: spec, Secret: in.Body.Secret}, a.validation(), now)
-	})
+	w, err := a.deps.Webhooks.CreateWebhook(ctx, spec, in.Body.Secret)
 	if err != nil {
 		return nil, a.problem(ctx, err)
 	}
@@ -305,56 +300,60 @@ func (a *API) listWebhooks(ctx context.Context, in *listWebhooksInput) (*listWeb
 }
 
 func (a *API) replaceWebhook(ctx context.Context, in *writeWebhookInput) (*webhookOutput, error) {
-	return a.writeWebhook(ctx, in, func(*domain.Webhook) domain.WebhookSpec { return domain.DefaultWebhookSpec() })
+	return a.writeWebhook(ctx, in, func(current domain.WebhookSpec) domain.WebhookSpec {
+		// PUT: absent fields take their defaults, except name, url and
+		// event_types, which keep their values when absent.
+		spec := domain.DefaultWebhookSpec()
+		spec.Name, spec.URL, spec.EventTypes = current.Name, current.URL, current.EventTypes
+		return spec
+	})
 }
 
 func (a *API) patchWebhook(ctx context.Context, in *writeWebhookInput) (*webhookOutput, error) {
-	return a.writeWebhook(ctx, in, func(w *domain.Webhook) domain.WebhookSpec { return w.Spec })
+	return a.writeWebhook(ctx, in, func(current domain.WebhookSpec) domain.WebhookSpec { return current })
 }
 
 // writeWebhook applies the given fields on top of base(current) and updates.
-func (a *API) writeWebhook(ctx context.Context, in *writeWebhookInput, base func(*domain.Webhook) domain.WebhookSpec) (*webhookOutput, error) {
-	w, _, err := a.command(ctx, in.ID, in.IfMatch, func(w *domain.Webhook) ([]domain.Event, error) {
-		spec := base(w)
-		if base(w).Name == "" { // PUT: name and url are required, keep the current ones when absent
-			spec.Name, spec.URL, spec.EventTypes = w.Spec.Name, w.Spec.URL, w.Spec.EventTypes
-		}
-		in.Body.applyTo(&spec)
-		return w.Update(spec, a.validation(), a.cfg.NowFunc())
-	})
+func (a *API) writeWebhook(ctx context.Context, in *writeWebhookInput, base func(domain.WebhookSpec) domain.WebhookSpec) (*webhookOutput, error) {
+	id, expected, err := commandTarget(in.ID, in.IfMatch)
 	if err != nil {
 		return nil, err
+	}
+	w, err := a.deps.Webhooks.UpdateWebhook(ctx, id, expected, func(current domain.WebhookSpec) domain.WebhookSpec {
+		spec := base(current)
+		in.Body.applyTo(&spec)
+		return spec
+	})
+	if err != nil {
+		return nil, a.problem(ctx, err)
 	}
 	return a.webhookOutput(w, false), nil
 }
 
 func (a *API) deleteWebhook(ctx context.Context, in *commandInput) (*noContentOutput, error) {
-	_, _, err := a.command(ctx, in.ID, in.IfMatch, func(w *domain.Webhook) ([]domain.Event, error) {
-		return w.Delete(a.cfg.NowFunc())
-	})
+	id, expected, err := commandTarget(in.ID, in.IfMatch)
 	if err != nil {
 		return nil, err
+	}
+	if err := a.deps.Webhooks.DeleteWebhook(ctx, id, expected); err != nil {
+		return nil, a.problem(ctx, err)
 	}
 	return &noContentOutput{}, nil
 }
 
 func (a *API) statusCommand(name string) func(context.Context, *commandInput) (*webhookOutput, error) {
 	return func(ctx context.Context, in *commandInput) (*webhookOutput, error) {
-		w, id, err := a.command(ctx, in.ID, in.IfMatch, func(w *domain.Webhook) ([]domain.Event, error) {
-			if name == "pause" {
-				return w.Pause(a.cfg.NowFunc())
-			}
-			return w.Resume(a.cfg.NowFunc())
-		})
+		id, expected, err := commandTarget(in.ID, in.IfMatch)
 		if err != nil {
 			return nil, err
 		}
-		if name == "resume" && a.deps.Pipeline != nil {
-			// Held deliveries would run at their next recheck anyway; waking
-			// them is an optimisation, so a failure is logged, not returned.
-			if err := a.deps.Pipeline.WakeWebhook(ctx, id); err != nil {
-				a.cfg.Logger.WarnContext(ctx, "wake resumed webhook", "webhook_id", id, "error", err)
-			}
+		run := a.deps.Webhooks.PauseWebhook
+		if name == "resume" {
+			run = a.deps.Webhooks.ResumeWebhook
+		}
+		w, err := run(ctx, id, expected)
+		if err != nil {
+			return nil, a.problem(ctx, err)
 		}
 		return a.webhookOutput(w, false), nil
 	}
@@ -371,56 +370,29 @@ func (a *API) rotateSecret(ctx context.Context, in *rotateSecretInput) (*webhook
 			}
 		}
 	}
-	w, _, err := a.command(ctx, in.ID, in.IfMatch, func(w *domain.Webhook) ([]domain.Event, error) {
-		return w.RotateSecret(p, a.cfg.NowFunc())
-	})
+	id, expected, err := commandTarget(in.ID, in.IfMatch)
 	if err != nil {
 		return nil, err
+	}
+	w, err := a.deps.Webhooks.RotateWebhookSecret(ctx, id, expected, p)
+	if err != nil {
+		return nil, a.problem(ctx, err)
 	}
 	return a.webhookOutput(w, true), nil
 }
 
-// command parses a webhook id and an If-Match header, runs decide and
-// returns the webhook after it; errors are already problems.
-func (a *API) command(ctx context.Context, rawID, ifMatch string, decide func(*domain.Webhook) ([]domain.Event, error)) (*domain.Webhook, domain.WebhookID, error) {
+// commandTarget parses a webhook id and an If-Match header; errors are
+// already problems.
+func commandTarget(rawID, ifMatch string) (domain.WebhookID, int64, error) {
 	id, err := webhookID(rawID)
 	if err != nil {
-		return nil, "", err
+		return "", 0, err
 	}
 	expected, err := parseIfMatch(ifMatch)
 	if err != nil {
-		return nil, "", err
+		return "", 0, err
 	}
-	w, err := a.execute(ctx, id, expected, decide)
-	if err != nil {
-		return nil, "", a.problem(ctx, err)
-	}
-	return w, id, nil
-}
-
-// maxCommandAttempts bounds how often a command without If-Match is decided
-// again after losing a race with a concurrent write to the same webhook.
-const maxCommandAttempts = 10
-
-// execute runs a command on a webhook. With If-Match (expected >= 0) a
-// concurrent change is the client's 412. Without it the client asked for
-// the change whatever the current version, so a lost race is not its
-// concern: the command is decided again on the new state, and only a
-// webhook that keeps changing yields 409.
-func (a *API) execute(ctx context.Context, id domain.WebhookID, expected int64, decide func(w *domain.Webhook) ([]domain.Event, error)) (*domain.Webhook, error) {
-	for attempt := 1; ; attempt++ {
-		w, err := a.deps.Webhooks.ExecuteWebhook(ctx, id, expected, decide)
-		if expected >= 0 || !errors.Is(err, domain.ErrVersionConflict) {
-			return w, err
-		}
-		if attempt == maxCommandAttempts {
-			return nil, huma.Error409Conflict("the webhook is being changed concurrently; retry the request")
-		}
-	}
-}
-
-func (a *API) validation() domain.ValidationOpts {
-	return domain.ValidationOpts{AllowHTTP: a.cfg.AllowHTTP}
+	return id, expected, nil
 }
 
 func (a *API) webhookOutput(w *domain.Webhook, withSecret bool) *webhookOutput {

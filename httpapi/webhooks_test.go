@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/loki-interceptor/lokihooks/httpapi"
+	"github.com/loki-interceptor/lokihooks/internal/app"
 )
 
 const webhooksPath = "/api/v1/webhooks"
@@ -137,7 +138,7 @@ func TestAPI_CreateWebhook(t *testing.T) {
 
 	t.Run("HTTPURLAllowed", func(t *testing.T) {
 		t.Parallel()
-		_, b := setup(t, func(c *httpapi.Config) { c.AllowHTTP = true })
+		_, b := setup(t, func(_ *httpapi.Config, a *app.Config) { a.Validation.AllowHTTP = true })
 		created := b.createWebhook(t, "Plain", "http://example.com/hooks", []string{"*"}, nil)
 		require.Equal(t, "http://example.com/hooks", created.URL)
 	})
@@ -211,8 +212,10 @@ func TestAPI_ListWebhooks(t *testing.T) {
 			want = append(want, w.ID)
 		}
 		// IDs sort by creation time; the fixed clock leaves their random
-		// part to decide the order, which is still the order of the list.
+		// part to decide the order, which is still the order of the list,
+		// newest first.
 		slices.Sort(want)
+		slices.Reverse(want)
 
 		var got []string
 		path := webhooksPath + "?limit=2"
@@ -261,9 +264,10 @@ func TestAPI_ListWebhooks(t *testing.T) {
 		require.Equal(t, http.StatusOK, b.do(t, request{method: http.MethodPost, path: webhookPath(paused.ID) + "/pause"}).status)
 		require.Equal(t, http.StatusNoContent, b.do(t, request{method: http.MethodDelete, path: webhookPath(deleted.ID)}).status)
 
-		sorted := func(ws ...httpapi.Webhook) []string {
+		sorted := func(ws ...httpapi.Webhook) []string { // newest first
 			out := ids(ws)
 			slices.Sort(out)
+			slices.Reverse(out)
 			return out
 		}
 		for query, want := range map[string][]string{
@@ -373,7 +377,8 @@ func TestAPI_UpdateWebhook(t *testing.T) {
 		require.Equal(t, `"v2"`, r.header.Get("ETag"))
 
 		p := requireProblem(t, patch(`"v1"`, 2), http.StatusPreconditionFailed)
-		require.Contains(t, p.Detail, "expected version 1, actual 2")
+		require.Contains(t, p.Detail, "changed since you read it")
+		require.NotContains(t, p.Detail, "version", "no internals in the answer")
 
 		for _, bad := range []string{"abc", `"x1"`, `"v-1"`, `"v"`} {
 			p = requireProblem(t, patch(bad, 2), http.StatusBadRequest)

@@ -19,15 +19,15 @@ import (
 // Deliveries is the deliveries read model: one deliveries row per delivery
 // stream and one delivery_attempts row per attempt, built from the event log
 // by a Runner (checkpoint "deliveries"). It also keeps
-// webhooks.last_triggered_at, the time of the webhook's latest attempt.
+// webhooks.last_triggered_at, the time of a webhook's latest attempt.
 //
 // Project is idempotent and version-aware: an event at or below its
 // delivery row's version changes nothing, so a replayed batch is harmless.
-// It assumes, as the log guarantees for delivery streams, that an event is
-// never read before its stream's earlier versions (each delivery event is
-// appended by a transaction that started after the previous one
-// committed): an attempted, cancelled or redriven event whose delivery row
-// does not exist yet is dropped.
+// The event store guarantees that a stream's versions appear in the log in
+// version order, so an event never arrives before its predecessor. If one
+// ever does (a version gap, or an event for a delivery whose row does not
+// exist), Project fails with ErrGap instead of skipping it: the runner
+// then stops at that batch and says so at Error level.
 type Deliveries struct{}
 
 // Project applies the delivery events among events, ignoring every other
@@ -39,6 +39,9 @@ type Deliveries struct{}
 func (Deliveries) Project(ctx context.Context, tx pgx.Tx, events []domain.Recorded) error {
 	folded, rounds, err := deliveryRounds(events)
 	if err != nil || (len(rounds) == 0 && folded.empty()) {
+		return err
+	}
+	if rounds, err = dropApplied(ctx, tx, rounds); err != nil {
 		return err
 	}
 	b := &pgx.Batch{}
@@ -62,6 +65,52 @@ func (Deliveries) Reset(ctx context.Context, tx pgx.Tx) error {
 	return nil
 }
 
+// ErrGap reports a delivery event that arrived before an earlier version
+// of its stream: applying it would lose the earlier one for good.
+var ErrGap = errors.New("delivery event arrived before an earlier version of its stream")
+
+const selectVersions = `SELECT id, version FROM deliveries WHERE id = ANY($1::text[])`
+
+// dropApplied reads the current version of every delivery the rounds touch,
+// drops events already applied (a replayed batch), and fails with ErrGap
+// when a stream's next event is not the row's version + 1.
+func dropApplied(ctx context.Context, tx pgx.Tx, rounds []deliveryRound) ([]deliveryRound, error) {
+	if len(rounds) == 0 {
+		return nil, nil
+	}
+	firsts := rounds[0].streams()
+	rows, err := tx.Query(ctx, selectVersions, firsts)
+	if err != nil {
+		return nil, fmt.Errorf("read delivery versions: %w", err)
+	}
+	current := make(map[string]int64, len(firsts))
+	var id string
+	var v int64
+	_, err = pgx.ForEachRow(rows, []any{&id, &v}, func() error { current[id] = v; return nil })
+	if err != nil {
+		return nil, fmt.Errorf("read delivery versions: %w", err)
+	}
+	next := make(map[string]int64, len(firsts)) // the version each stream may apply next
+	for _, id := range firsts {
+		v, ok := current[id]
+		if !ok {
+			return nil, fmt.Errorf("delivery %s: %w (its delivery.scheduled event was never applied)", id, ErrGap)
+		}
+		next[id] = v + 1
+	}
+	out := make([]deliveryRound, 0, len(rounds))
+	for _, r := range rounds {
+		kept, err := r.keep(next)
+		if err != nil {
+			return nil, err
+		}
+		if !kept.empty() {
+			out = append(out, kept)
+		}
+	}
+	return out, nil
+}
+
 // deliveryRounds sorts the delivery events of a batch into rounds in which
 // each delivery appears at most once, so that a multi-row UPDATE never meets
 // the same row twice. Within a stream events are applied by version, and a
@@ -78,7 +127,7 @@ func deliveryRounds(events []domain.Recorded) (*foldedRows, []deliveryRound, err
 	for _, r := range events {
 		switch r.Type {
 		case domain.TypeDeliveryScheduled, domain.TypeDeliveryAttempted,
-			domain.TypeDeliveryCancelled, domain.TypeDeliveryRedriven:
+			domain.TypeDeliveryCancelled, domain.TypeDeliveryRedriven, domain.TypeDeliveryPostponed:
 			byStream[r.StreamID] = append(byStream[r.StreamID], r)
 		}
 	}
@@ -111,8 +160,8 @@ func deliveryRounds(events []domain.Recorded) (*foldedRows, []deliveryRound, err
 type foldedRows struct {
 	rows     []domain.DeliveryView
 	attempts attemptedRows
-	// webhook and event type of each attempt, parallel to attempts.
-	attemptWebhook, attemptType []string
+	// destination and event type of each attempt, parallel to attempts.
+	attemptDestination, attemptType []string
 }
 
 func (f *foldedRows) empty() bool { return len(f.rows) == 0 }
@@ -129,7 +178,8 @@ func (f *foldedRows) add(evs []domain.Recorded) error {
 		switch e := e.(type) {
 		case domain.DeliveryScheduled:
 			at := eventTime(e.At, r)
-			d.ID, d.WebhookID, d.EventID, d.EventType = domain.DeliveryID(r.StreamID), e.WebhookID, e.EventID, e.Type
+			d.ID, d.DestinationID, d.Kind = domain.DeliveryID(r.StreamID), e.DestinationID, e.Kind
+			d.EventID, d.EventType = e.EventID, e.Type
 			d.Status, d.CreatedAt, d.UpdatedAt = domain.DeliveryPending, at, at
 		case domain.DeliveryAttempted:
 			at := eventTime(e.At, r)
@@ -142,12 +192,15 @@ func (f *foldedRows) add(evs []domain.Recorded) error {
 			if err := f.attempts.add(r, e); err != nil {
 				return err
 			}
-			f.attemptWebhook = append(f.attemptWebhook, string(d.WebhookID))
+			f.attemptDestination = append(f.attemptDestination, string(d.DestinationID))
 			f.attemptType = append(f.attemptType, d.EventType)
 		case domain.DeliveryCancelled:
 			d.Status, d.LastErrorDetail, d.NextAttemptAt, d.UpdatedAt = domain.DeliveryFailed, e.Reason, nil, eventTime(e.At, r)
 		case domain.DeliveryRedriven:
 			d.Status, d.NextAttemptAt, d.UpdatedAt = domain.DeliveryPending, nil, eventTime(e.At, r)
+		case domain.DeliveryPostponed:
+			until := e.Until
+			d.NextAttemptAt, d.UpdatedAt = &until, eventTime(e.At, r)
 		}
 	}
 	f.rows = append(f.rows, d)
@@ -159,7 +212,7 @@ func (f *foldedRows) queue(b *pgx.Batch) {
 		return
 	}
 	n := len(f.rows)
-	id, webhook, event, typ, status := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	id, dest, kind, event, typ, status := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	attempts, code := make([]int32, n), make([]int32, n)
 	category, detail := make([]string, n), make([]string, n)
 	duration := make([]float64, n)
@@ -167,30 +220,66 @@ func (f *foldedRows) queue(b *pgx.Batch) {
 	created, updated := make([]time.Time, n), make([]time.Time, n)
 	version := make([]int64, n)
 	for i, d := range f.rows {
-		id[i], webhook[i], event[i], typ[i], status[i] = string(d.ID), string(d.WebhookID), string(d.EventID), d.EventType, string(d.Status)
+		id[i], dest[i], kind[i], event[i], typ[i], status[i] = string(d.ID), string(d.DestinationID), string(d.Kind), string(d.EventID), d.EventType, string(d.Status)
 		attempts[i], code[i], category[i], detail[i] = int32(d.Attempts), int32(d.LastStatusCode), string(d.LastErrorCategory), d.LastErrorDetail
 		duration[i], next[i], delivered[i] = d.LastDurationMS, d.NextAttemptAt, d.DeliveredAt
 		created[i], updated[i], version[i] = d.CreatedAt, d.UpdatedAt, d.Version
 	}
-	b.Queue(insertFolded, id, webhook, event, typ, status, attempts, code, category, detail, duration,
-		next, created, updated, delivered, version)
+	b.Queue(insertFolded, id, dest, event, typ, status, attempts, code, category, detail, duration,
+		next, created, updated, delivered, version, kind)
 	if a := &f.attempts; len(a.id) > 0 {
-		b.Queue(insertAttempts, a.id, a.attempt, f.attemptWebhook, f.attemptType, a.status, a.statusCode,
+		b.Queue(insertAttempts, a.id, a.attempt, f.attemptDestination, f.attemptType, a.status, a.statusCode,
 			a.errorCategory, a.errorDetail, a.durationMS, a.requestHeaders, a.responseHeaders, a.responseBody,
 			a.truncated, a.nextAttemptAt, a.at)
-		b.Queue(touchWebhooks, f.attemptWebhook, a.at)
+		b.Queue(touchWebhooks, f.attemptDestination, a.at)
 	}
 }
 
 // deliveryRound holds the column arrays of one round, one group per event
 // type; each group becomes one statement over unnest()ed arrays.
 type deliveryRound struct {
+	events    []domain.Recorded
 	attempted attemptedRows
 	cancelled cancelledRows
 	redriven  redrivenRows
+	postponed redrivenRows // id, at = until, version
+}
+
+func (d *deliveryRound) empty() bool { return len(d.events) == 0 }
+
+// streams lists the delivery ids of the round.
+func (d *deliveryRound) streams() []string {
+	out := make([]string, len(d.events))
+	for i, r := range d.events {
+		out[i] = r.StreamID
+	}
+	return out
+}
+
+// keep returns the round without events already applied, advancing next
+// (the version each stream may apply next); an event past next is a gap.
+func (d *deliveryRound) keep(next map[string]int64) (deliveryRound, error) {
+	var out deliveryRound
+	for _, r := range d.events {
+		want, ok := next[r.StreamID]
+		switch {
+		case !ok:
+			return out, fmt.Errorf("delivery %s version %d: %w", r.StreamID, r.Version, ErrGap)
+		case r.Version < want:
+			continue // applied before: a replayed batch
+		case r.Version > want:
+			return out, fmt.Errorf("delivery %s: version %d arrived while %d is the next to apply: %w", r.StreamID, r.Version, want, ErrGap)
+		}
+		next[r.StreamID] = want + 1
+		if err := out.add(r); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
 }
 
 func (d *deliveryRound) add(r domain.Recorded) error {
+	d.events = append(d.events, r)
 	e, err := domain.DecodeEvent(r.Type, r.Data)
 	if err != nil {
 		return fmt.Errorf("project delivery %s version %d: %w", r.StreamID, r.Version, err)
@@ -204,6 +293,8 @@ func (d *deliveryRound) add(r domain.Recorded) error {
 		d.cancelled.add(r, e)
 	case domain.DeliveryRedriven:
 		d.redriven.add(r, e)
+	case domain.DeliveryPostponed:
+		d.postponed.add(r, domain.DeliveryRedriven{At: e.Until})
 	}
 	return nil
 }
@@ -223,6 +314,10 @@ func (d *deliveryRound) queue(b *pgx.Batch) {
 		r := &d.redriven
 		b.Queue(applyRedriven, r.id, r.at, r.version)
 	}
+	if len(d.postponed.id) > 0 {
+		p := &d.postponed
+		b.Queue(applyPostponed, p.id, p.at, p.version)
+	}
 }
 
 // eventTime is the event's own time, or the time it was recorded for an
@@ -237,16 +332,16 @@ func eventTime(at time.Time, r domain.Recorded) time.Time {
 const (
 	// insertFolded writes deliveries projected from their whole history; a
 	// row already at that version or later (a replay) is left alone.
-	insertFolded = `INSERT INTO deliveries AS d (id, webhook_id, event_id, event_type, status, attempts,
+	insertFolded = `INSERT INTO deliveries AS d (id, destination_id, kind, event_id, event_type, status, attempts,
 			last_status_code, last_error_category, last_error_detail, last_duration_ms, next_attempt_at,
 			created_at, updated_at, delivered_at, version)
-		SELECT u.id, u.webhook_id, u.event_id, u.event_type, u.status, u.attempts, nullif(u.code, 0),
+		SELECT u.id, u.destination_id, u.kind, u.event_id, u.event_type, u.status, u.attempts, nullif(u.code, 0),
 			nullif(u.category, ''), nullif(u.detail, ''), CASE WHEN u.attempts > 0 THEN u.duration END,
 			u.next, u.created, u.updated, u.delivered, u.version
-		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::int[],
+		FROM unnest($1::text[], $2::text[], $16::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::int[],
 			$8::text[], $9::text[], $10::float8[], $11::timestamptz[], $12::timestamptz[], $13::timestamptz[],
 			$14::timestamptz[], $15::bigint[])
-			AS u(id, webhook_id, event_id, event_type, status, attempts, code, category, detail, duration,
+			AS u(id, destination_id, kind, event_id, event_type, status, attempts, code, category, detail, duration,
 				next, created, updated, delivered, version)
 		ON CONFLICT (id) DO UPDATE SET status = excluded.status, attempts = excluded.attempts,
 			last_status_code = excluded.last_status_code, last_error_category = excluded.last_error_category,
@@ -256,25 +351,25 @@ const (
 		WHERE d.version < excluded.version`
 
 	// insertAttempts records the attempts of folded deliveries.
-	insertAttempts = `INSERT INTO delivery_attempts (delivery_id, attempt, webhook_id, event_type, status,
+	insertAttempts = `INSERT INTO delivery_attempts (delivery_id, attempt, destination_id, event_type, status,
 			status_code, error_category, error_detail, duration_ms, request_headers, response_headers,
 			response_body, truncated, next_attempt_at, attempted_at)
-		SELECT u.id, u.attempt, u.webhook_id, u.event_type, u.status, nullif(u.status_code, 0),
+		SELECT u.id, u.attempt, u.destination_id, u.event_type, u.status, nullif(u.status_code, 0),
 			nullif(u.error_category, ''), nullif(u.error_detail, ''), u.duration_ms,
 			u.request_headers::jsonb, u.response_headers::jsonb, u.response_body, u.truncated,
 			u.next_attempt_at, u.at
 		FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::int[], $7::text[],
 			$8::text[], $9::float8[], $10::text[], $11::text[], $12::text[], $13::bool[],
 			$14::timestamptz[], $15::timestamptz[])
-			AS u(id, attempt, webhook_id, event_type, status, status_code, error_category, error_detail,
+			AS u(id, attempt, destination_id, event_type, status, status_code, error_category, error_detail,
 				duration_ms, request_headers, response_headers, response_body, truncated, next_attempt_at, at)
 		ON CONFLICT (delivery_id, attempt) DO NOTHING`
 
 	// touchWebhooks moves last_triggered_at forward to the latest attempt.
 	touchWebhooks = `UPDATE webhooks w SET last_triggered_at = greatest(coalesce(w.last_triggered_at, m.at), m.at)
-		FROM (SELECT webhook_id, max(at) AS at FROM unnest($1::text[], $2::timestamptz[]) AS u(webhook_id, at)
-			GROUP BY webhook_id) m
-		WHERE w.id = m.webhook_id`
+		FROM (SELECT destination_id, max(at) AS at FROM unnest($1::text[], $2::timestamptz[]) AS u(destination_id, at)
+			GROUP BY destination_id) m
+		WHERE w.id = m.destination_id`
 
 	// applyAttempted is one statement for the three effects of an attempt.
 	// Data-modifying CTEs all see the rows as they were before the
@@ -300,12 +395,12 @@ const (
 				version = u.version
 			FROM u
 			WHERE d.id = u.id AND d.version < u.version
-			RETURNING d.id, d.webhook_id, d.event_type
+			RETURNING d.id, d.destination_id, d.event_type
 		), attempts AS (
-			INSERT INTO delivery_attempts (delivery_id, attempt, webhook_id, event_type, status, status_code,
+			INSERT INTO delivery_attempts (delivery_id, attempt, destination_id, event_type, status, status_code,
 				error_category, error_detail, duration_ms, request_headers, response_headers, response_body,
 				truncated, next_attempt_at, attempted_at)
-			SELECT u.id, u.attempt, a.webhook_id, a.event_type, u.status, nullif(u.status_code, 0),
+			SELECT u.id, u.attempt, a.destination_id, a.event_type, u.status, nullif(u.status_code, 0),
 				nullif(u.error_category, ''), nullif(u.error_detail, ''), u.duration_ms,
 				u.request_headers::jsonb, u.response_headers::jsonb, u.response_body, u.truncated,
 				u.next_attempt_at, u.at
@@ -313,13 +408,18 @@ const (
 			ON CONFLICT (delivery_id, attempt) DO NOTHING
 		)
 		UPDATE webhooks w SET last_triggered_at = greatest(coalesce(w.last_triggered_at, m.at), m.at)
-		FROM (SELECT a.webhook_id, max(u.at) AS at FROM applied a JOIN u ON u.id = a.id GROUP BY a.webhook_id) m
-		WHERE w.id = m.webhook_id`
+		FROM (SELECT a.destination_id, max(u.at) AS at FROM applied a JOIN u ON u.id = a.id GROUP BY a.destination_id) m
+		WHERE w.id = m.destination_id`
 
 	applyCancelled = `UPDATE deliveries d SET
 			status = 'failed', last_error_detail = u.reason, next_attempt_at = NULL,
 			updated_at = u.at, version = u.version
 		FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::bigint[]) AS u(id, reason, at, version)
+		WHERE d.id = u.id AND d.version < u.version`
+
+	// applyPostponed moves the next attempt to the end of the wait.
+	applyPostponed = `UPDATE deliveries d SET next_attempt_at = u.until, version = u.version
+		FROM unnest($1::text[], $2::timestamptz[], $3::bigint[]) AS u(id, until, version)
 		WHERE d.id = u.id AND d.version < u.version`
 
 	applyRedriven = `UPDATE deliveries d SET
@@ -404,34 +504,33 @@ func (d *redrivenRows) add(r domain.Recorded, e domain.DeliveryRedriven) {
 // Queries.
 
 const (
-	deliveryColumns = `id, webhook_id, event_id, event_type, status, attempts,
+	deliveryColumns = `id, destination_id, kind, event_id, event_type, status, attempts,
 		coalesce(last_status_code, 0), coalesce(last_error_category, ''), coalesce(last_error_detail, ''),
 		coalesce(last_duration_ms, 0), next_attempt_at, created_at, updated_at, delivered_at, version`
 	selectDeliveries = `SELECT ` + deliveryColumns + ` FROM deliveries`
 	selectDelivery   = selectDeliveries + ` WHERE id = $1`
 
-	// deliveryPage is the tail shared by every listing. Its parameters are
-	// $1 webhook_id, $2 event_id, $3 status, $4 event_type, $5 since,
+	// deliveryFilters is shared by every listing. Its parameters are
+	// $1 destination_id, $2 event_id, $3 status, $4 event_type, $5 since,
 	// $6 until, $7/$8 the keyset cursor and $9 the limit. Unset bounds are
 	// ±infinity rather than NULL so that they stay index conditions.
-	deliveryPage = ` AND ($1 = '' OR webhook_id = $1) AND ($2 = '' OR event_id = $2)
+	deliveryFilters = ` AND ($1 = '' OR destination_id = $1) AND ($2 = '' OR event_id = $2)
 		AND ($3 = '' OR status = $3) AND ($4 = '' OR event_type = $4)
-		AND created_at >= $5 AND created_at < $6 AND (created_at, id) > ($7, $8)
-		ORDER BY created_at, id
-		LIMIT $9`
+		AND created_at >= $5 AND created_at < $6`
+	pageAsc  = ` AND (created_at, id) > ($7, $8) ORDER BY created_at, id LIMIT $9`
+	pageDesc = ` AND (created_at, id) < ($7, $8) ORDER BY created_at DESC, id DESC LIMIT $9`
 
-	// One listing per index of 0002: an "x = $1 OR $1 = ''" predicate cannot
-	// drive an index in a generic (cached) plan, so the leading equality is
-	// spelled out. Listing with no webhook, status or event filter has no
-	// index on (created_at, id) to walk and sorts.
-	listDeliveriesByEvent         = selectDeliveries + ` WHERE event_id = $2` + deliveryPage
-	listDeliveriesByWebhookStatus = selectDeliveries + ` WHERE webhook_id = $1 AND status = $3` + deliveryPage
-	listDeliveriesByWebhook       = selectDeliveries + ` WHERE webhook_id = $1` + deliveryPage
-	listDeliveriesByStatus        = selectDeliveries + ` WHERE status = $3` + deliveryPage
-	listDeliveriesAll             = selectDeliveries + ` WHERE true` + deliveryPage
+	// The leading equality of each listing matches an index (an
+	// "x = $1 OR $1 = ''" predicate cannot drive an index in a generic,
+	// cached plan, so it is spelled out).
+	byEvent             = selectDeliveries + ` WHERE event_id = $2` + deliveryFilters
+	byDestinationStatus = selectDeliveries + ` WHERE destination_id = $1 AND status = $3` + deliveryFilters
+	byDestination       = selectDeliveries + ` WHERE destination_id = $1` + deliveryFilters
+	byStatus            = selectDeliveries + ` WHERE status = $3` + deliveryFilters
+	byNothing           = selectDeliveries + ` WHERE true` + deliveryFilters
 
-	// listRedrivable walks deliveries_webhook_status_idx.
-	listRedrivable = selectDeliveries + ` WHERE webhook_id = $1 AND status = ANY($2::text[])
+	// listRedrivable walks deliveries_destination_status_idx, oldest first.
+	listRedrivable = selectDeliveries + ` WHERE destination_id = $1 AND status = ANY($2::text[])
 		AND ($3 = '' OR event_type = $3)
 		AND created_at >= $4 AND created_at < $5 AND (created_at, id) > ($6, $7)
 		ORDER BY created_at, id
@@ -449,8 +548,8 @@ const (
 	// filter's Limit is zero or negative.
 	DefaultDeliveriesLimit = 100
 	// DefaultRedrivableLimit bounds RedrivableDeliveries when the filter's
-	// Limit is zero or negative.
-	DefaultRedrivableLimit = 10000
+	// Limit is zero or negative: one redrive transaction's worth.
+	DefaultRedrivableLimit = 500
 )
 
 var (
@@ -485,50 +584,55 @@ func ListAttempts(ctx context.Context, db DB, id domain.DeliveryID) ([]domain.At
 	return out, nil
 }
 
-// ListDeliveries returns one page of deliveries matching f, ordered by
-// (created_at, id). f.After continues after the last delivery of the
-// previous page; f.Limit <= 0 means DefaultDeliveriesLimit.
+// ListDeliveries returns one page of deliveries matching f, newest first
+// by (created_at, id), or oldest first when f.Ascending. f.After continues
+// after the last delivery of the previous page; f.Limit <= 0 means
+// DefaultDeliveriesLimit.
 func ListDeliveries(ctx context.Context, db DB, f domain.DeliveryFilter) ([]domain.DeliveryView, error) {
 	limit := f.Limit
 	if limit <= 0 {
 		limit = DefaultDeliveriesLimit
 	}
-	after, afterID := cursorArgs(f.After)
+	after, afterID := cursorArgs(f.After, f.Ascending)
 	args := []any{
-		string(f.WebhookID), string(f.EventID), string(f.Status), f.EventType,
+		string(f.DestinationID), string(f.EventID), string(f.Status), f.EventType,
 		lowerBound(f.Since), upperBound(f.Until), after, afterID, limit,
 	}
 	return queryDeliveries(ctx, db, "list deliveries", listDeliveriesQuery(f), args)
 }
 
 // listDeliveriesQuery picks the listing whose leading equality matches an
-// index for the filter's fields.
+// index for the filter's fields, in the filter's order.
 func listDeliveriesQuery(f domain.DeliveryFilter) string {
+	page := pageDesc
+	if f.Ascending {
+		page = pageAsc
+	}
 	switch {
 	case f.EventID != "":
-		return listDeliveriesByEvent
-	case f.WebhookID != "" && f.Status != "":
-		return listDeliveriesByWebhookStatus
-	case f.WebhookID != "":
-		return listDeliveriesByWebhook
+		return byEvent + page
+	case f.DestinationID != "" && f.Status != "":
+		return byDestinationStatus + page
+	case f.DestinationID != "":
+		return byDestination + page
 	case f.Status != "":
-		return listDeliveriesByStatus
+		return byStatus + page
 	default:
-		return listDeliveriesAll
+		return byNothing + page
 	}
 }
 
-// RedrivableDeliveries returns the deliveries of a webhook that may be
-// redriven (status failed or permanent_failure), ordered by (created_at,
-// id). Of f it honours Status (which must then be one of those two, else
-// the error matches domain.ErrInvalid), EventType, Since, Until, After and
-// Limit (<= 0 means DefaultRedrivableLimit); f.WebhookID is ignored.
-func RedrivableDeliveries(ctx context.Context, db DB, webhookID domain.WebhookID, f domain.DeliveryFilter) ([]domain.DeliveryView, error) {
+// RedrivableDeliveries returns the deliveries of a destination that may be
+// redriven (status failed or permanent_failure), oldest first by
+// (created_at, id). Of f it honours Status (which must then be one of
+// those two, else the error matches domain.ErrInvalid), EventType, Since,
+// Until, After and Limit (<= 0 means DefaultRedrivableLimit).
+func RedrivableDeliveries(ctx context.Context, db DB, destination domain.DestinationID, f domain.DeliveryFilter) ([]domain.DeliveryView, error) {
 	statuses := []string{string(domain.DeliveryFailed), string(domain.DeliveryPermanentFailure)}
 	if f.Status != "" {
 		if !f.Status.Redrivable() {
 			return nil, fmt.Errorf("redrivable deliveries of %s: status %q cannot be redriven: %w",
-				webhookID, f.Status, domain.ErrInvalid)
+				destination, f.Status, domain.ErrInvalid)
 		}
 		statuses = []string{string(f.Status)}
 	}
@@ -536,11 +640,11 @@ func RedrivableDeliveries(ctx context.Context, db DB, webhookID domain.WebhookID
 	if limit <= 0 {
 		limit = DefaultRedrivableLimit
 	}
-	after, afterID := cursorArgs(f.After)
+	after, afterID := cursorArgs(f.After, true)
 	args := []any{
-		string(webhookID), statuses, f.EventType, lowerBound(f.Since), upperBound(f.Until), after, afterID, limit,
+		string(destination), statuses, f.EventType, lowerBound(f.Since), upperBound(f.Until), after, afterID, limit,
 	}
-	return queryDeliveries(ctx, db, "redrivable deliveries of "+string(webhookID), listRedrivable, args)
+	return queryDeliveries(ctx, db, "redrivable deliveries of "+string(destination), listRedrivable, args)
 }
 
 func queryDeliveries(ctx context.Context, db DB, op, sql string, args []any) ([]domain.DeliveryView, error) {
@@ -561,9 +665,14 @@ func queryDeliveries(ctx context.Context, db DB, op, sql string, args []any) ([]
 	return out, nil
 }
 
-func cursorArgs(c *domain.DeliveryCursor) (pgtype.Timestamptz, string) {
-	if c == nil {
+// cursorArgs returns the keyset position to continue after: before every
+// row when listing oldest first, after every row when newest first.
+func cursorArgs(c *domain.DeliveryCursor, ascending bool) (pgtype.Timestamptz, string) {
+	if c == nil && ascending {
 		return minTime, ""
+	}
+	if c == nil {
+		return maxTime, ""
 	}
 	return pgtype.Timestamptz{Time: c.CreatedAt, Valid: true}, string(c.ID)
 }
@@ -584,7 +693,7 @@ func upperBound(t time.Time) pgtype.Timestamptz {
 
 func scanDelivery(row pgx.Row) (*domain.DeliveryView, error) {
 	var d domain.DeliveryView
-	err := row.Scan(&d.ID, &d.WebhookID, &d.EventID, &d.EventType, &d.Status, &d.Attempts,
+	err := row.Scan(&d.ID, &d.DestinationID, &d.Kind, &d.EventID, &d.EventType, &d.Status, &d.Attempts,
 		&d.LastStatusCode, &d.LastErrorCategory, &d.LastErrorDetail, &d.LastDurationMS, &d.NextAttemptAt,
 		&d.CreatedAt, &d.UpdatedAt, &d.DeliveredAt, &d.Version)
 	if err != nil {

@@ -19,7 +19,7 @@ import (
 )
 
 func scheduled(id domain.DeliveryID, webhook domain.WebhookID, event domain.EventID, typ string, at time.Time) domain.DeliveryScheduled {
-	return domain.DeliveryScheduled{DeliveryID: id, WebhookID: webhook, EventID: event, Type: typ, At: at}
+	return domain.DeliveryScheduled{DeliveryID: id, DestinationID: domain.DestinationID(webhook), Kind: domain.KindWebhook, EventID: event, Type: typ, At: at}
 }
 
 func retrying(attempt int, at, next time.Time) domain.DeliveryAttempted {
@@ -137,7 +137,7 @@ func TestDeliveries_Project(t *testing.T) {
 		d, err := projections.GetDelivery(t.Context(), b.pool, "dlv_1")
 		require.NoError(t, err)
 		require.Equal(t, &domain.DeliveryView{
-			ID: "dlv_1", WebhookID: "wh_1", EventID: "evt_1", EventType: "validation.completed",
+			ID: "dlv_1", DestinationID: "wh_1", Kind: domain.KindWebhook, EventID: "evt_1", EventType: "validation.completed",
 			Status: domain.DeliveryRetrying, Attempts: 1, LastStatusCode: 503,
 			LastErrorCategory: domain.ErrorCategoryHTTP5xx, LastErrorDetail: "503 Service Unavailable",
 			LastDurationMS: 12.5, NextAttemptAt: &t2, CreatedAt: t0, UpdatedAt: t1, Version: 2,
@@ -148,7 +148,7 @@ func TestDeliveries_Project(t *testing.T) {
 		d, err = projections.GetDelivery(t.Context(), b.pool, "dlv_1")
 		require.NoError(t, err)
 		require.Equal(t, &domain.DeliveryView{
-			ID: "dlv_1", WebhookID: "wh_1", EventID: "evt_1", EventType: "validation.completed",
+			ID: "dlv_1", DestinationID: "wh_1", Kind: domain.KindWebhook, EventID: "evt_1", EventType: "validation.completed",
 			Status: domain.DeliveryDelivered, Attempts: 2, LastStatusCode: 200, LastDurationMS: 8.25,
 			CreatedAt: t0, UpdatedAt: t2, DeliveredAt: &t2, Version: 3,
 		}, d)
@@ -172,7 +172,7 @@ func TestDeliveries_Project(t *testing.T) {
 		}, attempts)
 		var webhookID, eventType string
 		require.NoError(t, b.pool.QueryRow(t.Context(),
-			`SELECT webhook_id, event_type FROM delivery_attempts WHERE delivery_id = 'dlv_1' AND attempt = 2`).
+			`SELECT destination_id, event_type FROM delivery_attempts WHERE delivery_id = 'dlv_1' AND attempt = 2`).
 			Scan(&webhookID, &eventType))
 		require.Equal(t, []string{"wh_1", "validation.completed"}, []string{webhookID, eventType})
 	})
@@ -384,33 +384,42 @@ func TestListDeliveries(t *testing.T) {
 		want   []string
 	}{
 		"All":              {domain.DeliveryFilter{}, []string{"d1", "d2", "d3", "d4", "d5", "d6"}},
-		"Webhook":          {domain.DeliveryFilter{WebhookID: "wh_a"}, []string{"d1", "d2", "d4", "d6"}},
-		"WebhookAndStatus": {domain.DeliveryFilter{WebhookID: "wh_a", Status: domain.DeliveryFailed}, []string{"d4"}},
+		"Webhook":          {domain.DeliveryFilter{DestinationID: "wh_a"}, []string{"d1", "d2", "d4", "d6"}},
+		"WebhookAndStatus": {domain.DeliveryFilter{DestinationID: "wh_a", Status: domain.DeliveryFailed}, []string{"d4"}},
 		"Status":           {domain.DeliveryFilter{Status: domain.DeliveryFailed}, []string{"d4", "d5"}},
 		"Event":            {domain.DeliveryFilter{EventID: "evt_1"}, []string{"d1", "d3"}},
-		"EventAndWebhook":  {domain.DeliveryFilter{EventID: "evt_1", WebhookID: "wh_b"}, []string{"d3"}},
+		"EventAndWebhook":  {domain.DeliveryFilter{EventID: "evt_1", DestinationID: "wh_b"}, []string{"d3"}},
 		"EventType":        {domain.DeliveryFilter{EventType: "report.generated"}, []string{"d2", "d5"}},
 		"SinceUntil": {
 			domain.DeliveryFilter{Since: t0.Add(time.Minute), Until: t0.Add(4 * time.Minute)},
 			[]string{"d2", "d3", "d4"},
 		},
 		"WebhookTypeSince": {
-			domain.DeliveryFilter{WebhookID: "wh_a", EventType: "validation.completed", Since: t0.Add(time.Second)},
+			domain.DeliveryFilter{DestinationID: "wh_a", EventType: "validation.completed", Since: t0.Add(time.Second)},
 			[]string{"d4", "d6"},
 		},
 		"Limit": {domain.DeliveryFilter{Limit: 2}, []string{"d1", "d2"}},
 		"After": {
-			domain.DeliveryFilter{WebhookID: "wh_a", After: &domain.DeliveryCursor{CreatedAt: t0.Add(time.Minute), ID: "d2"}},
+			domain.DeliveryFilter{DestinationID: "wh_a", After: &domain.DeliveryCursor{CreatedAt: t0.Add(time.Minute), ID: "d2"}},
 			[]string{"d4", "d6"},
 		},
-		"NoMatch": {domain.DeliveryFilter{WebhookID: "wh_zzz"}, []string{}},
+		"NoMatch": {domain.DeliveryFilter{DestinationID: "wh_zzz"}, []string{}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			b := seedListing(t)
+			tc.filter.Ascending = true
 			got, err := projections.ListDeliveries(t.Context(), b.pool, tc.filter)
 			require.NoError(t, err)
 			require.Equal(t, tc.want, deliveryIDs(got))
+			tc.filter.Ascending = false
+			got, err = projections.ListDeliveries(t.Context(), b.pool, tc.filter)
+			require.NoError(t, err)
+			if tc.filter.After == nil && tc.filter.Limit == 0 {
+				want := slices.Clone(tc.want)
+				slices.Reverse(want)
+				require.Equal(t, want, deliveryIDs(got), "newest first by default")
+			}
 		})
 	}
 
@@ -418,7 +427,7 @@ func TestListDeliveries(t *testing.T) {
 		t.Parallel()
 		b := seedListing(t)
 		var all []string
-		f := domain.DeliveryFilter{Limit: 4}
+		f := domain.DeliveryFilter{Limit: 4, Ascending: true}
 		for {
 			page, err := projections.ListDeliveries(t.Context(), b.pool, f)
 			require.NoError(t, err)
@@ -440,14 +449,19 @@ func TestListDeliveries(t *testing.T) {
 			events = append(events, b.life(t, id, "wh_1", "evt_1", "system.error", b.now, domain.DeliveryPending)...)
 		}
 		b.project(t, events...)
-		page, err := projections.ListDeliveries(t.Context(), b.pool, domain.DeliveryFilter{Limit: 1})
+		page, err := projections.ListDeliveries(t.Context(), b.pool, domain.DeliveryFilter{Limit: 1, Ascending: true})
 		require.NoError(t, err)
 		require.Equal(t, []string{"dlv_a"}, deliveryIDs(page))
+		page, err = projections.ListDeliveries(t.Context(), b.pool, domain.DeliveryFilter{
+			After: &domain.DeliveryCursor{CreatedAt: page[0].CreatedAt, ID: page[0].ID}, Ascending: true,
+		})
+		require.NoError(t, err)
+		require.Equal(t, []string{"dlv_b", "dlv_c"}, deliveryIDs(page))
 		page, err = projections.ListDeliveries(t.Context(), b.pool, domain.DeliveryFilter{
 			After: &domain.DeliveryCursor{CreatedAt: page[0].CreatedAt, ID: page[0].ID},
 		})
 		require.NoError(t, err)
-		require.Equal(t, []string{"dlv_b", "dlv_c"}, deliveryIDs(page))
+		require.Equal(t, []string{"dlv_a"}, deliveryIDs(page), "newest first, the cursor continues towards older")
 	})
 
 	t.Run("DefaultLimit", func(t *testing.T) {
@@ -490,8 +504,8 @@ func TestListDeliveries_UsesIndexes(t *testing.T) {
 	// Enough rows, spread over webhooks, statuses and types, for the planner
 	// to prefer the narrowest index.
 	_, err := b.pool.Exec(t.Context(), `INSERT INTO deliveries
-			(id, webhook_id, event_id, event_type, status, created_at, updated_at, version)
-		SELECT 'bulk_' || i, 'wh_' || i % 10, 'evt_bulk_' || i, 'system.error',
+			(id, destination_id, kind, event_id, event_type, status, created_at, updated_at, version)
+		SELECT 'bulk_' || i, 'wh_' || i % 10, 'webhook', 'evt_bulk_' || i, 'system.error',
 			(ARRAY['pending', 'retrying', 'delivered', 'failed', 'permanent_failure'])[1 + i % 5],
 			now(), now(), 1
 		FROM generate_series(1, 50000) AS i`)
@@ -508,13 +522,13 @@ func TestListDeliveries_UsesIndexes(t *testing.T) {
 		index string
 	}{
 		"Webhook": {func(ctx context.Context, db projections.DB) error {
-			_, err := projections.ListDeliveries(ctx, db, domain.DeliveryFilter{WebhookID: "wh_1"})
+			_, err := projections.ListDeliveries(ctx, db, domain.DeliveryFilter{DestinationID: "wh_1"})
 			return err
-		}, "deliveries_webhook_idx"},
+		}, "deliveries_destination_idx"},
 		"WebhookStatus": {func(ctx context.Context, db projections.DB) error {
-			_, err := projections.ListDeliveries(ctx, db, domain.DeliveryFilter{WebhookID: "wh_1", Status: "failed"})
+			_, err := projections.ListDeliveries(ctx, db, domain.DeliveryFilter{DestinationID: "wh_1", Status: "failed"})
 			return err
-		}, "deliveries_webhook_status_idx"},
+		}, "deliveries_destination_status_idx"},
 		"Status": {func(ctx context.Context, db projections.DB) error {
 			_, err := projections.ListDeliveries(ctx, db, domain.DeliveryFilter{Status: "failed"})
 			return err
@@ -526,7 +540,7 @@ func TestListDeliveries_UsesIndexes(t *testing.T) {
 		"Redrivable": {func(ctx context.Context, db projections.DB) error {
 			_, err := projections.RedrivableDeliveries(ctx, db, "wh_1", domain.DeliveryFilter{})
 			return err
-		}, "deliveries_webhook"},
+		}, "deliveries_destination"},
 		"PublishedByType": {func(ctx context.Context, db projections.DB) error {
 			_, err := projections.ListPublishedEvents(ctx, db, domain.PublishedEventFilter{Type: "system.error"})
 			return err
@@ -563,7 +577,7 @@ func TestRedrivableDeliveries(t *testing.T) {
 		"FailedAndPermanent": {"wh_a", domain.DeliveryFilter{}, []string{"d2", "d4"}},
 		"OtherWebhook":       {"wh_b", domain.DeliveryFilter{}, []string{"d5"}},
 		"FilterWebhookIgnored": {
-			"wh_b", domain.DeliveryFilter{WebhookID: "wh_a"}, []string{"d5"},
+			"wh_b", domain.DeliveryFilter{DestinationID: "wh_a"}, []string{"d5"},
 		},
 		"Status":    {"wh_a", domain.DeliveryFilter{Status: domain.DeliveryPermanentFailure}, []string{"d2"}},
 		"EventType": {"wh_a", domain.DeliveryFilter{EventType: "validation.completed"}, []string{"d4"}},
@@ -575,7 +589,7 @@ func TestRedrivableDeliveries(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			b := seedListing(t)
-			got, err := projections.RedrivableDeliveries(t.Context(), b.pool, tc.webhook, tc.filter)
+			got, err := projections.RedrivableDeliveries(t.Context(), b.pool, domain.DestinationID(tc.webhook), tc.filter)
 			require.NoError(t, err)
 			require.Equal(t, tc.want, deliveryIDs(got))
 			for _, d := range got {

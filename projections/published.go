@@ -17,12 +17,12 @@ const DefaultPublishedEventsLimit = 100
 const (
 	publishedColumns = `seq, id, type, data, metadata, published_at`
 	selectPublished  = `SELECT ` + publishedColumns + ` FROM published_events WHERE id = $1`
-	// The two listings walk published_events_type_seq_idx and the unique
-	// index on seq respectively.
+	// The listings walk published_events_type_seq_idx and the unique index
+	// on seq, forwards or backwards. $2 (the cursor) is 0 on the first page.
 	listPublishedByType = `SELECT ` + publishedColumns + ` FROM published_events
-		WHERE type = $1 AND seq > $2 ORDER BY seq LIMIT $3`
-	listPublished = `SELECT ` + publishedColumns + ` FROM published_events
-		WHERE seq > $1 ORDER BY seq LIMIT $2`
+		WHERE ($1 = '' OR type = $1) AND seq > $2 ORDER BY seq LIMIT $3`
+	listPublishedByTypeDesc = `SELECT ` + publishedColumns + ` FROM published_events
+		WHERE ($1 = '' OR type = $1) AND ($2 = 0 OR seq < $2) ORDER BY seq DESC LIMIT $3`
 	selectPublishedBody = `SELECT body FROM published_events WHERE id = $1`
 )
 
@@ -43,21 +43,20 @@ func GetPublishedEvent(ctx context.Context, db DB, id domain.EventID) (*domain.P
 	return &e, nil
 }
 
-// ListPublishedEvents returns one page of published events in publication
-// order (seq ascending), optionally of one type. f.AfterSeq continues after
-// the previous page; f.Limit <= 0 means DefaultPublishedEventsLimit.
+// ListPublishedEvents returns one page of published events, newest first
+// (or in publication order when f.Ascending), optionally of one type.
+// f.AfterSeq continues after the previous page; f.Limit <= 0 means
+// DefaultPublishedEventsLimit.
 func ListPublishedEvents(ctx context.Context, db DB, f domain.PublishedEventFilter) ([]domain.PublishedEvent, error) {
 	limit := f.Limit
 	if limit <= 0 {
 		limit = DefaultPublishedEventsLimit
 	}
-	var rows pgx.Rows
-	var err error
-	if f.Type != "" {
-		rows, err = db.Query(ctx, listPublishedByType, f.Type, f.AfterSeq, limit)
-	} else {
-		rows, err = db.Query(ctx, listPublished, f.AfterSeq, limit)
+	q := listPublishedByTypeDesc
+	if f.Ascending {
+		q = listPublishedByType
 	}
+	rows, err := db.Query(ctx, q, f.Type, f.AfterSeq, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list published events: %w", err)
 	}

@@ -86,11 +86,17 @@ func TestPublishedEvents(t *testing.T) {
 		v2 := publish(t, pool, "validation.completed", `{"n":3}`)
 		v3 := publish(t, pool, "validation.completed", `{"n":4}`)
 
-		all, err := projections.ListPublishedEvents(t.Context(), pool, domain.PublishedEventFilter{})
+		all, err := projections.ListPublishedEvents(t.Context(), pool, domain.PublishedEventFilter{Ascending: true})
 		require.NoError(t, err)
 		require.Equal(t, []domain.EventID{v1, r1, v2, v3}, publishedIDs(all))
+		newest, err := projections.ListPublishedEvents(t.Context(), pool, domain.PublishedEventFilter{Limit: 3})
+		require.NoError(t, err)
+		require.Equal(t, []domain.EventID{v3, v2, r1}, publishedIDs(newest), "newest first by default")
+		older, err := projections.ListPublishedEvents(t.Context(), pool, domain.PublishedEventFilter{AfterSeq: newest[2].Seq})
+		require.NoError(t, err)
+		require.Equal(t, []domain.EventID{v1}, publishedIDs(older), "the cursor continues towards older events")
 
-		f := domain.PublishedEventFilter{Type: "validation.completed", Limit: 2}
+		f := domain.PublishedEventFilter{Type: "validation.completed", Limit: 2, Ascending: true}
 		page, err := projections.ListPublishedEvents(t.Context(), pool, f)
 		require.NoError(t, err)
 		require.Equal(t, []domain.EventID{v1, v2}, publishedIDs(page))
@@ -99,7 +105,7 @@ func TestPublishedEvents(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, []domain.EventID{v3}, publishedIDs(page))
 
-		page, err = projections.ListPublishedEvents(t.Context(), pool, domain.PublishedEventFilter{AfterSeq: all[1].Seq})
+		page, err = projections.ListPublishedEvents(t.Context(), pool, domain.PublishedEventFilter{AfterSeq: all[1].Seq, Ascending: true})
 		require.NoError(t, err)
 		require.Equal(t, []domain.EventID{v2, v3}, publishedIDs(page))
 	})

@@ -14,18 +14,11 @@ import (
 	"github.com/loki-interceptor/lokihooks/domain"
 )
 
-// Position is a place in the global event log, which is ordered by
-// (TransactionID, Position). The zero Position is before every event.
-type Position struct {
-	TransactionID uint64
-	Position      int64
-}
-
 // ReadFunc returns up to limit events after `after`, in log order, on tx.
 // It must never skip an event of a transaction that commits late: it reads
 // only transactions older than every transaction still running (the xid8 <
 // pg_snapshot_xmin rule of eventstore.ReadLog, which cmd wires in).
-type ReadFunc func(ctx context.Context, tx pgx.Tx, after Position, limit int) ([]domain.Recorded, error)
+type ReadFunc func(ctx context.Context, tx pgx.Tx, after domain.LogPosition, limit int) ([]domain.Recorded, error)
 
 // ResetFunc empties a projection's tables on tx, before a rebuild.
 type ResetFunc func(ctx context.Context, tx pgx.Tx) error
@@ -145,7 +138,12 @@ func (r *Runner) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		if err != nil {
+		switch {
+		case errors.Is(err, ErrGap):
+			// The read model cannot move past this batch without losing an
+			// event: an operator must look (the log is not in version order).
+			r.logger.ErrorContext(ctx, "projection stopped at a version gap", "error", err)
+		case err != nil:
 			r.logger.WarnContext(ctx, "projection batch failed", "error", err)
 		}
 		// A full batch means more is waiting. A partial one means the runner
@@ -216,18 +214,18 @@ func (r *Runner) Rebuild(ctx context.Context) (int, error) {
 
 // Checkpoint returns the position of the last event applied (the zero
 // Position if none has been).
-func (r *Runner) Checkpoint(ctx context.Context) (Position, error) {
+func (r *Runner) Checkpoint(ctx context.Context) (domain.LogPosition, error) {
 	var txid string
-	var p Position
+	var p domain.LogPosition
 	err := r.pool.QueryRow(ctx, readCheckpoint, r.cfg.Name).Scan(&txid, &p.Position)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Position{}, nil
+		return domain.LogPosition{}, nil
 	}
 	if err != nil {
-		return Position{}, fmt.Errorf("read checkpoint %s: %w", r.cfg.Name, err)
+		return domain.LogPosition{}, fmt.Errorf("read checkpoint %s: %w", r.cfg.Name, err)
 	}
 	if p.TransactionID, err = strconv.ParseUint(txid, 10, 64); err != nil {
-		return Position{}, fmt.Errorf("parse checkpoint %s transaction id %q: %w", r.cfg.Name, txid, err)
+		return domain.LogPosition{}, fmt.Errorf("parse checkpoint %s transaction id %q: %w", r.cfg.Name, txid, err)
 	}
 	return p, nil
 }
@@ -266,21 +264,21 @@ func (r *Runner) step(ctx context.Context) (int, error) {
 
 // lockCheckpoint locks the projection's checkpoint row, creating it at the
 // start of the log if it is missing, and returns its position.
-func (r *Runner) lockCheckpoint(ctx context.Context, tx pgx.Tx) (Position, error) {
+func (r *Runner) lockCheckpoint(ctx context.Context, tx pgx.Tx) (domain.LogPosition, error) {
 	var txid string
-	var p Position
+	var p domain.LogPosition
 	err := tx.QueryRow(ctx, selectCheckpoint, r.cfg.Name).Scan(&txid, &p.Position)
 	if errors.Is(err, pgx.ErrNoRows) {
 		if _, err := tx.Exec(ctx, insertCheckpoint, r.cfg.Name); err != nil {
-			return Position{}, fmt.Errorf("create checkpoint: %w", err)
+			return domain.LogPosition{}, fmt.Errorf("create checkpoint: %w", err)
 		}
 		err = tx.QueryRow(ctx, selectCheckpoint, r.cfg.Name).Scan(&txid, &p.Position)
 	}
 	if err != nil {
-		return Position{}, fmt.Errorf("lock checkpoint: %w", err)
+		return domain.LogPosition{}, fmt.Errorf("lock checkpoint: %w", err)
 	}
 	if p.TransactionID, err = strconv.ParseUint(txid, 10, 64); err != nil {
-		return Position{}, fmt.Errorf("parse checkpoint transaction id %q: %w", txid, err)
+		return domain.LogPosition{}, fmt.Errorf("parse checkpoint transaction id %q: %w", txid, err)
 	}
 	return p, nil
 }

@@ -33,7 +33,7 @@ const readLogSQL = `SELECT position, transaction_id::text, stream_id, version, t
 	LIMIT $3`
 
 // readLog is the ReadFunc cmd builds from eventstore.ReadLog.
-func readLog(ctx context.Context, tx pgx.Tx, after projections.Position, limit int) ([]domain.Recorded, error) {
+func readLog(ctx context.Context, tx pgx.Tx, after domain.LogPosition, limit int) ([]domain.Recorded, error) {
 	rows, err := tx.Query(ctx, readLogSQL, strconv.FormatUint(after.TransactionID, 10), after.Position, limit)
 	if err != nil {
 		return nil, err
@@ -112,11 +112,11 @@ func (b *runnerBundle) runner(t *testing.T, cfg projections.RunnerConfig) *proje
 
 // appendEvent inserts one event into the log in its own transaction, as the
 // event store would, and returns its log position.
-func appendEvent(t *testing.T, db projections.DB, streamID string, version int64, e domain.Event) projections.Position {
+func appendEvent(t *testing.T, db projections.DB, streamID string, version int64, e domain.Event) domain.LogPosition {
 	t.Helper()
 	data, err := json.Marshal(e)
 	require.NoError(t, err)
-	var p projections.Position
+	var p domain.LogPosition
 	var txid string
 	err = db.QueryRow(t.Context(), `INSERT INTO events (stream_id, stream_type, version, type, data)
 		VALUES ($1, $2, $3, $4, $5) RETURNING position, transaction_id::text`,
@@ -135,7 +135,7 @@ const logWait = 60 * time.Second
 // drainTo runs CatchUp until the checkpoint reaches want and returns the
 // events applied. It polls because transactions of other tests running on
 // the same PostgreSQL can hold the log back (xmin rule).
-func drainTo(t *testing.T, r *projections.Runner, want projections.Position) int {
+func drainTo(t *testing.T, r *projections.Runner, want domain.LogPosition) int {
 	t.Helper()
 	total := 0
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
@@ -163,7 +163,7 @@ func snapshot(t *testing.T, db projections.DB) string {
 
 // deliveryLife appends scheduled → attempted(retrying) → attempted
 // (delivered) for one delivery and returns the last position.
-func (b *runnerBundle) deliveryLife(t *testing.T, id domain.DeliveryID, webhook domain.WebhookID) projections.Position {
+func (b *runnerBundle) deliveryLife(t *testing.T, id domain.DeliveryID, webhook domain.WebhookID) domain.LogPosition {
 	t.Helper()
 	appendEvent(t, b.pool, string(id), 1, scheduled(id, webhook, domain.EventID("evt_"+string(id)), "validation.completed", b.now))
 	appendEvent(t, b.pool, string(id), 2, retrying(1, b.now.Add(time.Second), b.now.Add(time.Minute)))
@@ -250,7 +250,7 @@ func TestRunner_CatchUp(t *testing.T) {
 		require.JSONEq(t, empty, snapshot(t, b.pool))
 		cp, err := r.Checkpoint(t.Context())
 		require.NoError(t, err)
-		require.Equal(t, projections.Position{}, cp)
+		require.Equal(t, domain.LogPosition{}, cp)
 
 		p.fail.Store(false)
 		require.Equal(t, 3, drainTo(t, r, last))
@@ -294,7 +294,7 @@ func TestRunner_CatchUp(t *testing.T) {
 					'at', '2026-11-29T10:00:00Z')
 			FROM generate_series(1, $2) AS i`, domain.TypeDeliveryScheduled, n)
 		require.NoError(t, err)
-		var last projections.Position
+		var last domain.LogPosition
 		var txid string
 		require.NoError(t, b.pool.QueryRow(t.Context(),
 			`SELECT transaction_id::text, max(position) FROM events GROUP BY 1`).Scan(&txid, &last.Position))

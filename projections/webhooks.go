@@ -46,13 +46,13 @@ const (
 			rate_limit_per_hour = excluded.rate_limit_per_hour, custom_headers = excluded.custom_headers,
 			metadata = excluded.metadata, created_at = excluded.created_at, updated_at = excluded.updated_at,
 			version = excluded.version`
-	// listWebhooks pages by id, which sorts by creation time.
-	listWebhooks = `SELECT ` + webhookColumns + ` FROM webhooks
+	// listWebhooks pages by id, which sorts by creation time; $3 is the
+	// cursor ('' on the first page).
+	listWebhooksFilter = `SELECT ` + webhookColumns + ` FROM webhooks
 		WHERE ($1 = '' AND status <> 'deleted' OR status = $1)
-		  AND ($2 = '' OR $2 = ANY(event_types) OR '*' = ANY(event_types))
-		  AND id > $3
-		ORDER BY id
-		LIMIT $4`
+		  AND ($2 = '' OR $2 = ANY(event_types) OR '*' = ANY(event_types))`
+	listWebhooksAsc  = listWebhooksFilter + ` AND id > $3 ORDER BY id LIMIT $4`
+	listWebhooksDesc = listWebhooksFilter + ` AND ($3 = '' OR id < $3) ORDER BY id DESC LIMIT $4`
 )
 
 // Project implements the event store's inline projector.
@@ -187,9 +187,14 @@ func GetWebhook(ctx context.Context, db DB, id domain.WebhookID) (*domain.Webhoo
 	return w, nil
 }
 
-// ListWebhooks returns one page of webhooks ordered by id (creation time).
+// ListWebhooks returns one page of webhooks, newest first (or oldest first
+// when f.Ascending) by id, which sorts by creation time.
 func ListWebhooks(ctx context.Context, db DB, f domain.WebhookFilter) ([]domain.Webhook, error) {
-	rows, err := db.Query(ctx, listWebhooks, string(f.Status), f.EventType, string(f.After), f.Limit)
+	q := listWebhooksDesc
+	if f.Ascending {
+		q = listWebhooksAsc
+	}
+	rows, err := db.Query(ctx, q, string(f.Status), f.EventType, string(f.After), f.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("list webhooks: %w", err)
 	}
@@ -206,4 +211,82 @@ func ListWebhooks(ctx context.Context, db DB, f domain.WebhookFilter) ([]domain.
 		return nil, fmt.Errorf("list webhooks: %w", err)
 	}
 	return out, nil
+}
+
+// StreamReadFunc returns up to limit events of the streams of one type,
+// ordered by (stream id, version), after (afterStream, afterVersion):
+// eventstore.ReadStreams, which cmd wires in.
+type StreamReadFunc func(ctx context.Context, q DB, streamType, afterStream string, afterVersion int64, limit int) ([]domain.Recorded, error)
+
+// rebuildChunk is how many events RebuildWebhooks reads per query.
+const rebuildChunk = 1000
+
+// RebuildWebhooks throws the webhooks read model away and rebuilds it from
+// the webhook streams themselves, in one transaction, and returns the
+// number of events read.
+//
+// It reads the committed events of webhook streams only (an index holds
+// them apart from the delivery events), so it neither depends on the log's
+// visibility horizon nor scans deliveries: its exclusive lock on webhooks,
+// which pauses the fan-out and the workers, lasts as long as reading the
+// webhook events takes. A webhook command still running when it starts is
+// waited for and included; one that starts later waits and then applies on
+// top of the rebuilt row. Each stream is folded to its final state before
+// it is written, so uniqueness of names and URLs holds at every step.
+// last_triggered_at, which comes from the delivery events, is kept.
+func RebuildWebhooks(ctx context.Context, tx pgx.Tx, read StreamReadFunc) (int, error) {
+	const keep = `CREATE TEMP TABLE webhooks_triggered ON COMMIT DROP AS SELECT id, last_triggered_at FROM webhooks`
+	const restore = `UPDATE webhooks w SET last_triggered_at = t.last_triggered_at
+		FROM webhooks_triggered t WHERE w.id = t.id`
+	if _, err := tx.Exec(ctx, `LOCK TABLE webhooks IN ACCESS EXCLUSIVE MODE`); err != nil {
+		return 0, fmt.Errorf("lock webhooks: %w", err)
+	}
+	if _, err := tx.Exec(ctx, keep); err != nil {
+		return 0, fmt.Errorf("keep last_triggered_at: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `TRUNCATE webhooks`); err != nil {
+		return 0, fmt.Errorf("reset webhooks: %w", err)
+	}
+	n := 0
+	var stream []domain.Recorded
+	flush := func() error {
+		if len(stream) == 0 {
+			return nil
+		}
+		w, err := domain.ReplayWebhook(stream)
+		stream = stream[:0]
+		if err != nil || !w.Exists() {
+			return err
+		}
+		_, err = tx.Exec(ctx, upsertWebhook, webhookArgs(w)...)
+		return uniqueError(err, w)
+	}
+	afterStream, afterVersion := "", int64(0)
+	for {
+		recs, err := read(ctx, tx, domain.WebhookStreamType, afterStream, afterVersion, rebuildChunk)
+		if err != nil {
+			return n, err
+		}
+		for _, r := range recs {
+			if len(stream) > 0 && stream[0].StreamID != r.StreamID {
+				if err := flush(); err != nil {
+					return n, err
+				}
+			}
+			stream = append(stream, r)
+		}
+		n += len(recs)
+		if len(recs) < rebuildChunk {
+			break
+		}
+		last := recs[len(recs)-1]
+		afterStream, afterVersion = last.StreamID, last.Version
+	}
+	if err := flush(); err != nil {
+		return n, err
+	}
+	if _, err := tx.Exec(ctx, restore); err != nil {
+		return n, fmt.Errorf("restore last_triggered_at: %w", err)
+	}
+	return n, nil
 }

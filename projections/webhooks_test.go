@@ -1,6 +1,7 @@
 package projections_test
 
 import (
+	"context"
 	"encoding/json"
 	"testing"
 	"time"
@@ -13,14 +14,12 @@ import (
 	"github.com/loki-interceptor/lokihooks/domain"
 	"github.com/loki-interceptor/lokihooks/eventstore"
 	"github.com/loki-interceptor/lokihooks/internal/dbtest"
-	"github.com/loki-interceptor/lokihooks/internal/webhookstore"
 	"github.com/loki-interceptor/lokihooks/projections"
 )
 
 type webhooksBundle struct {
 	pool   *pgxpool.Pool
 	events *eventstore.Store
-	store  *webhookstore.Store
 	now    time.Time
 }
 
@@ -29,13 +28,30 @@ type webhooksBundle struct {
 func setupWebhooks(t *testing.T) (projections.Webhooks, *webhooksBundle) {
 	t.Helper()
 	pool := dbtest.Pool(t, nil)
-	events := eventstore.New(pool, eventstore.Config{Projectors: []eventstore.Projector{projections.Webhooks{}}})
+	events := eventstore.New(pool, eventstore.Config{Inline: []eventstore.InlineProjector{{
+		StreamTypes: []string{domain.WebhookStreamType}, Project: projections.Webhooks{}.Project,
+	}}})
 	return projections.Webhooks{}, &webhooksBundle{
 		pool:   pool,
 		events: events,
-		store:  webhookstore.New(events, pool, nil),
 		now:    time.Date(2026, 11, 29, 10, 0, 0, 123456000, time.UTC),
 	}
+}
+
+// execute runs a domain command on a webhook stream, as the application's
+// commands do.
+func (b *webhooksBundle) execute(ctx context.Context, id domain.WebhookID, expected int64, decide func(*domain.Webhook) ([]domain.Event, error)) error {
+	_, err := b.events.Execute(ctx, eventstore.ExecuteParams{
+		StreamID: string(id), StreamType: domain.WebhookStreamType, ExpectedVersion: expected,
+		Decide: func(history []domain.Recorded) ([]domain.Event, error) {
+			w, err := domain.ReplayWebhook(history)
+			if err != nil {
+				return nil, err
+			}
+			return decide(w)
+		},
+	})
+	return err
 }
 
 // tick advances the bundle's clock, so every command gets its own time.
@@ -54,7 +70,7 @@ func (b *webhooksBundle) create(t *testing.T, s domain.WebhookSpec) domain.Webho
 	t.Helper()
 	now := b.tick()
 	id := domain.WebhookID(domain.NewID(domain.WebhookIDPrefix, now))
-	_, err := b.store.ExecuteWebhook(t.Context(), id, 0, func(*domain.Webhook) ([]domain.Event, error) {
+	err := b.execute(t.Context(), id, 0, func(*domain.Webhook) ([]domain.Event, error) {
 		return domain.CreateWebhook(domain.CreateWebhookParams{ID: id, Spec: s}, domain.ValidationOpts{}, now)
 	})
 	require.NoError(t, err)
@@ -64,7 +80,7 @@ func (b *webhooksBundle) create(t *testing.T, s domain.WebhookSpec) domain.Webho
 func (b *webhooksBundle) run(t *testing.T, id domain.WebhookID, cmd func(w *domain.Webhook, now time.Time) ([]domain.Event, error)) {
 	t.Helper()
 	now := b.tick()
-	_, err := b.store.ExecuteWebhook(t.Context(), id, eventstore.ExpectAny, func(w *domain.Webhook) ([]domain.Event, error) {
+	err := b.execute(t.Context(), id, domain.ExpectAny, func(w *domain.Webhook) ([]domain.Event, error) {
 		return cmd(w, now)
 	})
 	require.NoError(t, err)
@@ -240,7 +256,7 @@ func TestWebhooks_Unique(t *testing.T) {
 		} {
 			now := b.tick()
 			id := domain.WebhookID(domain.NewID(domain.WebhookIDPrefix, now))
-			_, err := b.store.ExecuteWebhook(t.Context(), id, 0, func(*domain.Webhook) ([]domain.Event, error) {
+			err := b.execute(t.Context(), id, 0, func(*domain.Webhook) ([]domain.Event, error) {
 				return domain.CreateWebhook(domain.CreateWebhookParams{ID: id, Spec: s}, domain.ValidationOpts{}, now)
 			})
 			require.ErrorIs(t, err, domain.ErrConflict)
@@ -304,20 +320,28 @@ func TestWebhooks_Queries(t *testing.T) {
 		tx, err := db.BeginTx(t.Context(), nil)
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = tx.Rollback() })
-		got, err := projections.MatchSubscribersSQLTx(t.Context(), tx,
-			[]string{"evt_1", "evt_2"}, []string{"compliance.alert", "batch.completed"})
+		got, err := projections.Subscribers{}.MatchSQLTx(t.Context(), tx,
+			[]domain.EventRef{{ID: "evt_1", Type: "compliance.alert"}, {ID: "evt_2", Type: "batch.completed"}})
 		require.NoError(t, err)
-		var alert, batch []domain.WebhookID
+		var alert, batch []domain.DestinationID
 		for _, s := range got {
+			require.Equal(t, domain.KindWebhook, s.Kind)
 			switch s.EventID {
 			case "evt_1":
 				require.Equal(t, "compliance.alert", s.EventType)
-				alert = append(alert, s.WebhookID)
+				alert = append(alert, s.DestinationID)
 			case "evt_2":
-				batch = append(batch, s.WebhookID)
+				batch = append(batch, s.DestinationID)
 			}
 		}
-		require.ElementsMatch(t, []domain.WebhookID{direct, wildcard, paused}, alert)
-		require.ElementsMatch(t, []domain.WebhookID{wildcard}, batch, "only the wildcard takes other types")
+		ids := func(ws ...domain.WebhookID) []domain.DestinationID {
+			out := make([]domain.DestinationID, len(ws))
+			for i, w := range ws {
+				out[i] = domain.DestinationID(w)
+			}
+			return out
+		}
+		require.ElementsMatch(t, ids(direct, wildcard, paused), alert)
+		require.ElementsMatch(t, ids(wildcard), batch, "only the wildcard takes other types")
 	})
 }

@@ -33,8 +33,8 @@ func TestRelay_HTTPAPIEndToEnd(t *testing.T) {
 		w.WriteHeader(http.StatusOK)
 	})
 	const key = "test-key-0123456789"
-	srv := httptest.NewServer(httpapi.New(httpapi.Deps{Webhooks: b.webhooks, Pipeline: b.api},
-		httpapi.Config{APIKeys: []string{key}, AllowHTTP: true}))
+	srv := httptest.NewServer(httpapi.New(httpapi.Deps{Webhooks: b.webhooks, Events: b.published, Deliveries: b.deliveries},
+		httpapi.Config{APIKeys: []string{key}}))
 	t.Cleanup(srv.Close)
 	call := func(method, path string, body any, want int) map[string]any {
 		t.Helper()

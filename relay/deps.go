@@ -9,44 +9,52 @@ import (
 	"github.com/loki-interceptor/lokihooks/domain"
 )
 
-// Sender makes one delivery attempt. *connectors.Webhook satisfies it.
+// Sender makes one delivery attempt. A connector (*connectors.Mux for
+// every kind, *connectors.Webhook for webhooks alone) satisfies it.
 type Sender interface {
 	Send(ctx context.Context, req domain.AttemptRequest) domain.AttemptResult
 }
 
-// Subscription is one (event, webhook) pair selected by the fan-out.
-type Subscription struct {
-	EventID   domain.EventID
-	EventType string
-	WebhookID domain.WebhookID
+// EventLog appends events. *eventstore.Store satisfies it: AppendTx on the
+// workers' transactions, AppendSQLTx on the outbox consumer's.
+type EventLog interface {
+	AppendTx(ctx context.Context, tx pgx.Tx, streams ...domain.Append) ([]domain.Recorded, error)
+	AppendSQLTx(ctx context.Context, tx *sql.Tx, streams ...domain.Append) ([]domain.Recorded, error)
 }
 
-// OutboxEvent identifies one event read from the outbox.
-type OutboxEvent struct {
-	ID   domain.EventID
-	Type string
+// Subscribers selects the destinations of outbox events.
+// projections.Subscribers satisfies it.
+type Subscribers interface {
+	// MatchSQLTx returns, for each event, the active or paused
+	// destinations subscribed to its type, on the outbox consumer's
+	// transaction.
+	MatchSQLTx(ctx context.Context, tx *sql.Tx, events []domain.EventRef) ([]domain.Subscription, error)
 }
 
-// Store is the storage the relay needs. cmd/lokihooks wires it from the
-// event store and the read models.
-type Store interface {
-	// MatchSQLTx returns, for each event, the webhooks that are active or
-	// paused and subscribed to its type.
-	MatchSQLTx(ctx context.Context, tx *sql.Tx, events []OutboxEvent) ([]Subscription, error)
-	// StartStreamsSQLTx appends the first event of each stream that does not
-	// exist yet and returns the ids it started.
-	StartStreamsSQLTx(ctx context.Context, tx *sql.Tx, streamType string, streams []domain.NewStream) ([]string, error)
-	// Webhook returns a webhook, deleted ones included (domain.ErrNotFound
-	// if it never existed).
-	Webhook(ctx context.Context, id domain.WebhookID) (*domain.Webhook, error)
-	// EventBody returns the exact body of a published event.
-	EventBody(ctx context.Context, id domain.EventID) ([]byte, error)
-	// AppendStreamTx appends events to a stream on a pgx transaction.
-	AppendStreamTx(ctx context.Context, tx pgx.Tx, streamID, streamType string, expected int64,
-		meta map[string]string, events ...domain.Event) ([]domain.Recorded, error)
-	// AppendNextTx appends one event to each of several distinct streams at
-	// their next version, in one statement.
-	AppendNextTx(ctx context.Context, tx pgx.Tx, events []domain.NewStream, streamType string) error
-	// LoadStreamTx returns a stream's history (domain.ErrNotFound if none).
-	LoadStreamTx(ctx context.Context, tx pgx.Tx, streamID string) ([]domain.Recorded, error)
+// Destinations reads and changes destinations for the workers.
+type Destinations interface {
+	// Destination returns a destination, deleted ones included, with its
+	// secrets and credentials in plain text; domain.ErrNotFound if it never
+	// existed.
+	Destination(ctx context.Context, id domain.DestinationID) (*domain.Destination, error)
+	// DeactivateTx records on tx that a destination stopped accepting
+	// deliveries (it answered 410 Gone). Deactivating an inactive or
+	// deleted destination does nothing.
+	DeactivateTx(ctx context.Context, tx pgx.Tx, id domain.DestinationID, reason string) error
+}
+
+// EventBodyFunc returns the exact body of a published event, for jobs whose
+// body was too large to travel in the job (domain.ErrNotFound if the event
+// is gone).
+type EventBodyFunc func(ctx context.Context, id domain.EventID) ([]byte, error)
+
+// Deps are the relay's collaborators. Every field is required for the
+// roles that use it: Log and Subscribers for the fan-out; Log,
+// Destinations, Sender and EventBodyFunc for the workers.
+type Deps struct {
+	Log           EventLog
+	Subscribers   Subscribers
+	Destinations  Destinations
+	Sender        Sender
+	EventBodyFunc EventBodyFunc
 }

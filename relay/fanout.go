@@ -7,12 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
 	wmsql "github.com/ThreeDotsLabs/watermill-sql/v3/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/riverqueue/river"
 
 	"github.com/loki-interceptor/lokihooks/domain"
@@ -21,18 +21,18 @@ import (
 // FanoutGroup is the watermill consumer group of the fan-out.
 const FanoutGroup = "fanout"
 
-// Fan-out defaults.
+// Fan-out defaults and bounds.
 const (
 	DefaultPollInterval = 20 * time.Millisecond
 	MinPollInterval     = time.Millisecond
-	defaultAckDeadline  = 30 * time.Second
+	// DefaultMaxDeliveries bounds the deliveries one handler run schedules
+	// when the subscriber count is known: message groups shrink so that
+	// events × subscribers stays near it.
+	DefaultMaxDeliveries = 5000
+	defaultAckDeadline   = 30 * time.Second
 )
 
-// errPoison marks a message that can never be handled; it goes to the
-// poison topic instead of blocking the consumer group.
-var errPoison = errors.New("poison message")
-
-// FanoutConfig configures a Fanout.
+// FanoutConfig configures a Fanout. Zero values mean the defaults stated.
 type FanoutConfig struct {
 	// PollInterval is how long the outbox consumer waits after an empty poll
 	// (default 20ms; it bounds publish→schedule latency and costs one xid
@@ -40,8 +40,15 @@ type FanoutConfig struct {
 	PollInterval time.Duration
 	// PollRows is how many outbox rows one poll reads (default 2000).
 	PollRows int
-	// GroupRows is the most outbox rows handled as one message (default 500).
+	// GroupRows is the most outbox rows handled as one message (default
+	// 500); fewer when destinations are many (MaxDeliveries).
 	GroupRows int
+	// MaxDeliveries is how many deliveries one message should schedule at
+	// most (default 5000): with S subscribers per event, groups hold about
+	// MaxDeliveries/S events.
+	MaxDeliveries int
+	// Poison tunes the handling of events that cannot be scheduled.
+	Poison PoisonConfig
 	// Logger (default: discard).
 	Logger *slog.Logger
 }
@@ -56,6 +63,10 @@ func (c FanoutConfig) withDefaults() FanoutConfig {
 	if c.GroupRows == 0 {
 		c.GroupRows = defaultGroupRows
 	}
+	if c.MaxDeliveries == 0 {
+		c.MaxDeliveries = DefaultMaxDeliveries
+	}
+	c.Poison = c.Poison.withDefaults()
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -66,30 +77,36 @@ func (c FanoutConfig) validate() error {
 	switch {
 	case c.PollInterval < MinPollInterval:
 		return fmt.Errorf("PollInterval must be at least %s", MinPollInterval)
-	case c.PollRows < 1 || c.GroupRows < 1:
-		return errors.New("PollRows and GroupRows must be positive")
+	case c.PollRows < 1 || c.GroupRows < 1 || c.MaxDeliveries < 1:
+		return errors.New("PollRows, GroupRows and MaxDeliveries must be positive")
 	}
-	return nil
+	return c.Poison.validate()
 }
 
 // Fanout turns outbox events into scheduled deliveries.
 type Fanout struct {
 	db     *sql.DB
-	store  Store
+	deps   Deps
 	jobs   *river.Client[*sql.Tx]
 	cfg    FanoutConfig
 	router *message.Router
+	poison *poison
+	// groupRows is the current message size (outbox rows), adapted to the
+	// number of subscribers per event; read by the schema on every poll.
+	groupRows *atomic.Int64
 }
 
 // NewFanout builds the fan-out router. db must reach the same schema as the
-// store (pgx stdlib over the same pool); jobs is an insert-only River client
-// on db.
-func NewFanout(db *sql.DB, store Store, jobs *river.Client[*sql.Tx], cfg FanoutConfig) (*Fanout, error) {
+// event log (pgx stdlib over the same pool); jobs is an insert-only River
+// client on db.
+func NewFanout(db *sql.DB, deps Deps, jobs *river.Client[*sql.Tx], cfg FanoutConfig) (*Fanout, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	f := &Fanout{db: db, store: store, jobs: jobs, cfg: cfg}
+	f := &Fanout{db: db, deps: deps, jobs: jobs, cfg: cfg, groupRows: &atomic.Int64{}}
+	f.groupRows.Store(int64(cfg.GroupRows))
+	f.poison = &poison{db: db, cfg: cfg.Poison, logger: cfg.Logger.With("component", "fanout")}
 	logger := watermill.NewSlogLogger(cfg.Logger.With("component", "fanout"))
 	ackDeadline := defaultAckDeadline
 	sub, err := wmsql.NewSubscriber(db, wmsql.SubscriberConfig{
@@ -98,7 +115,7 @@ func NewFanout(db *sql.DB, store Store, jobs *river.Client[*sql.Tx], cfg FanoutC
 		ResendInterval: 100 * time.Millisecond,
 		RetryInterval:  time.Second,
 		AckDeadline:    &ackDeadline,
-		SchemaAdapter:  newBatchSchema(cfg.PollRows, cfg.GroupRows),
+		SchemaAdapter:  batchSchema{DefaultPostgreSQLSchema: wmsql.DefaultPostgreSQLSchema{SubscribeBatchSize: cfg.PollRows}, pollRows: cfg.PollRows, groupRows: f.groupRows},
 		OffsetsAdapter: wmsql.DefaultPostgreSQLOffsetsAdapter{},
 	}, logger)
 	if err != nil {
@@ -108,21 +125,17 @@ func NewFanout(db *sql.DB, store Store, jobs *river.Client[*sql.Tx], cfg FanoutC
 	if err != nil {
 		return nil, fmt.Errorf("create router: %w", err)
 	}
-	poison, err := middleware.PoisonQueueWithFilter(txPublisher{logger: logger}, PoisonTopic, func(err error) bool {
-		var panicErr middleware.RecoveredPanicError
-		return errors.Is(err, errPoison) || errors.As(err, &panicErr)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("create poison queue: %w", err)
-	}
-	router.AddMiddleware(poison, middleware.Recoverer)
 	router.AddConsumerHandler("fanout", OutboxTopic, sub, f.handle)
 	f.router = router
 	return f, nil
 }
 
-// Run consumes the outbox until ctx is cancelled; it returns nil then.
+// Run consumes the outbox, and puts poisoned events whose backoff passed
+// back into it, until ctx is cancelled; it returns nil then.
 func (f *Fanout) Run(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { defer close(done); f.poison.retryLoop(ctx) }()
+	defer func() { <-done }()
 	if err := f.router.Run(ctx); err != nil && ctx.Err() == nil {
 		return fmt.Errorf("fanout router: %w", err)
 	}
@@ -139,83 +152,135 @@ type outboxItem struct {
 	Body     json.RawMessage   `json:"body"`
 }
 
-// handle schedules the deliveries of one group of outbox events, on the
-// subscriber's transaction, inside a savepoint: a failed statement rolls
-// back to it instead of aborting the transaction (which would make the
-// group loop forever).
+// handle schedules the deliveries of one group of outbox events on the
+// subscriber's transaction. It never leaves the group blocked: if the
+// group fails, each event is tried alone, each in a savepoint (a failed
+// statement would otherwise abort the transaction and loop the group
+// forever), and the events that still fail go to the poison table with
+// their reason while the others are scheduled. Only an error that makes
+// the transaction itself unusable (a lost connection) is returned, so that
+// watermill retries the group on a new one.
 func (f *Fanout) handle(msg *message.Message) error {
 	ctx := msg.Context()
 	tx, ok := wmsql.TxFromContext(ctx)
 	if !ok {
-		return fmt.Errorf("%w: no subscriber transaction in context", errPoison)
+		return errors.New("fanout: no subscriber transaction in context")
 	}
 	var items []outboxItem
 	if err := json.Unmarshal(msg.Payload, &items); err != nil {
-		return fmt.Errorf("%w: decode outbox group %s: %v", errPoison, msg.UUID, err)
+		// The schema builds this payload; it cannot be malformed unless the
+		// outbox table was written by hand. Nothing can be learned from a
+		// retry.
+		f.cfg.Logger.ErrorContext(ctx, "outbox group is not decodable; skipped", "message", msg.UUID, "error", err)
+		return nil
 	}
-	if _, err := tx.ExecContext(ctx, "SAVEPOINT fanout"); err != nil {
-		return fmt.Errorf("savepoint: %w", err)
+	n, err := f.inSavepoint(ctx, tx, items)
+	if err == nil {
+		f.cfg.Logger.DebugContext(ctx, "fanout", "events", len(items), "deliveries", n)
+		return f.poison.clear(ctx, tx, items)
 	}
-	n, err := f.schedule(ctx, tx, items)
-	if err != nil {
-		if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT fanout"); rerr != nil {
-			return errors.Join(err, fmt.Errorf("rollback to savepoint: %w", rerr))
+	if len(items) == 1 {
+		return f.poison.add(ctx, tx, items[0], err)
+	}
+	for _, it := range items {
+		if _, err := f.inSavepoint(ctx, tx, []outboxItem{it}); err != nil {
+			if perr := f.poison.add(ctx, tx, it, err); perr != nil {
+				return perr
+			}
 		}
-		return err
 	}
-	if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT fanout"); err != nil {
-		return fmt.Errorf("release savepoint: %w", err)
-	}
-	f.cfg.Logger.DebugContext(ctx, "fanout", "events", len(items), "deliveries", n)
-	return nil
+	return f.poison.clear(ctx, tx, items)
 }
 
+// inSavepoint schedules items inside a savepoint and rolls back to it on
+// failure (or panic), leaving the transaction usable.
+func (f *Fanout) inSavepoint(ctx context.Context, tx *sql.Tx, items []outboxItem) (n int, err error) {
+	if _, err := tx.ExecContext(ctx, "SAVEPOINT fanout"); err != nil {
+		return 0, fmt.Errorf("savepoint: %w", err)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic while scheduling: %v", p)
+		}
+		if err != nil {
+			if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT fanout"); rerr != nil {
+				err = errors.Join(err, fmt.Errorf("rollback to savepoint: %w", rerr))
+			}
+			return
+		}
+		if _, rerr := tx.ExecContext(ctx, "RELEASE SAVEPOINT fanout"); rerr != nil {
+			err = fmt.Errorf("release savepoint: %w", rerr)
+		}
+	}()
+	return f.schedule(ctx, tx, items)
+}
+
+// schedule matches, appends delivery.scheduled and inserts the jobs of
+// items, then adapts the group size to the subscribers per event seen.
 func (f *Fanout) schedule(ctx context.Context, tx *sql.Tx, items []outboxItem) (int, error) {
-	events := make([]OutboxEvent, 0, len(items))
+	events := make([]domain.EventRef, 0, len(items))
 	trace := make(map[domain.EventID]map[string]string, len(items))
 	bodies := make(map[domain.EventID]string, len(items))
 	for _, it := range items {
 		typ := it.Metadata["event_type"]
 		if it.ID == "" || typ == "" {
-			return 0, fmt.Errorf("%w: outbox row %q has no event id or event_type", errPoison, it.ID)
+			return 0, fmt.Errorf("outbox row %q has no event id or event_type", it.ID)
 		}
 		id := domain.EventID(it.ID)
-		events = append(events, OutboxEvent{ID: id, Type: typ})
+		events = append(events, domain.EventRef{ID: id, Type: typ})
 		trace[id] = traceOnly(it.Metadata)
 		if len(it.Body) > 0 && string(it.Body) != "null" {
 			bodies[id] = string(it.Body)
 		}
 	}
-	subs, err := f.store.MatchSQLTx(ctx, tx, events)
-	if err != nil || len(subs) == 0 {
+	subs, err := f.deps.Subscribers.MatchSQLTx(ctx, tx, events)
+	if err != nil {
 		return 0, err
 	}
+	f.adapt(len(items), len(subs))
+	if len(subs) == 0 {
+		return 0, nil
+	}
 	now := time.Now().UTC()
-	streams := make([]domain.NewStream, len(subs))
-	byDelivery := make(map[string]Subscription, len(subs))
+	streams := make([]domain.Append, len(subs))
+	byDelivery := make(map[string]domain.Subscription, len(subs))
 	for i, s := range subs {
-		id := domain.DeliveryIDFor(s.EventID, s.WebhookID)
-		streams[i] = domain.NewStream{ID: string(id), Metadata: trace[s.EventID], Event: domain.DeliveryScheduled{
-			DeliveryID: id, WebhookID: s.WebhookID, EventID: s.EventID, Type: s.EventType, At: now,
-		}}
+		id := domain.DeliveryIDFor(s.EventID, s.DestinationID)
+		streams[i] = domain.Append{
+			StreamID: string(id), StreamType: domain.DeliveryStreamType, Expect: domain.ExpectNew,
+			Metadata: trace[s.EventID],
+			Events: []domain.Event{domain.DeliveryScheduled{
+				DeliveryID: id, DestinationID: s.DestinationID, Kind: s.Kind, EventID: s.EventID, Type: s.EventType, At: now,
+			}},
+		}
 		byDelivery[string(id)] = s
 	}
-	started, err := f.store.StartStreamsSQLTx(ctx, tx, domain.DeliveryStreamType, streams)
+	started, err := f.deps.Log.AppendSQLTx(ctx, tx, streams...)
 	if err != nil || len(started) == 0 {
 		return 0, err
 	}
 	params := make([]river.InsertManyParams, len(started))
-	for i, id := range started {
-		s := byDelivery[id]
+	for i, r := range started {
+		s := byDelivery[r.StreamID]
 		params[i] = river.InsertManyParams{Args: DeliverArgs{
-			DeliveryID: domain.DeliveryID(id), WebhookID: s.WebhookID, EventID: s.EventID, EventType: s.EventType,
-			Attempt: 1, Try: 1, Trace: trace[s.EventID], Body: bodies[s.EventID],
+			DeliveryID: domain.DeliveryID(r.StreamID), DestinationID: s.DestinationID, DestinationKind: s.Kind,
+			EventID: s.EventID, EventType: s.EventType, Attempt: 1, Try: 1, Trace: trace[s.EventID], Body: bodies[s.EventID],
 		}}
 	}
 	if _, err := f.jobs.InsertManyFastTx(ctx, tx, params); err != nil {
 		return 0, fmt.Errorf("insert %d delivery jobs: %w", len(params), err)
 	}
 	return len(started), nil
+}
+
+// adapt sets the next groups' size so that events × subscribers per event
+// stays near MaxDeliveries.
+func (f *Fanout) adapt(events, deliveries int) {
+	if events == 0 {
+		return
+	}
+	perEvent := max(1, (deliveries+events-1)/events)
+	f.groupRows.Store(int64(max(1, min(f.cfg.GroupRows, f.cfg.MaxDeliveries/perEvent))))
 }
 
 // traceOnly keeps the W3C trace context keys of outbox metadata.
@@ -228,26 +293,3 @@ func traceOnly(md map[string]string) map[string]string {
 	}
 	return out
 }
-
-// txPublisher publishes on the transaction found in the message context,
-// so a poisoned message is recorded atomically with the consumer's offset.
-type txPublisher struct {
-	logger watermill.LoggerAdapter
-}
-
-func (p txPublisher) Publish(topic string, msgs ...*message.Message) error {
-	if len(msgs) == 0 {
-		return nil
-	}
-	tx, ok := wmsql.TxFromContext(msgs[0].Context())
-	if !ok {
-		return errors.New("poison publish: no transaction in message context")
-	}
-	pub, err := wmsql.NewPublisher(tx, wmsql.PublisherConfig{SchemaAdapter: wmsql.DefaultPostgreSQLSchema{}}, p.logger)
-	if err != nil {
-		return err
-	}
-	return pub.Publish(topic, msgs...)
-}
-
-func (txPublisher) Close() error { return nil }

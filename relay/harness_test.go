@@ -22,10 +22,9 @@ import (
 	"github.com/loki-interceptor/lokihooks/connectors"
 	"github.com/loki-interceptor/lokihooks/domain"
 	"github.com/loki-interceptor/lokihooks/eventstore"
+	"github.com/loki-interceptor/lokihooks/internal/app"
 	"github.com/loki-interceptor/lokihooks/internal/dbtest"
-	"github.com/loki-interceptor/lokihooks/internal/pipeline"
 	"github.com/loki-interceptor/lokihooks/internal/secretbox"
-	"github.com/loki-interceptor/lokihooks/internal/webhookstore"
 	"github.com/loki-interceptor/lokihooks/projections"
 	"github.com/loki-interceptor/lokihooks/relay"
 )
@@ -91,12 +90,13 @@ func (rc *receiver) requests() []received {
 }
 
 type testBundle struct {
-	pool     *pgxpool.Pool
-	events   *eventstore.Store
-	webhooks *webhookstore.Store
-	api      *pipeline.API
-	relay    *relay.Relay
-	clock    *clock
+	pool       *pgxpool.Pool
+	events     *eventstore.Store
+	webhooks   *app.Webhooks
+	published  *app.Events
+	deliveries *app.Deliveries
+	relay      *relay.Relay
+	clock      *clock
 }
 
 type setupOpts struct {
@@ -112,7 +112,9 @@ func setup(t *testing.T, opts *setupOpts) *testBundle {
 		opts = &setupOpts{}
 	}
 	pool := dbtest.Pool(t, &dbtest.Opts{MaxConns: 20})
-	events := eventstore.New(pool, eventstore.Config{Projectors: []eventstore.Projector{projections.Webhooks{}}})
+	events := eventstore.New(pool, eventstore.Config{Inline: []eventstore.InlineProjector{{
+		StreamTypes: []string{domain.WebhookStreamType}, Project: projections.Webhooks{}.Project,
+	}}})
 	db := stdlib.OpenDBFromPool(pool)
 	t.Cleanup(func() { _ = db.Close() })
 	sender := connectors.NewWebhook(connectors.NewClient(connectors.ClientConfig{
@@ -122,9 +124,16 @@ func setup(t *testing.T, opts *setupOpts) *testBundle {
 	// Secrets are encrypted at rest as in production.
 	box, boxErr := secretbox.New(bytes.Repeat([]byte{42}, secretbox.KeySize))
 	require.NoError(t, boxErr)
-	rl, err := relay.New(pool, db, pipeline.NewStore(events, pool, box), sender, relay.Config{
+	appCfg := app.Config{Secrets: box, Validation: domain.ValidationOpts{AllowHTTP: true}, NowFunc: clk.Now}
+	rl, err := relay.New(pool, db, relay.Deps{
+		Log: events, Subscribers: projections.Subscribers{}, Destinations: app.NewDestinations(pool, events, appCfg),
+		Sender: sender, EventBodyFunc: func(ctx context.Context, id domain.EventID) ([]byte, error) {
+			return projections.PublishedBody(ctx, pool, id)
+		},
+	}, relay.Config{
 		Fanout: true, Work: true, Workers: max(opts.workers, 10),
-		FanoutConfig:      relay.FanoutConfig{PollInterval: 5 * time.Millisecond},
+		FanoutConfig: relay.FanoutConfig{PollInterval: 5 * time.Millisecond,
+			Poison: relay.PoisonConfig{MaxTries: 2, RetryInterval: 20 * time.Millisecond}},
 		FetchPollInterval: 10 * time.Millisecond, ShutdownTimeout: 5 * time.Second,
 		NowFunc: clk.Now, RandomFunc: func() float64 { return 0.5 }, TracerProvider: opts.tracer,
 		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
@@ -132,8 +141,8 @@ func setup(t *testing.T, opts *setupOpts) *testBundle {
 	require.NoError(t, err)
 	runner, err := projections.NewRunner(pool, projections.RunnerConfig{
 		Name: "deliveries", Projector: projections.Deliveries{}, PollInterval: 5 * time.Millisecond,
-		Read: func(ctx context.Context, tx pgx.Tx, after projections.Position, limit int) ([]domain.Recorded, error) {
-			return eventstore.ReadLog(ctx, tx, eventstore.LogPosition{TransactionID: after.TransactionID, Position: after.Position}, limit)
+		Read: func(ctx context.Context, tx pgx.Tx, after domain.LogPosition, limit int) ([]domain.Recorded, error) {
+			return eventstore.ReadLog(ctx, tx, after, limit)
 		},
 	})
 	require.NoError(t, err)
@@ -150,8 +159,8 @@ func setup(t *testing.T, opts *setupOpts) *testBundle {
 		t.Fatal("fan-out did not start")
 	}
 	return &testBundle{
-		pool: pool, events: events, webhooks: webhookstore.New(events, pool, box),
-		api: pipeline.NewAPI(pool, rl, sender, box, clk.Now), relay: rl, clock: clk,
+		pool: pool, events: events, webhooks: app.NewWebhooks(pool, events, rl, sender, appCfg),
+		published: app.NewEvents(pool, appCfg), deliveries: app.NewDeliveries(pool, rl), relay: rl, clock: clk,
 	}
 }
 
@@ -164,10 +173,7 @@ func (b *testBundle) createWebhook(t *testing.T, url string, change func(*domain
 	if change != nil {
 		change(&spec)
 	}
-	id := domain.WebhookID(domain.NewID(domain.WebhookIDPrefix, time.Now()))
-	w, err := b.webhooks.ExecuteWebhook(t.Context(), id, 0, func(*domain.Webhook) ([]domain.Event, error) {
-		return domain.CreateWebhook(domain.CreateWebhookParams{ID: id, Spec: spec}, domain.ValidationOpts{AllowHTTP: true}, time.Now())
-	})
+	w, err := b.webhooks.CreateWebhook(t.Context(), spec, "")
 	require.NoError(t, err)
 	return w
 }
@@ -228,6 +234,7 @@ func (b *testBundle) diagnose(t *testing.T, id domain.DeliveryID) {
 		t.Logf("%s: %s %v", title, out, err)
 	}
 	dump("jobs", `SELECT id, state, attempt, scheduled_at, args->>'attempt' AS try, errors FROM river_job WHERE args->>'delivery_id' = $1`, string(id))
+	dump("poison", `SELECT event_id, reason, tries FROM outbox_poison`)
 	dump("events", `SELECT version, type, transaction_id::text FROM events WHERE stream_id = $1`, string(id))
 	dump("outbox offsets", `SELECT * FROM watermill_offsets_outbox`)
 	dump("checkpoints", `SELECT name, transaction_id::text, position FROM projection_checkpoints`)

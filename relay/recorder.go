@@ -2,52 +2,66 @@ package relay
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver"
-	"github.com/riverqueue/river/rivertype"
 
 	"github.com/loki-interceptor/lokihooks/domain"
 )
 
-// maxRecordBatch bounds how many attempts one recording transaction holds.
+// maxRecordBatch bounds how many finished jobs one recording transaction
+// holds (DESIGN §3.14: no transaction lokihooks opens is long).
 const maxRecordBatch = 256
-
-// errNotRunning reports a job that stopped being ours (rescued or
-// cancelled) before its outcome was recorded.
-var errNotRunning = errors.New("job is no longer running")
 
 // record is one finished job waiting to be recorded.
 type record struct {
-	job     *river.Job[DeliverArgs]
-	event   domain.Event
-	outcome *domain.AttemptOutcome
-	done    chan error
+	job *river.Job[DeliverArgs]
+	// event is appended to the delivery's stream.
+	event domain.Event
+	// deactivate, when set, deactivates the destination with this reason.
+	deactivate string
+	// next, when set, is the job that follows (a retry or a postponed
+	// attempt).
+	next *river.InsertManyParams
+	done chan error
+}
+
+type recorderConfig struct {
+	committers int
+	timeout    time.Duration
+	now        func() time.Time
+	logger     *slog.Logger
 }
 
 // recorder records finished jobs in batches: one transaction appends every
-// attempt event, schedules every retry, deactivates webhooks that answered
-// 410 and completes every job. Each outcome is still atomic with its job's
-// completion, while the database sees one commit for many deliveries
-// instead of one each (which, with hundreds of concurrent workers, spent
-// most of the time in commit and index-page contention).
+// delivery event, deactivates destinations that answered 410, inserts the
+// follow-up jobs and completes every job. Each outcome is still atomic with
+// its job's completion, while the database sees one commit for many
+// deliveries instead of one each.
+//
+// Several committers work at once, each transaction has a deadline, and a
+// failed batch is split in halves and retried, so neither a hung commit nor
+// a bad record stops the others: a hung one holds a single committer until
+// its deadline, and its jobs run again later.
 type recorder struct {
-	pool   *pgxpool.Pool
-	store  Store
-	client *river.Client[pgx.Tx]
-	now    func() time.Time
-	logger *slog.Logger
-	queue  chan *record
+	pool         *pgxpool.Pool
+	log          EventLog
+	destinations Destinations
+	client       *river.Client[pgx.Tx]
+	cfg          recorderConfig
+	queue        chan *record
 }
 
-func newRecorder(pool *pgxpool.Pool, store Store, now func() time.Time, logger *slog.Logger) *recorder {
-	return &recorder{pool: pool, store: store, now: now, logger: logger, queue: make(chan *record, maxRecordBatch)}
+func newRecorder(pool *pgxpool.Pool, log EventLog, destinations Destinations, cfg recorderConfig) *recorder {
+	return &recorder{
+		pool: pool, log: log, destinations: destinations, cfg: cfg,
+		queue: make(chan *record, maxRecordBatch*cfg.committers),
+	}
 }
 
 // submit hands a finished job to the recorder and waits for the outcome.
@@ -68,9 +82,17 @@ func (r *recorder) submit(ctx context.Context, rec *record) error {
 	}
 }
 
-// run records batches until ctx is cancelled. It must be stopped only after
-// the workers that submit to it.
+// run records batches with cfg.committers goroutines until ctx is
+// cancelled. It must be stopped only after the workers that submit to it.
 func (r *recorder) run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for range r.cfg.committers {
+		wg.Go(func() { r.commitLoop(ctx) })
+	}
+	wg.Wait()
+}
+
+func (r *recorder) commitLoop(ctx context.Context) {
 	for {
 		var first *record
 		select {
@@ -92,100 +114,65 @@ func (r *recorder) run(ctx context.Context) {
 	}
 }
 
-// commit records a batch; if the batch fails as a whole, each record is
-// retried alone so one bad job cannot fail its neighbours.
+// commit records a batch. If the batch fails as a whole, it is split in
+// halves and each half is tried again, so a record that cannot be written
+// fails alone after at most log2(maxRecordBatch) more transactions.
 func (r *recorder) commit(ctx context.Context, batch []*record) {
 	err := r.commitTx(ctx, batch)
 	if err == nil || len(batch) == 1 {
+		if err != nil {
+			r.cfg.logger.WarnContext(ctx, "recording failed; the job runs again",
+				"delivery_id", batch[0].job.Args.DeliveryID, "error", err)
+		}
 		for _, rec := range batch {
 			rec.done <- err
 		}
 		return
 	}
-	r.logger.WarnContext(ctx, "recording batch failed; recording one by one", "size", len(batch), "error", err)
-	for _, rec := range batch {
-		rec.done <- r.commitTx(ctx, []*record{rec})
-	}
+	r.cfg.logger.DebugContext(ctx, "recording batch failed; splitting", "size", len(batch), "error", err)
+	half := len(batch) / 2
+	r.commit(ctx, batch[:half])
+	r.commit(ctx, batch[half:])
 }
 
 func (r *recorder) commitTx(ctx context.Context, batch []*record) error {
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.timeout)
+	defer cancel()
 	return pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
-		events := make([]domain.NewStream, len(batch))
-		var retries []river.InsertManyParams
+		streams := make([]domain.Append, 0, len(batch))
+		var next []river.InsertManyParams
+		ids := make([]int64, len(batch))
 		for i, rec := range batch {
 			a := rec.job.Args
-			events[i] = domain.NewStream{ID: string(a.DeliveryID), Event: rec.event, Metadata: a.Trace}
-			if rec.outcome == nil {
-				continue
+			streams = append(streams, domain.Append{
+				StreamID: string(a.DeliveryID), StreamType: domain.DeliveryStreamType, Expect: domain.ExpectAny,
+				Events: []domain.Event{rec.event}, Metadata: a.Trace,
+			})
+			if rec.next != nil {
+				next = append(next, *rec.next)
 			}
-			if rec.outcome.DeactivateWebhook != "" {
-				if err := r.deactivate(ctx, tx, a.WebhookID, rec.outcome.DeactivateWebhook); err != nil {
-					return err
-				}
-			}
-			if rec.outcome.Status == domain.DeliveryRetrying {
-				next := a
-				next.Attempt, next.Try = a.Attempt+1, a.Try+1
-				retries = append(retries, river.InsertManyParams{Args: next, InsertOpts: &river.InsertOpts{ScheduledAt: *rec.outcome.NextAttemptAt}})
-			}
+			ids[i] = rec.job.ID
 		}
-		if err := r.store.AppendNextTx(ctx, tx, events, domain.DeliveryStreamType); err != nil {
+		// The delivery events go first, so that the transaction takes its
+		// id here: the event store refuses to append after a head written
+		// by a younger transaction, and a transaction that wrote something
+		// else first (a deactivation) would be older than it needs to be.
+		if _, err := r.log.AppendTx(ctx, tx, streams...); err != nil {
 			return err
 		}
-		if len(retries) > 0 {
-			if _, err := r.client.InsertManyTx(ctx, tx, retries); err != nil {
-				return fmt.Errorf("schedule %d retries: %w", len(retries), err)
+		for _, rec := range batch {
+			if rec.deactivate == "" {
+				continue
+			}
+			if err := r.destinations.DeactivateTx(ctx, tx, rec.job.Args.DestinationID, rec.deactivate); err != nil {
+				return fmt.Errorf("deactivate %s: %w", rec.job.Args.DestinationID, err)
 			}
 		}
-		return r.complete(ctx, tx, batch)
-	})
-}
-
-// complete marks every job of the batch completed in one statement, the
-// same statement River's JobCompleteTx runs for one job.
-func (r *recorder) complete(ctx context.Context, tx pgx.Tx, batch []*record) error {
-	now := r.now().UTC()
-	p := &riverdriver.JobSetStateIfRunningManyParams{Now: &now}
-	for _, rec := range batch {
-		one := riverdriver.JobSetStateCompleted(rec.job.ID, now, nil)
-		p.ID = append(p.ID, one.ID)
-		p.Attempt = append(p.Attempt, one.Attempt)
-		p.ErrData = append(p.ErrData, one.ErrData)
-		p.FinalizedAt = append(p.FinalizedAt, one.FinalizedAt)
-		p.MetadataDoMerge = append(p.MetadataDoMerge, false)
-		p.MetadataUpdates = append(p.MetadataUpdates, nil)
-		p.ScheduledAt = append(p.ScheduledAt, one.ScheduledAt)
-		p.State = append(p.State, one.State)
-	}
-	rows, err := r.client.Driver().UnwrapExecutor(tx).JobSetStateIfRunningMany(ctx, p)
-	if err != nil {
-		return fmt.Errorf("complete %d jobs: %w", len(batch), err)
-	}
-	for _, row := range rows {
-		if row.State != rivertype.JobStateCompleted {
-			return fmt.Errorf("job %d: %w", row.ID, errNotRunning)
+		if len(next) > 0 {
+			if _, err := r.client.InsertManyTx(ctx, tx, next); err != nil {
+				return fmt.Errorf("schedule %d follow-up jobs: %w", len(next), err)
+			}
 		}
-	}
-	if len(rows) != len(batch) {
-		return fmt.Errorf("%d of %d jobs: %w", len(batch)-len(rows), len(batch), errNotRunning)
-	}
-	return nil
-}
-
-// deactivate records that a webhook answered 410 Gone.
-func (r *recorder) deactivate(ctx context.Context, tx pgx.Tx, id domain.WebhookID, reason string) error {
-	history, err := r.store.LoadStreamTx(ctx, tx, string(id))
-	if err != nil {
-		return err
-	}
-	hook, err := domain.ReplayWebhook(history)
-	if err != nil {
-		return err
-	}
-	events, err := hook.Deactivate(reason, r.now())
-	if err != nil || len(events) == 0 {
-		return err
-	}
-	_, err = r.store.AppendStreamTx(ctx, tx, string(id), domain.WebhookStreamType, hook.Version, nil, events...)
-	return err
+		return completeRunning(ctx, r.client, tx, ids, r.cfg.now().UTC())
+	})
 }

@@ -22,18 +22,24 @@ import (
 
 // Defaults of Config.
 const (
-	DefaultWorkers         = 500
-	DefaultShutdownTimeout = 30 * time.Second
-	DefaultRescueAfter     = 3 * time.Minute
-	DefaultWebhookCacheTTL = time.Second
-	// defaultFetchCooldown spaces a worker process's job fetches: longer
-	// means fewer, larger fetches (3.0k → 3.5k deliveries/s from 10ms to
-	// 50ms in lokihooks bench) for a few ms more latency at low rates.
-	defaultFetchCooldown = 50 * time.Millisecond
-	defaultFetchPoll     = 50 * time.Millisecond
+	DefaultWorkers          = 500
+	DefaultShutdownTimeout  = 30 * time.Second
+	DefaultRescueAfter      = 3 * time.Minute
+	DefaultCacheTTL         = time.Second
+	DefaultRecordTimeout    = 10 * time.Second
+	DefaultRecorders        = 4
+	DefaultParkFor          = 24 * time.Hour
+	DefaultRedriveChunk     = 500
+	DefaultWakeChunk        = 500
+	defaultFetchCooldown    = 50 * time.Millisecond
+	defaultFetchPoll        = 50 * time.Millisecond
+	minRecordTimeout        = 100 * time.Millisecond
+	maxRedriveChunk         = 1000
+	completedJobRetention   = time.Hour
+	riverClientLoggerSuffix = "river"
 )
 
-// Config configures a Relay.
+// Config configures a Relay. Zero values mean the defaults stated.
 type Config struct {
 	// Fanout runs the outbox consumer (role "relay").
 	Fanout bool
@@ -50,15 +56,25 @@ type Config struct {
 	FetchPollInterval time.Duration
 	// RescueAfter is how long a job may run before it is cancelled and,
 	// if its process died, run again by another (default 3m; keep it above
-	// the longest webhook timeout, 120s at most).
+	// the longest destination timeout, 120s at most).
 	RescueAfter time.Duration
 	// ShutdownTimeout is how long in-flight deliveries may finish after
 	// shutdown starts before they are cancelled (default 30s).
 	ShutdownTimeout time.Duration
-	// WebhookCacheTTL is how long a worker reuses a webhook it read: the
-	// delay before a change (pause, secret rotation, deletion) reaches
-	// deliveries (default 1s; negative disables the cache).
-	WebhookCacheTTL time.Duration
+	// CacheTTL is how long a worker reuses an active destination it read:
+	// the delay before a change (pause, secret rotation, deletion) reaches
+	// deliveries (default 1s; negative disables the cache). Destinations
+	// that are not active are always read again.
+	CacheTTL time.Duration
+	// Recorders is how many transactions record finished attempts at once
+	// (default 4). A recording that hangs holds one of them.
+	Recorders int
+	// RecordTimeout bounds one recording transaction (default 10s, at
+	// least 100ms). Attempts whose recording failed run again.
+	RecordTimeout time.Duration
+	// ParkFor is how long a delivery of a paused destination waits before
+	// it looks again (default 24h); resuming releases it at once.
+	ParkFor time.Duration
 	// NowFunc is the clock of attempts (default time.Now).
 	NowFunc func() time.Time
 	// RandomFunc returns jitter in [0, 1) (default math/rand).
@@ -82,11 +98,20 @@ func (c Config) withDefaults() Config {
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = DefaultShutdownTimeout
 	}
+	if c.CacheTTL == 0 {
+		c.CacheTTL = DefaultCacheTTL
+	}
+	if c.Recorders == 0 {
+		c.Recorders = DefaultRecorders
+	}
+	if c.RecordTimeout == 0 {
+		c.RecordTimeout = DefaultRecordTimeout
+	}
+	if c.ParkFor == 0 {
+		c.ParkFor = DefaultParkFor
+	}
 	if c.NowFunc == nil {
 		c.NowFunc = time.Now
-	}
-	if c.WebhookCacheTTL == 0 {
-		c.WebhookCacheTTL = DefaultWebhookCacheTTL
 	}
 	if c.RandomFunc == nil {
 		c.RandomFunc = defaultRandom
@@ -100,48 +125,72 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+func (c Config) validate(deps Deps) error {
+	var errs []error
+	if c.Workers < 1 {
+		errs = append(errs, errors.New("Workers must be at least 1"))
+	}
+	if c.Recorders < 1 {
+		errs = append(errs, errors.New("Recorders must be at least 1"))
+	}
+	if c.RecordTimeout < minRecordTimeout {
+		errs = append(errs, fmt.Errorf("RecordTimeout must be at least %s", minRecordTimeout))
+	}
+	if deps.Log == nil {
+		errs = append(errs, errors.New("Deps.Log is required"))
+	}
+	if c.Fanout && deps.Subscribers == nil {
+		errs = append(errs, errors.New("Deps.Subscribers is required for the fan-out"))
+	}
+	if c.Work && (deps.Destinations == nil || deps.Sender == nil || deps.EventBodyFunc == nil) {
+		errs = append(errs, errors.New("Deps.Destinations, Sender and EventBodyFunc are required for workers"))
+	}
+	return errors.Join(errs...)
+}
+
 // Relay runs the fan-out and the delivery workers, and offers redrive and
-// wake-up to the API. It is safe for concurrent use.
+// wake-up to the application. It is safe for concurrent use.
 type Relay struct {
 	cfg      Config
 	pool     *pgxpool.Pool
-	store    Store
-	workers  *river.Client[pgx.Tx]
+	deps     Deps
+	client   *river.Client[pgx.Tx]
 	fanout   *Fanout
 	recorder *recorder
 }
 
 // New builds a Relay. db is a database/sql handle on the same database and
 // schema as pool (stdlib.OpenDBFromPool); it serves the watermill consumer.
-func New(pool *pgxpool.Pool, db *sql.DB, store Store, sender Sender, cfg Config) (*Relay, error) {
+func New(pool *pgxpool.Pool, db *sql.DB, deps Deps, cfg Config) (*Relay, error) {
 	cfg = cfg.withDefaults()
-	if cfg.Workers < 1 {
-		return nil, errors.New("Workers must be at least 1")
+	if err := cfg.validate(deps); err != nil {
+		return nil, fmt.Errorf("relay config: %w", err)
 	}
-	r := &Relay{cfg: cfg, pool: pool, store: store}
+	r := &Relay{cfg: cfg, pool: pool, deps: deps}
 	rcfg := &river.Config{
-		Logger:            cfg.Logger.With("component", "river"),
+		Logger:            cfg.Logger.With("component", riverClientLoggerSuffix),
 		FetchCooldown:     min(defaultFetchCooldown, cfg.FetchPollInterval),
 		FetchPollInterval: cfg.FetchPollInterval,
 		// River only rescues jobs that have a timeout: a job running longer
 		// than RescueAfter is cancelled here and, if its process died,
-		// rescued by another. Attempts have their webhook's own, shorter
-		// timeout.
+		// rescued by another. Attempts have their destination's own,
+		// shorter timeout.
 		JobTimeout:                  cfg.RescueAfter,
 		RescueStuckJobsAfter:        cfg.RescueAfter + time.Second,
 		MaxAttempts:                 deliverMaxAttempts,
-		CompletedJobRetentionPeriod: time.Hour,
+		CompletedJobRetentionPeriod: completedJobRetention,
 	}
 	if cfg.Work {
 		workers := river.NewWorkers()
-		r.recorder = newRecorder(pool, store, cfg.NowFunc, cfg.Logger.With("component", "recorder"))
-		worker := &Worker{
-			store: store, sender: sender, now: cfg.NowFunc, random: cfg.RandomFunc,
+		r.recorder = newRecorder(pool, deps.Log, deps.Destinations, recorderConfig{
+			committers: cfg.Recorders, timeout: cfg.RecordTimeout, now: cfg.NowFunc,
+			logger: cfg.Logger.With("component", "recorder"),
+		})
+		river.AddWorker(workers, &Worker{
+			deps: deps, cfg: cfg, limiter: &rateLimiter{pool: pool}, recorder: r.recorder,
 			logger: cfg.Logger.With("component", "worker"), tracer: cfg.TracerProvider.Tracer("lokihooks/relay"),
-			limiter: &rateLimiter{pool: pool}, recorder: r.recorder,
-			webhooks: &webhookCache{store: store, ttl: cfg.WebhookCacheTTL, items: map[domain.WebhookID]cachedWebhook{}},
-		}
-		river.AddWorker(workers, worker)
+			cache: newDestinationCache(deps.Destinations, cfg.CacheTTL),
+		})
 		rcfg.Workers = workers
 		rcfg.Queues = map[string]river.QueueConfig{DeliveryQueue: {MaxWorkers: cfg.Workers}}
 	}
@@ -149,13 +198,13 @@ func New(pool *pgxpool.Pool, db *sql.DB, store Store, sender Sender, cfg Config)
 	if err != nil {
 		return nil, fmt.Errorf("create river client: %w", err)
 	}
-	r.workers = client
+	r.client = client
 	if r.recorder != nil {
 		r.recorder.client = client
 	}
 	if cfg.Fanout {
 		inserter, err := river.NewClient(riverdatabasesql.New(db), &river.Config{
-			Logger: cfg.Logger.With("component", "river"), MaxAttempts: deliverMaxAttempts,
+			Logger: cfg.Logger.With("component", riverClientLoggerSuffix), MaxAttempts: deliverMaxAttempts,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("create river inserter: %w", err)
@@ -164,7 +213,7 @@ func New(pool *pgxpool.Pool, db *sql.DB, store Store, sender Sender, cfg Config)
 		if fcfg.Logger == nil {
 			fcfg.Logger = cfg.Logger
 		}
-		if r.fanout, err = NewFanout(db, store, inserter, fcfg); err != nil {
+		if r.fanout, err = NewFanout(db, deps, inserter, fcfg); err != nil {
 			return nil, err
 		}
 	}
@@ -188,18 +237,18 @@ func (r *Relay) Run(ctx context.Context) error {
 		// River's start context would cancel in-flight jobs at once
 		// (StopAndCancel). Shutdown goes through Stop, then StopAndCancel
 		// after ShutdownTimeout, below.
-		if err := r.workers.Start(context.WithoutCancel(gctx)); err != nil {
+		if err := r.client.Start(context.WithoutCancel(gctx)); err != nil {
 			return fmt.Errorf("start workers: %w", err)
 		}
 		g.Go(func() error {
 			<-gctx.Done()
 			stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.ShutdownTimeout)
 			defer cancel()
-			if err := r.workers.Stop(stopCtx); err != nil {
+			if err := r.client.Stop(stopCtx); err != nil {
 				r.cfg.Logger.Warn("deliveries still running at shutdown timeout; cancelling them")
 				cancelCtx, cancel2 := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 				defer cancel2()
-				return r.workers.StopAndCancel(cancelCtx)
+				return r.client.StopAndCancel(cancelCtx)
 			}
 			return nil
 		})
@@ -218,59 +267,64 @@ func (r *Relay) FanoutRunning() chan struct{} {
 	return r.fanout.Running()
 }
 
-// Redrive schedules a fresh attempt for each given delivery (which must be
-// failed or permanent_failure): it appends delivery.redriven and inserts a
-// job in one transaction per call. The retry policy starts over. It returns
-// how many were redriven; deliveries that changed meanwhile are skipped.
+// Redrive schedules a fresh attempt for each given delivery that is failed
+// or permanent_failure, with the retry budget starting over. Each call is
+// one transaction that appends every delivery.redriven event in one
+// statement and inserts every job; pass at most maxRedriveChunk (1000)
+// deliveries (callers page through larger selections, DESIGN §3.14). It
+// returns how many it redrove; a delivery that changed since it was read
+// fails the whole call with domain.ErrVersionConflict.
 func (r *Relay) Redrive(ctx context.Context, deliveries []domain.DeliveryView) (int, error) {
-	n := 0
+	if len(deliveries) > maxRedriveChunk {
+		return 0, fmt.Errorf("redrive %d deliveries at once: at most %d per transaction: %w", len(deliveries), maxRedriveChunk, domain.ErrInvalid)
+	}
+	now := r.cfg.NowFunc().UTC()
+	var streams []domain.Append
+	var jobs []river.InsertManyParams
+	for _, d := range deliveries {
+		if !d.Status.Redrivable() {
+			continue
+		}
+		streams = append(streams, domain.Append{
+			StreamID: string(d.ID), StreamType: domain.DeliveryStreamType, Expect: d.Version,
+			Events: []domain.Event{domain.DeliveryRedriven{At: now}},
+		})
+		jobs = append(jobs, river.InsertManyParams{Args: DeliverArgs{
+			DeliveryID: d.ID, DestinationID: d.DestinationID, DestinationKind: d.Kind, EventID: d.EventID,
+			EventType: d.EventType, Attempt: d.Attempts + 1, Try: 1,
+		}})
+	}
+	if len(streams) == 0 {
+		return 0, nil
+	}
 	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
-		var params []river.InsertManyParams
-		now := r.cfg.NowFunc().UTC()
-		for _, d := range deliveries {
-			if !d.Status.Redrivable() {
-				continue
-			}
-			_, err := r.store.AppendStreamTx(ctx, tx, string(d.ID), domain.DeliveryStreamType, d.Version, nil, domain.DeliveryRedriven{At: now})
-			if errors.Is(err, domain.ErrVersionConflict) {
-				return fmt.Errorf("delivery %s changed during redrive, try again: %w", d.ID, err)
-			}
-			if err != nil {
-				return err
-			}
-			params = append(params, river.InsertManyParams{Args: DeliverArgs{
-				DeliveryID: d.ID, WebhookID: d.WebhookID, EventID: d.EventID, EventType: d.EventType,
-				Attempt: d.Attempts + 1, Try: 1,
-			}})
+		if _, err := r.deps.Log.AppendTx(ctx, tx, streams...); err != nil {
+			return fmt.Errorf("redrive: %w", err)
 		}
-		if len(params) == 0 {
-			return nil
-		}
-		if _, err := r.workers.InsertManyTx(ctx, tx, params); err != nil {
+		if _, err := r.client.InsertManyTx(ctx, tx, jobs); err != nil {
 			return fmt.Errorf("insert redrive jobs: %w", err)
 		}
-		n = len(params)
 		return nil
 	})
-	return n, err
-}
-
-// wakeWebhook makes the snoozed jobs of a webhook runnable now. River has
-// no API to reschedule by argument, so this updates its job table directly:
-// only snoozed jobs of this webhook (never running ones, and not retries
-// scheduled by the retry policy, which have never been snoozed).
-const wakeWebhook = `UPDATE river_job SET scheduled_at = now()
-	WHERE state = 'scheduled' AND kind = 'deliver' AND args->>'webhook_id' = $1
-	  AND metadata ? 'snoozes' AND scheduled_at > now()`
-
-// Wake runs a resumed webhook's held deliveries now instead of at their
-// next recheck. It returns how many jobs it woke.
-func (r *Relay) Wake(ctx context.Context, id domain.WebhookID) (int64, error) {
-	tag, err := r.pool.Exec(ctx, wakeWebhook, string(id))
 	if err != nil {
-		return 0, fmt.Errorf("wake deliveries of %s: %w", id, err)
+		return 0, err
 	}
-	return tag.RowsAffected(), nil
+	return len(streams), nil
 }
 
-func isNoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }
+// Wake releases the parked deliveries of a destination that was resumed, in
+// transactions of at most DefaultWakeChunk jobs, and returns how many it
+// released.
+func (r *Relay) Wake(ctx context.Context, id domain.DestinationID) (int, error) {
+	total := 0
+	for {
+		n, err := wakeParked(ctx, r.pool, id, DefaultWakeChunk)
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("wake deliveries of %s: %w", id, err)
+		}
+		if n < DefaultWakeChunk {
+			return total, nil
+		}
+	}
+}

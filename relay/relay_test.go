@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"github.com/stretchr/testify/require"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -21,8 +22,9 @@ import (
 
 	"github.com/loki-interceptor/lokihooks/domain"
 	"github.com/loki-interceptor/lokihooks/eventstore"
-	"github.com/loki-interceptor/lokihooks/httpapi"
+	"github.com/loki-interceptor/lokihooks/internal/app"
 	"github.com/loki-interceptor/lokihooks/projections"
+	"github.com/loki-interceptor/lokihooks/relay"
 )
 
 func status(code int) func(int, http.ResponseWriter, *http.Request) {
@@ -168,12 +170,12 @@ func TestRelay_ExhaustedThenRedriven(t *testing.T) {
 	d := b.waitDelivery(t, ev, hook.ID, domain.DeliveryPermanentFailure)
 	require.Equal(t, 3, d.Attempts, "one attempt plus max_retries")
 
-	dead, err := b.api.ListDeliveries(t.Context(), domain.DeliveryFilter{Status: domain.DeliveryPermanentFailure})
+	dead, err := b.deliveries.ListDeliveries(t.Context(), domain.DeliveryFilter{Status: domain.DeliveryPermanentFailure})
 	require.NoError(t, err)
 	require.Len(t, dead, 1)
 
 	healthy.Store(true)
-	n, err := b.api.Redrive(t.Context(), hook.ID, domain.DeliveryFilter{})
+	n, err := b.deliveries.Redrive(t.Context(), domain.DestinationID(hook.ID), domain.DeliveryFilter{})
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
 	d = b.waitDelivery(t, ev, hook.ID, domain.DeliveryDelivered)
@@ -181,7 +183,7 @@ func TestRelay_ExhaustedThenRedriven(t *testing.T) {
 	reqs := rc.requests()
 	require.Equal(t, "4", reqs[len(reqs)-1].Header.Get("X-Webhook-Attempt"))
 
-	n, err = b.api.Redrive(t.Context(), hook.ID, domain.DeliveryFilter{})
+	n, err = b.deliveries.Redrive(t.Context(), domain.DestinationID(hook.ID), domain.DeliveryFilter{})
 	require.NoError(t, err)
 	require.Zero(t, n, "a delivered delivery is not redriven")
 }
@@ -239,9 +241,7 @@ func TestRelay_PausedWebhookHoldsDeliveriesUntilResume(t *testing.T) {
 	b := setup(t, nil)
 	rc := newReceiver(t, status(http.StatusOK))
 	hook := b.createWebhook(t, rc.URL, nil)
-	_, err := b.webhooks.ExecuteWebhook(t.Context(), hook.ID, -1, func(w *domain.Webhook) ([]domain.Event, error) {
-		return w.Pause(time.Now())
-	})
+	_, err := b.webhooks.PauseWebhook(t.Context(), hook.ID, domain.ExpectAny)
 	require.NoError(t, err)
 
 	ev := b.publish(t, domain.EventTypeValidationFailed, `{"error_code":"V1"}`)
@@ -253,11 +253,8 @@ func TestRelay_PausedWebhookHoldsDeliveriesUntilResume(t *testing.T) {
 	}, 20*time.Second, 5*time.Millisecond)
 	require.Empty(t, rc.requests())
 
-	_, err = b.webhooks.ExecuteWebhook(t.Context(), hook.ID, -1, func(w *domain.Webhook) ([]domain.Event, error) {
-		return w.Resume(time.Now())
-	})
+	_, err = b.webhooks.ResumeWebhook(t.Context(), hook.ID, domain.ExpectAny) // wakes the parked delivery
 	require.NoError(t, err)
-	require.NoError(t, b.api.WakeWebhook(t.Context(), hook.ID))
 	b.waitDelivery(t, ev, hook.ID, domain.DeliveryDelivered)
 	require.Len(t, rc.requests(), 1)
 }
@@ -269,38 +266,61 @@ func TestRelay_InactiveAndDeletedWebhooksGetNothing(t *testing.T) {
 	active := b.createWebhook(t, rc.URL+"/active", nil)
 	inactive := b.createWebhook(t, rc.URL+"/inactive", nil)
 	deleted := b.createWebhook(t, rc.URL+"/deleted", nil)
-	_, err := b.webhooks.ExecuteWebhook(t.Context(), inactive.ID, -1, func(w *domain.Webhook) ([]domain.Event, error) {
-		return w.Deactivate("test", time.Now())
-	})
-	require.NoError(t, err)
-	_, err = b.webhooks.ExecuteWebhook(t.Context(), deleted.ID, -1, func(w *domain.Webhook) ([]domain.Event, error) {
-		return w.Delete(time.Now())
-	})
-	require.NoError(t, err)
+	require.NoError(t, pgx.BeginFunc(t.Context(), b.pool, func(tx pgx.Tx) error {
+		return app.NewDestinations(b.pool, b.events, app.Config{}).DeactivateTx(t.Context(), tx, domain.DestinationID(inactive.ID), "test")
+	}))
+	require.NoError(t, b.webhooks.DeleteWebhook(t.Context(), deleted.ID, domain.ExpectAny))
 
 	ev := b.publish(t, domain.EventTypeSystemError, `{"error_code":"E"}`)
 	b.waitDelivery(t, ev, active.ID, domain.DeliveryDelivered)
-	ds, err := b.api.ListDeliveries(t.Context(), domain.DeliveryFilter{EventID: ev})
+	ds, err := b.deliveries.ListDeliveries(t.Context(), domain.DeliveryFilter{EventID: ev})
 	require.NoError(t, err)
 	require.Len(t, ds, 1)
-	require.Equal(t, active.ID, ds[0].WebhookID)
+	require.Equal(t, domain.DestinationID(active.ID), ds[0].DestinationID)
 }
 
-func TestRelay_PoisonMessageDoesNotBlock(t *testing.T) {
+// TestRelay_PoisonEventDoesNotBlock: an outbox event that cannot be
+// scheduled is tried a bounded number of times, then kept in the poison
+// table with its reason, while the events behind it are delivered; an
+// operator can put it back once the cause is fixed.
+func TestRelay_PoisonEventDoesNotBlock(t *testing.T) {
 	t.Parallel()
 	b := setup(t, nil)
 	rc := newReceiver(t, status(http.StatusOK))
 	hook := b.createWebhook(t, rc.URL, nil)
-	_, err := b.pool.Exec(t.Context(), `INSERT INTO watermill_outbox (uuid, payload, metadata, transaction_id)
-		VALUES ('bogus', '{}', '{"no_event_type":"x"}', pg_current_xact_id())`)
+	// A published event whose outbox row lost its event type: scheduling
+	// it fails every time.
+	_, err := b.pool.Exec(t.Context(), `WITH p AS (
+			INSERT INTO published_events (id, type, data, body) VALUES ('evt_bad', 'system.error', '{}', '{"id":"evt_bad"}')
+		) INSERT INTO watermill_outbox (uuid, payload, metadata, transaction_id)
+		VALUES ('evt_bad', '{"id":"evt_bad"}', '{"no_event_type":"x"}', pg_current_xact_id())`)
 	require.NoError(t, err)
 	ev := b.publish(t, domain.EventTypeSystemError, `{"error_code":"E"}`)
 	b.waitDelivery(t, ev, hook.ID, domain.DeliveryDelivered)
 
-	var reason string
-	require.NoError(t, b.pool.QueryRow(t.Context(),
-		`SELECT metadata->>'reason_poisoned' FROM watermill_outbox_poison`).Scan(&reason))
-	require.Contains(t, reason, "no event id or event_type")
+	var p relay.Poisoned
+	require.Eventually(t, func() bool {
+		ps, err := relay.ListPoisoned(t.Context(), b.pool, 10)
+		if err != nil || len(ps) != 1 {
+			return false
+		}
+		p = ps[0]
+		return p.Tries == 2 && p.NextTryAt == nil // MaxTries (2) used up, waiting for an operator
+	}, 20*time.Second, 5*time.Millisecond)
+	require.Equal(t, domain.EventID("evt_bad"), p.EventID)
+	require.Contains(t, p.Reason, "no event id or event_type")
+
+	// The operator fixes the cause and retries it.
+	_, err = b.pool.Exec(t.Context(), `UPDATE outbox_poison SET metadata = '{"event_type":"system.error"}'`)
+	require.NoError(t, err)
+	n, err := relay.RetryPoisoned(t.Context(), b.pool, nil)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	b.waitDelivery(t, "evt_bad", hook.ID, domain.DeliveryDelivered)
+	require.Eventually(t, func() bool {
+		ps, err := relay.ListPoisoned(t.Context(), b.pool, 10)
+		return err == nil && len(ps) == 0
+	}, 20*time.Second, 5*time.Millisecond, "a retried event that was scheduled leaves the poison table")
 }
 
 func TestRelay_RateLimitPerMinute(t *testing.T) {
@@ -311,14 +331,28 @@ func TestRelay_RateLimitPerMinute(t *testing.T) {
 	for range 3 {
 		b.publish(t, domain.EventTypeSystemError, `{"error_code":"E"}`)
 	}
+	// The third holds a token of the next minute and waits for it as a
+	// scheduled job: nothing polls for a free slot.
+	nextMinute := b.clock.Now().UTC().Truncate(time.Minute).Add(time.Minute)
 	require.Eventually(t, func() bool {
-		var delivered, snoozed int
+		var delivered, waiting, postponed int
 		err := b.pool.QueryRow(t.Context(), `SELECT
 			(SELECT count(*) FROM deliveries WHERE status = 'delivered'),
-			(SELECT count(*) FROM river_job WHERE kind = 'deliver' AND state = 'scheduled' AND metadata ? 'snoozes')`).Scan(&delivered, &snoozed)
-		return err == nil && delivered == 2 && snoozed == 1
+			(SELECT count(*) FROM river_job WHERE kind = 'deliver' AND state = 'scheduled'
+				AND (args->>'reserved')::timestamptz = $1 AND scheduled_at = $1),
+			(SELECT count(*) FROM events WHERE type = 'delivery.postponed.v1')`, nextMinute).Scan(&delivered, &waiting, &postponed)
+		return err == nil && delivered == 2 && waiting == 1 && postponed == 1
 	}, 20*time.Second, 5*time.Millisecond)
 	require.Len(t, rc.requests(), 2, "the third waits for the next minute")
+	var count int
+	require.NoError(t, b.pool.QueryRow(t.Context(), `SELECT count FROM rate_windows WHERE window_start = $1`, nextMinute).Scan(&count))
+	require.Equal(t, 1, count, "the waiting delivery holds the next window's token")
+
+	b.clock.Advance(nextMinute.Sub(b.clock.Now()))
+	b.promote(t) // its window came: it sends without taking another token
+	require.Eventually(t, func() bool { return len(rc.requests()) == 3 }, 20*time.Second, 5*time.Millisecond)
+	require.NoError(t, b.pool.QueryRow(t.Context(), `SELECT count FROM rate_windows WHERE window_start = $1`, nextMinute).Scan(&count))
+	require.Equal(t, 1, count, "no second token was taken")
 }
 
 func TestRelay_PublishThroughAPIIsIdempotent(t *testing.T) {
@@ -327,29 +361,30 @@ func TestRelay_PublishThroughAPIIsIdempotent(t *testing.T) {
 	rc := newReceiver(t, status(http.StatusOK))
 	hook := b.createWebhook(t, rc.URL, nil)
 	const data = `{"error_code":"E","component":"api","severity":"high","message":"boom"}`
-	_, _, err := b.api.Publish(t.Context(), httpapi.PublishRequest{Type: domain.EventTypeSystemError, Data: json.RawMessage(`{"error_code":"E"}`)})
+	_, _, err := b.published.Publish(t.Context(), domain.PublishRequest{Type: domain.EventTypeSystemError, Data: json.RawMessage(`{"error_code":"E"}`)})
 	require.ErrorIs(t, err, domain.ErrInvalid, "the API checks data against the catalog schema")
-	req := httpapi.PublishRequest{Type: domain.EventTypeSystemError, Data: json.RawMessage(data), IdempotencyKey: "k1"}
-	id1, replayed, err := b.api.Publish(t.Context(), req)
+	req := domain.PublishRequest{Type: domain.EventTypeSystemError, Data: json.RawMessage(data), IdempotencyKey: "k1"}
+	id1, replayed, err := b.published.Publish(t.Context(), req)
 	require.NoError(t, err)
 	require.False(t, replayed)
-	id2, replayed, err := b.api.Publish(t.Context(), req)
+	id2, replayed, err := b.published.Publish(t.Context(), req)
 	require.NoError(t, err)
 	require.True(t, replayed)
 	require.Equal(t, id1, id2)
 	req.Data = json.RawMessage(`{"error_code":"OTHER","component":"api","severity":"high","message":"boom"}`)
-	_, _, err = b.api.Publish(t.Context(), req)
-	require.ErrorIs(t, err, domain.ErrConflict)
+	_, _, err = b.published.Publish(t.Context(), req)
+	require.ErrorIs(t, err, domain.ErrIdempotencyKeyReused)
+	require.NotErrorIs(t, err, domain.ErrConflict, "a reused key is not a reused event id")
 
 	// The same event id published twice is delivered once.
-	again, replayed, err := eventstore.PublishIdempotent(t.Context(), b.pool, "", eventstore.PublishParams{
+	again, replayed, err := b.published.Publish(t.Context(), domain.PublishRequest{
 		Type: domain.EventTypeSystemError, Data: json.RawMessage(data), ID: string(id1),
 	})
 	require.NoError(t, err)
 	require.False(t, replayed)
 	require.Equal(t, id1, again, "publishing an id again with the same content deduplicates")
 	b.waitDelivery(t, id1, hook.ID, domain.DeliveryDelivered)
-	ds, err := b.api.ListDeliveries(t.Context(), domain.DeliveryFilter{EventID: id1})
+	ds, err := b.deliveries.ListDeliveries(t.Context(), domain.DeliveryFilter{EventID: id1})
 	require.NoError(t, err)
 	require.Len(t, ds, 1)
 	require.Len(t, rc.requests(), 1)
@@ -394,9 +429,7 @@ func TestRelay_RotatedSecretSignsDuringGrace(t *testing.T) {
 	b := setup(t, nil)
 	rc := newReceiver(t, status(http.StatusOK))
 	hook := b.createWebhook(t, rc.URL, nil)
-	rotated, err := b.webhooks.ExecuteWebhook(t.Context(), hook.ID, -1, func(w *domain.Webhook) ([]domain.Event, error) {
-		return w.RotateSecret(domain.RotateSecretParams{}, time.Now())
-	})
+	rotated, err := b.webhooks.RotateWebhookSecret(t.Context(), hook.ID, domain.ExpectAny, domain.RotateSecretParams{})
 	require.NoError(t, err)
 	require.NotEqual(t, hook.Secret, rotated.Secret)
 

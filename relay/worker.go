@@ -25,30 +25,31 @@ import (
 const DeliveryQueue = "deliveries"
 
 // deliverMaxAttempts bounds River's own retries of a delivery job, which
-// happen only when a worker crashes or the database fails: outcomes of HTTP
-// attempts are scheduled by the webhook's policy as new jobs.
+// happen only when a worker crashes or the database fails: outcomes of
+// attempts are scheduled by the destination's policy as new jobs.
 const deliverMaxAttempts = 25
-
-// pausedRecheck is how long a job of a paused webhook sleeps before it
-// looks again (resume wakes it earlier).
-const pausedRecheck = 30 * time.Second
 
 // DeliverArgs is the River job of one attempt of one delivery.
 type DeliverArgs struct {
-	DeliveryID domain.DeliveryID `json:"delivery_id"`
-	WebhookID  domain.WebhookID  `json:"webhook_id"`
-	EventID    domain.EventID    `json:"event_id"`
-	EventType  string            `json:"event_type"`
+	DeliveryID    domain.DeliveryID    `json:"delivery_id"`
+	DestinationID domain.DestinationID `json:"destination_id"`
+	// DestinationKind selects the connector (the job's Kind is "deliver").
+	DestinationKind domain.DestinationKind `json:"kind"`
+	EventID         domain.EventID         `json:"event_id"`
+	EventType       string                 `json:"event_type"`
 	// Attempt is the attempt number over the delivery's whole life
 	// (X-Webhook-Attempt).
 	Attempt int `json:"attempt"`
 	// Try counts attempts since the delivery was scheduled or redriven; the
 	// retry policy allows 1 + max_retries tries.
 	Try int `json:"try"`
+	// Reserved is the start of the rate-limit window whose token this job
+	// already holds (it was postponed to it); zero if none.
+	Reserved time.Time `json:"reserved,omitzero"`
 	// Trace carries the producer's W3C trace context.
 	Trace map[string]string `json:"trace,omitempty"`
 	// Body is the event's exact body when small enough to travel with the
-	// job; otherwise the worker reads it from the outbox.
+	// job; otherwise the worker reads it from the published events.
 	Body string `json:"body,omitempty"`
 }
 
@@ -63,91 +64,119 @@ func (DeliverArgs) InsertOpts() river.InsertOpts {
 // Worker runs delivery jobs.
 type Worker struct {
 	river.WorkerDefaults[DeliverArgs]
-	store    Store
-	sender   Sender
-	now      func() time.Time
-	random   func() float64
+	deps     Deps
+	cfg      Config
 	logger   *slog.Logger
 	tracer   trace.Tracer
 	limiter  *rateLimiter
 	recorder *recorder
-	webhooks *webhookCache
+	cache    *destinationCache
 }
 
 // Work makes one attempt. It returns nil after recording the outcome, a
-// snooze when the webhook is paused or over its rate limit, and an error
-// only when recording failed (River then retries the job).
+// snooze when the destination is paused (the delivery is parked), and an
+// error only when recording failed (River then runs the job again).
 func (w *Worker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
 	a := job.Args
 	ctx = otel.GetTextMapPropagator().Extract(ctx, propagation.MapCarrier(a.Trace))
 	ctx, span := w.tracer.Start(ctx, "relay.deliver", trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(attribute.String("delivery_id", string(a.DeliveryID)),
-			attribute.String("webhook_id", string(a.WebhookID)), attribute.Int("attempt", a.Attempt)))
+			attribute.String("destination_id", string(a.DestinationID)), attribute.Int("attempt", a.Attempt)))
 	defer span.End()
 
-	hook, err := w.webhooks.get(ctx, a.WebhookID, false)
-	if err == nil && hook.Status != domain.WebhookStatusActive {
-		// Only an active webhook is taken from the cache: any other status
-		// is confirmed, so a resumed webhook is never held by a stale copy.
-		hook, err = w.webhooks.get(ctx, a.WebhookID, true)
-	}
+	dest, err := w.cache.get(ctx, a.DestinationID)
 	if errors.Is(err, domain.ErrNotFound) {
-		return w.finish(ctx, job, nil, domain.DeliveryCancelled{Reason: "webhook no longer exists", At: w.now().UTC()})
+		return w.cancel(ctx, job, "destination no longer exists")
 	}
 	if err != nil {
 		return err
 	}
-	switch hook.Status {
+	switch dest.Status {
 	case domain.WebhookStatusPaused:
-		return river.JobSnooze(pausedRecheck)
+		// Parked: nothing polls it; resuming wakes it (Relay.Wake).
+		return river.JobSnooze(w.cfg.ParkFor)
 	case domain.WebhookStatusInactive, domain.WebhookStatusDeleted:
-		reason := "webhook is " + string(hook.Status)
-		return w.finish(ctx, job, nil, domain.DeliveryCancelled{Reason: reason, At: w.now().UTC()})
+		return w.cancel(ctx, job, "destination is "+string(dest.Status))
 	}
-	if wait, err := w.limiter.take(ctx, hook, w.now()); err != nil {
-		return err
-	} else if wait > 0 {
-		return river.JobSnooze(wait)
-	}
-
-	body := []byte(a.Body)
-	if a.Body == "" {
-		body, err = w.store.EventBody(ctx, a.EventID)
-		if errors.Is(err, domain.ErrNotFound) {
-			return w.finish(ctx, job, nil, domain.DeliveryCancelled{Reason: "event no longer exists", At: w.now().UTC()})
-		}
+	now := w.cfg.NowFunc()
+	if hasLimits(dest) && (a.Reserved.IsZero() || a.Reserved.After(now)) {
+		window, err := w.limiter.reserve(ctx, dest, now)
 		if err != nil {
 			return err
 		}
+		if window.After(now) {
+			return w.postpone(ctx, job, window, now)
+		}
 	}
-	now := w.now()
-	res := w.sender.Send(ctx, domain.AttemptRequest{
-		URL: hook.Spec.URL, EventID: string(a.EventID), EventType: a.EventType, DeliveryID: string(a.DeliveryID),
-		Attempt: a.Attempt, Body: body, Secrets: hook.SigningSecrets(now), Headers: hook.Spec.CustomHeaders,
-		Timeout: time.Duration(hook.Spec.TimeoutSeconds) * time.Second, Now: now,
+	body, err := w.body(ctx, a)
+	if errors.Is(err, domain.ErrNotFound) {
+		return w.cancel(ctx, job, "event no longer exists")
+	}
+	if err != nil {
+		return err
+	}
+	res := w.deps.Sender.Send(ctx, domain.AttemptRequest{
+		Kind: dest.Kind, DestinationID: dest.ID, URL: dest.URL, EventID: string(a.EventID), EventType: a.EventType,
+		DeliveryID: string(a.DeliveryID), Attempt: a.Attempt, Body: body, Secrets: dest.Secrets,
+		Headers: dest.Headers, Config: dest.Config, Credentials: dest.Credentials, Timeout: dest.Timeout, Now: now,
 	})
 	if ctx.Err() != nil && errors.Is(res.Err, context.Canceled) {
 		// Shutting down mid-attempt: record nothing; River runs the job again.
 		return ctx.Err()
 	}
-	outcome := domain.DecideAttempt(hook.Spec.RetryPolicy(), a.Try, res, now, w.random())
+	outcome := domain.DecideAttempt(dest.Retry, a.Try, res, now, w.cfg.RandomFunc())
 	ev := attemptEvent(a.Attempt, res, outcome, now)
 	if !res.Success {
 		span.SetStatus(codes.Error, string(res.Category))
 	}
 	w.logger.DebugContext(ctx, "delivery attempted", "delivery_id", a.DeliveryID, "attempt", a.Attempt,
 		"status_code", res.StatusCode, "duration_ms", ev.DurationMS, "status", outcome.Status)
-	return w.finish(ctx, job, &outcome, ev)
+	rec := &record{job: job, event: ev, deactivate: outcome.Deactivate}
+	if outcome.Status == domain.DeliveryRetrying {
+		next := a
+		next.Attempt, next.Try, next.Reserved = a.Attempt+1, a.Try+1, time.Time{}
+		rec.next = &river.InsertManyParams{Args: next, InsertOpts: &river.InsertOpts{ScheduledAt: *outcome.NextAttemptAt}}
+	}
+	return w.finish(ctx, rec)
 }
 
-// finish records the event, deactivates the webhook on 410, schedules the
-// next attempt and completes the job, all in one transaction shared with
+func (w *Worker) body(ctx context.Context, a DeliverArgs) ([]byte, error) {
+	if a.Body != "" {
+		return []byte(a.Body), nil
+	}
+	return w.deps.EventBodyFunc(ctx, a.EventID)
+}
+
+// cancel records that the delivery is dropped without an attempt.
+func (w *Worker) cancel(ctx context.Context, job *river.Job[DeliverArgs], reason string) error {
+	return w.finish(ctx, &record{job: job, event: domain.DeliveryCancelled{Reason: reason, At: w.cfg.NowFunc().UTC()}})
+}
+
+// postpone records that the attempt waits for the rate-limit window whose
+// token it reserved, and schedules it there.
+func (w *Worker) postpone(ctx context.Context, job *river.Job[DeliverArgs], window, now time.Time) error {
+	next := job.Args
+	next.Reserved = window
+	return w.finish(ctx, &record{
+		job:   job,
+		event: domain.DeliveryPostponed{Reason: domain.PostponedRateLimited, Until: window.UTC(), At: now.UTC()},
+		next:  &river.InsertManyParams{Args: next, InsertOpts: &river.InsertOpts{ScheduledAt: window}},
+	})
+}
+
+// finish records the event, deactivates the destination on 410, schedules
+// the next job and completes this one, all in one transaction shared with
 // other finished jobs (see recorder).
-func (w *Worker) finish(ctx context.Context, job *river.Job[DeliverArgs], outcome *domain.AttemptOutcome, ev domain.Event) error {
-	if err := w.recorder.submit(ctx, &record{job: job, event: ev, outcome: outcome}); err != nil {
-		return fmt.Errorf("record delivery %s attempt %d: %w", job.Args.DeliveryID, job.Args.Attempt, err)
+func (w *Worker) finish(ctx context.Context, rec *record) error {
+	if err := w.recorder.submit(ctx, rec); err != nil {
+		a := rec.job.Args
+		return fmt.Errorf("record delivery %s attempt %d: %w", a.DeliveryID, a.Attempt, err)
 	}
 	return nil
+}
+
+func hasLimits(d *domain.Destination) bool {
+	return d.RateLimitPerMinute > 0 || d.RateLimitPerHour > 0
 }
 
 // attemptEvent converts a result into the recorded event.
@@ -159,7 +188,7 @@ func attemptEvent(attempt int, r domain.AttemptResult, o domain.AttemptOutcome, 
 		ErrorCategory: r.Category, Status: o.Status, NextAttemptAt: o.NextAttemptAt, At: now.UTC(),
 	}
 	if !r.Success {
-		ev.ErrorDetail = r.Detail
+		ev.ErrorDetail = storableText(r.Detail)
 	}
 	return ev
 }
@@ -184,44 +213,49 @@ func storableText(s string) string {
 
 func defaultRandom() float64 { return rand.Float64() } //nolint:gosec // jitter, not security
 
-// webhookCache keeps webhooks for a short time so that a burst of
-// deliveries to one webhook reads it once. Changes (pause, secret rotation,
-// deletion) reach the workers within the TTL.
-type webhookCache struct {
-	store Store
-	ttl   time.Duration
-	mu    sync.Mutex
-	items map[domain.WebhookID]cachedWebhook
+// destinationCache keeps active destinations for a short time so that a
+// burst of deliveries to one destination reads it once. A destination in
+// any other status is read again every time, so a resumed destination is
+// never held back by a stale copy.
+type destinationCache struct {
+	source Destinations
+	ttl    time.Duration
+	mu     sync.Mutex
+	items  map[domain.DestinationID]cachedDestination
 }
 
-type cachedWebhook struct {
-	hook    *domain.Webhook
+type cachedDestination struct {
+	dest    *domain.Destination
 	fetched time.Time
 }
 
-func (c *webhookCache) get(ctx context.Context, id domain.WebhookID, fresh bool) (*domain.Webhook, error) {
-	if c.ttl > 0 && !fresh {
+// maxCachedDestinations bounds the cache; past it the cache starts over.
+const maxCachedDestinations = 10000
+
+func newDestinationCache(source Destinations, ttl time.Duration) *destinationCache {
+	return &destinationCache{source: source, ttl: ttl, items: map[domain.DestinationID]cachedDestination{}}
+}
+
+func (c *destinationCache) get(ctx context.Context, id domain.DestinationID) (*domain.Destination, error) {
+	if c.ttl > 0 {
 		c.mu.Lock()
 		e, ok := c.items[id]
 		c.mu.Unlock()
 		if ok && time.Since(e.fetched) < c.ttl {
-			return e.hook, nil
+			return e.dest, nil
 		}
 	}
-	hook, err := c.store.Webhook(ctx, id)
+	dest, err := c.source.Destination(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	if c.ttl > 0 {
+	if c.ttl > 0 && dest.Status == domain.WebhookStatusActive {
 		c.mu.Lock()
-		if len(c.items) > maxCachedWebhooks {
+		if len(c.items) >= maxCachedDestinations {
 			clear(c.items)
 		}
-		c.items[id] = cachedWebhook{hook: hook, fetched: time.Now()}
+		c.items[id] = cachedDestination{dest: dest, fetched: time.Now()}
 		c.mu.Unlock()
 	}
-	return hook, nil
+	return dest, nil
 }
-
-// maxCachedWebhooks bounds the cache; past it the cache starts over.
-const maxCachedWebhooks = 10000

@@ -23,8 +23,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/loki-interceptor/lokihooks/domain"
+	"github.com/loki-interceptor/lokihooks/internal/app"
 	"github.com/loki-interceptor/lokihooks/internal/secretbox"
-	"github.com/loki-interceptor/lokihooks/internal/webhookstore"
 	"github.com/loki-interceptor/lokihooks/migrations"
 )
 
@@ -238,15 +238,11 @@ func benchSchema(ctx context.Context, url string, o benchOpts) (string, *pgxpool
 	return schema, pool, cleanup, nil
 }
 
-func registerBenchWebhooks(ctx context.Context, store *webhookstore.Store, url string, k int) error {
+func registerBenchWebhooks(ctx context.Context, hooks *app.Webhooks, url string, k int) error {
 	for i := range k {
 		spec := domain.DefaultWebhookSpec()
 		spec.Name, spec.URL, spec.EventTypes = fmt.Sprintf("bench-%d", i), fmt.Sprintf("%s/hook/%d", url, i), []string{"*"}
-		id := domain.WebhookID(domain.NewID(domain.WebhookIDPrefix, time.Now()))
-		_, err := store.ExecuteWebhook(ctx, id, 0, func(*domain.Webhook) ([]domain.Event, error) {
-			return domain.CreateWebhook(domain.CreateWebhookParams{ID: id, Spec: spec}, domain.ValidationOpts{AllowHTTP: true}, time.Now())
-		})
-		if err != nil {
+		if _, err := hooks.CreateWebhook(ctx, spec, ""); err != nil {
 			return fmt.Errorf("register webhook: %w", err)
 		}
 	}

@@ -23,9 +23,9 @@ import (
 
 	"github.com/loki-interceptor/lokihooks/domain"
 	"github.com/loki-interceptor/lokihooks/eventstore"
+	"github.com/loki-interceptor/lokihooks/internal/app"
 	"github.com/loki-interceptor/lokihooks/internal/dbtest"
 	"github.com/loki-interceptor/lokihooks/internal/secretbox"
-	"github.com/loki-interceptor/lokihooks/internal/webhookstore"
 	"github.com/loki-interceptor/lokihooks/projections"
 )
 
@@ -216,7 +216,7 @@ func TestServe_GracefulShutdownFinishesInFlight(t *testing.T) {
 // environment of serve processes on it.
 type serveBundle struct {
 	pool     *pgxpool.Pool
-	webhooks *webhookstore.Store
+	webhooks *app.Webhooks
 	dbURL    string
 }
 
@@ -229,23 +229,29 @@ func newServeBundle(t *testing.T) *serveBundle {
 	q.Set("search_path", schema)  // pgx sends unknown parameters as runtime parameters
 	q.Set("pool_max_conns", "16") // the database is shared with other tests
 	u.RawQuery = q.Encode()
-	events := eventstore.New(pool, eventstore.Config{Projectors: []eventstore.Projector{projections.Webhooks{}}})
+	events := eventstore.New(pool, eventstore.Config{Inline: []eventstore.InlineProjector{{
+		StreamTypes: []string{domain.WebhookStreamType}, Project: projections.Webhooks{}.Project,
+	}}})
 	box, err := secretbox.Parse(testSecretsKey)
 	require.NoError(t, err)
-	return &serveBundle{pool: pool, webhooks: webhookstore.New(events, pool, box), dbURL: u.String()}
+	hooks := app.NewWebhooks(pool, events, nil, nil, app.Config{Secrets: box, Validation: domain.ValidationOpts{AllowHTTP: true}})
+	return &serveBundle{pool: pool, webhooks: hooks, dbURL: u.String()}
 }
 
 // createWebhook registers a webhook for every event type at base/hook/<id>.
 func (b *serveBundle) createWebhook(t *testing.T, base string) domain.WebhookID {
 	t.Helper()
-	id := domain.WebhookID(domain.NewID(domain.WebhookIDPrefix, time.Now()))
 	spec := domain.DefaultWebhookSpec()
-	spec.Name, spec.URL, spec.EventTypes = "crash "+string(id), base+"/hook/"+string(id), []string{"*"}
-	_, err := b.webhooks.ExecuteWebhook(t.Context(), id, 0, func(*domain.Webhook) ([]domain.Event, error) {
-		return domain.CreateWebhook(domain.CreateWebhookParams{ID: id, Spec: spec}, domain.ValidationOpts{AllowHTTP: true}, time.Now())
+	spec.Name, spec.URL, spec.EventTypes = "crash "+base, base+"/hook/pending", []string{"*"}
+	w, err := b.webhooks.CreateWebhook(t.Context(), spec, "")
+	require.NoError(t, err)
+	// The receiver tells webhooks apart by the path, which names the id.
+	_, err = b.webhooks.UpdateWebhook(t.Context(), w.ID, domain.ExpectAny, func(s domain.WebhookSpec) domain.WebhookSpec {
+		s.Name, s.URL = "crash "+string(w.ID), base+"/hook/"+string(w.ID)
+		return s
 	})
 	require.NoError(t, err)
-	return id
+	return w.ID
 }
 
 // publish publishes n events through lokihooks_publish, perTx per

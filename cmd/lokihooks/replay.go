@@ -7,10 +7,9 @@ import (
 	"io"
 	"log/slog"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/loki-interceptor/lokihooks/eventstore"
+	"github.com/loki-interceptor/lokihooks/internal/app"
 	"github.com/loki-interceptor/lokihooks/projections"
 )
 
@@ -47,31 +46,10 @@ func replay(ctx context.Context, args []string, getenv func(string) string, stdo
 	return nil
 }
 
-// rebuildWebhooks empties the webhooks read model and projects the whole
-// log again in one transaction; concurrent commands wait for it.
+// rebuildWebhooks rebuilds the webhooks read model from the webhook
+// streams; see projections.RebuildWebhooks.
 func rebuildWebhooks(ctx context.Context, pool *pgxpool.Pool) (int, error) {
-	n := 0
-	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "TRUNCATE webhooks"); err != nil {
-			return fmt.Errorf("reset webhooks: %w", err)
-		}
-		after := eventstore.LogPosition{}
-		for {
-			recs, err := eventstore.ReadLog(ctx, tx, after, 1000)
-			if err != nil {
-				return err
-			}
-			if len(recs) == 0 {
-				return nil
-			}
-			if err := (projections.Webhooks{}).Project(ctx, tx, recs); err != nil {
-				return err
-			}
-			n += len(recs)
-			after = eventstore.Of(recs[len(recs)-1])
-		}
-	})
-	return n, err
+	return app.RebuildWebhooks(ctx, pool)
 }
 
 // rebuildDeliveries resets the deliveries read model and its checkpoint,

@@ -12,8 +12,8 @@ import (
 
 	"github.com/loki-interceptor/lokihooks/domain"
 	"github.com/loki-interceptor/lokihooks/eventstore"
+	"github.com/loki-interceptor/lokihooks/internal/app"
 	"github.com/loki-interceptor/lokihooks/internal/dbtest"
-	"github.com/loki-interceptor/lokihooks/internal/webhookstore"
 	"github.com/loki-interceptor/lokihooks/projections"
 )
 
@@ -39,26 +39,16 @@ func TestReplay_RebuildsIdenticalReadModels(t *testing.T) {
 	t.Parallel()
 	pool, schema := dbtest.PoolSchema(t, nil)
 	ctx := t.Context()
-	events := eventstore.New(pool, eventstore.Config{Projectors: []eventstore.Projector{projections.Webhooks{}}})
-	hooks := webhookstore.New(events, pool, nil)
+	events, hooks := newWebhookStore(pool)
 	now := time.Date(2026, 11, 29, 9, 0, 0, 0, time.UTC)
 
 	var ids []domain.WebhookID
-	for i, name := range []string{"a", "b", "c"} {
-		spec := domain.DefaultWebhookSpec()
-		spec.Name, spec.URL, spec.EventTypes = name, "https://example.com/"+name, []string{"*"}
-		id := domain.WebhookID(domain.NewID(domain.WebhookIDPrefix, now.Add(time.Duration(i)*time.Second)))
-		_, err := hooks.ExecuteWebhook(ctx, id, 0, func(*domain.Webhook) ([]domain.Event, error) {
-			return domain.CreateWebhook(domain.CreateWebhookParams{ID: id, Spec: spec}, domain.ValidationOpts{}, now)
-		})
-		require.NoError(t, err)
-		ids = append(ids, id)
+	for _, name := range []string{"a", "b", "c"} {
+		ids = append(ids, createHook(t, hooks, name))
 	}
-	_, err := hooks.ExecuteWebhook(ctx, ids[1], -1, func(w *domain.Webhook) ([]domain.Event, error) { return w.Pause(now.Add(time.Minute)) })
+	_, err := hooks.PauseWebhook(ctx, ids[1], domain.ExpectAny)
 	require.NoError(t, err)
-	_, err = hooks.ExecuteWebhook(ctx, ids[2], -1, func(w *domain.Webhook) ([]domain.Event, error) {
-		return w.RotateSecret(domain.RotateSecretParams{}, now.Add(2*time.Minute))
-	})
+	_, err = hooks.RotateWebhookSecret(ctx, ids[2], domain.ExpectAny, domain.RotateSecretParams{})
 	require.NoError(t, err)
 
 	// Two deliveries with attempts.
@@ -66,8 +56,9 @@ func TestReplay_RebuildsIdenticalReadModels(t *testing.T) {
 		ev := domain.EventID("evt_replay_" + string(rune('a'+i)))
 		dlv := domain.DeliveryIDFor(ev, hook)
 		next := now.Add(time.Hour)
-		_, err := events.Append(ctx, eventstore.AppendParams{StreamID: string(dlv), StreamType: domain.DeliveryStreamType, Events: []domain.Event{
-			domain.DeliveryScheduled{DeliveryID: dlv, WebhookID: hook, EventID: ev, Type: domain.EventTypeSystemError, At: now},
+		_, err := events.Append(ctx, domain.Append{StreamID: string(dlv), StreamType: domain.DeliveryStreamType, Events: []domain.Event{
+			domain.DeliveryScheduled{DeliveryID: dlv, DestinationID: domain.DestinationID(hook), Kind: domain.KindWebhook,
+				EventID: ev, Type: domain.EventTypeSystemError, At: now},
 			domain.DeliveryAttempted{Attempt: 1, StatusCode: 500, DurationMS: 12.5, ErrorCategory: domain.ErrorCategoryHTTP5xx,
 				Status: domain.DeliveryRetrying, NextAttemptAt: &next, At: now.Add(time.Second)},
 			domain.DeliveryAttempted{Attempt: 2, StatusCode: 200, DurationMS: 3, Status: domain.DeliveryDelivered, At: now.Add(time.Hour)},
@@ -88,7 +79,7 @@ func TestReplay_RebuildsIdenticalReadModels(t *testing.T) {
 			tableJSON(t, pool, `SELECT * FROM delivery_attempts ORDER BY delivery_id, attempt`)
 	}
 	before := snap()
-	require.Contains(t, before, `"last_triggered_at": "2026-11-29T10:00:00+00:00"`)
+	require.Contains(t, before, `"last_triggered_at": "2026-11-29T10:00:00+00:00"`, "kept across the rebuild")
 
 	var stdout, stderr bytes.Buffer
 	getenv := func(k string) string {
@@ -100,4 +91,52 @@ func TestReplay_RebuildsIdenticalReadModels(t *testing.T) {
 	require.NoError(t, run(context.WithoutCancel(ctx), []string{"replay"}, getenv, &stdout, &stderr), stderr.String())
 	require.Contains(t, stdout.String(), "webhooks: rebuilt")
 	require.Equal(t, before, snap(), "replayed read models equal the live ones")
+}
+
+func newWebhookStore(pool *pgxpool.Pool) (*eventstore.Store, *app.Webhooks) {
+	events := eventstore.New(pool, eventstore.Config{Inline: []eventstore.InlineProjector{{
+		StreamTypes: []string{domain.WebhookStreamType}, Project: projections.Webhooks{}.Project,
+	}}})
+	return events, app.NewWebhooks(pool, events, nil, nil, app.Config{})
+}
+
+func createHook(t *testing.T, hooks *app.Webhooks, name string) domain.WebhookID {
+	t.Helper()
+	spec := domain.DefaultWebhookSpec()
+	spec.Name, spec.URL, spec.EventTypes = name, "https://example.com/"+name, []string{"*"}
+	w, err := hooks.CreateWebhook(t.Context(), spec, "")
+	require.NoError(t, err)
+	return w.ID
+}
+
+// TestReplay_WebhooksWhileAnOlderTransactionIsOpen reproduces the dropped
+// webhook of a replay that read the log until its first empty read: a
+// transaction holding an older id hides every newer event from the log,
+// yet those webhooks are committed and must be rebuilt.
+func TestReplay_WebhooksWhileAnOlderTransactionIsOpen(t *testing.T) {
+	t.Parallel()
+	pool, schema := dbtest.PoolSchema(t, nil)
+	ctx := t.Context()
+	_, hooks := newWebhookStore(pool)
+	first := createHook(t, hooks, "first")
+
+	old, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = old.Rollback(context.WithoutCancel(ctx)) }()
+	require.NoError(t, old.QueryRow(ctx, `SELECT pg_current_xact_id()::text`).Scan(new(string)))
+	later := createHook(t, hooks, "later") // committed, but after the open transaction's id
+
+	var stdout, stderr bytes.Buffer
+	getenv := func(k string) string {
+		if k == envDatabaseURL {
+			return schemaURL(t, schema)
+		}
+		return ""
+	}
+	require.NoError(t, run(context.WithoutCancel(ctx), []string{"replay", "-projection", "webhooks"}, getenv, &stdout, &stderr), stderr.String())
+	require.NoError(t, old.Rollback(ctx))
+	for _, id := range []domain.WebhookID{first, later} {
+		_, err := hooks.GetWebhook(ctx, id)
+		require.NoError(t, err, "webhook %s must survive the rebuild", id)
+	}
 }

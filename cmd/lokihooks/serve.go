@@ -23,8 +23,7 @@ import (
 	"github.com/loki-interceptor/lokihooks/domain"
 	"github.com/loki-interceptor/lokihooks/eventstore"
 	"github.com/loki-interceptor/lokihooks/httpapi"
-	"github.com/loki-interceptor/lokihooks/internal/pipeline"
-	"github.com/loki-interceptor/lokihooks/internal/webhookstore"
+	"github.com/loki-interceptor/lokihooks/internal/app"
 	"github.com/loki-interceptor/lokihooks/migrations"
 	"github.com/loki-interceptor/lokihooks/projections"
 	"github.com/loki-interceptor/lokihooks/relay"
@@ -154,18 +153,25 @@ type system struct {
 	db        interface{ Close() error }
 	relay     *relay.Relay
 	projector *projections.Runner
-	webhooks  *webhookstore.Store
+	webhooks  *app.Webhooks
 	api       http.Handler
 }
 
 func build(pool *pgxpool.Pool, cfg config, roles []string, logger *slog.Logger) (*system, error) {
-	events := eventstore.New(pool, eventstore.Config{Projectors: []eventstore.Projector{projections.Webhooks{}}, Logger: logger})
+	events := eventstore.New(pool, eventstore.Config{Logger: logger, Inline: []eventstore.InlineProjector{{
+		StreamTypes: []string{domain.WebhookStreamType}, Project: projections.Webhooks{}.Project,
+	}}})
 	db := stdlib.OpenDBFromPool(pool)
 	sender := connectors.NewWebhook(connectors.NewClient(connectors.ClientConfig{
 		AllowHTTP: cfg.AllowHTTP, AllowedNetworks: cfg.AllowedNetworks, MaxIdleConnsPerHost: cfg.Workers,
 	}), connectors.WebhookConfig{UserAgent: "lokihooks/" + version})
-	store := pipeline.NewStore(events, pool, cfg.Secrets)
-	rl, err := relay.New(pool, db, store, sender, relay.Config{
+	appCfg := app.Config{Secrets: cfg.Secrets, Validation: domain.ValidationOpts{AllowHTTP: cfg.AllowHTTP}, Logger: logger}
+	rl, err := relay.New(pool, db, relay.Deps{
+		Log: events, Subscribers: projections.Subscribers{}, Destinations: app.NewDestinations(pool, events, appCfg),
+		Sender: sender, EventBodyFunc: func(ctx context.Context, id domain.EventID) ([]byte, error) {
+			return projections.PublishedBody(ctx, pool, id)
+		},
+	}, relay.Config{
 		Fanout: slices.Contains(roles, roleRelay), Work: slices.Contains(roles, roleWorker),
 		Workers: cfg.Workers, FanoutConfig: relay.FanoutConfig{PollInterval: cfg.PollInterval},
 		RescueAfter: cfg.RescueAfter, ShutdownTimeout: cfg.ShutdownTimeout, Logger: logger,
@@ -173,7 +179,7 @@ func build(pool *pgxpool.Pool, cfg config, roles []string, logger *slog.Logger) 
 	if err != nil {
 		return nil, err
 	}
-	sys := &system{db: db, relay: rl, webhooks: webhookstore.New(events, pool, cfg.Secrets)}
+	sys := &system{db: db, relay: rl, webhooks: app.NewWebhooks(pool, events, rl, sender, appCfg)}
 	if slices.Contains(roles, roleProjector) {
 		sys.projector, err = projections.NewRunner(pool, projections.RunnerConfig{
 			Name: "deliveries", Projector: projections.Deliveries{}, Read: readLog,
@@ -184,16 +190,17 @@ func build(pool *pgxpool.Pool, cfg config, roles []string, logger *slog.Logger) 
 		}
 	}
 	sys.api = httpapi.New(httpapi.Deps{
-		Webhooks:  sys.webhooks,
-		Readiness: readiness{pool: pool},
-		Pipeline:  pipeline.NewAPI(pool, rl, sender, cfg.Secrets, nil),
-	}, httpapi.Config{APIKeys: cfg.APIKeys, AllowHTTP: cfg.AllowHTTP, Version: version, Logger: logger})
+		Webhooks:   sys.webhooks,
+		Events:     app.NewEvents(pool, appCfg),
+		Deliveries: app.NewDeliveries(pool, rl),
+		Readiness:  readiness{pool: pool},
+	}, httpapi.Config{APIKeys: cfg.APIKeys, Version: version, Logger: logger})
 	return sys, nil
 }
 
 // readLog feeds the event log to projections.
-func readLog(ctx context.Context, tx pgx.Tx, after projections.Position, limit int) ([]domain.Recorded, error) {
-	return eventstore.ReadLog(ctx, tx, eventstore.LogPosition{TransactionID: after.TransactionID, Position: after.Position}, limit)
+func readLog(ctx context.Context, tx pgx.Tx, after domain.LogPosition, limit int) ([]domain.Recorded, error) {
+	return eventstore.ReadLog(ctx, tx, after, limit)
 }
 
 // readiness reports the database reachable and its schema current.

@@ -112,3 +112,27 @@ BEGIN
     RETURN v_id;
 END
 $fn$;
+
+-- Rate-limit windows belong to destinations too. A row counts the tokens
+-- taken in a window, including those reserved ahead by deliveries that wait
+-- for it (relay: a postponed delivery holds its token).
+ALTER TABLE webhook_rate_windows RENAME TO rate_windows;
+ALTER TABLE rate_windows RENAME COLUMN webhook_id TO destination_id;
+ALTER TABLE rate_windows RENAME CONSTRAINT webhook_rate_windows_pkey TO rate_windows_pkey;
+ALTER TABLE rate_windows RENAME CONSTRAINT webhook_rate_windows_window_kind_check TO rate_windows_window_kind_check;
+
+-- Outbox events the fan-out could not schedule, one row per event, with the
+-- reason. Tried again with backoff up to a bound (relay), then kept until
+-- an operator retries them (lokihooks outbox poison retry) or lets them go.
+DROP TABLE watermill_outbox_poison;
+CREATE TABLE outbox_poison (
+    event_id        text        PRIMARY KEY,
+    payload         json        NOT NULL,
+    metadata        json        NOT NULL,
+    reason          text        NOT NULL,
+    tries           integer     NOT NULL,
+    first_failed_at timestamptz NOT NULL DEFAULT now(),
+    last_failed_at  timestamptz NOT NULL DEFAULT now(),
+    next_try_at     timestamptz
+);
+CREATE INDEX outbox_poison_next_try_idx ON outbox_poison (next_try_at) WHERE next_try_at IS NOT NULL;

@@ -1,0 +1,74 @@
+package app
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/loki-interceptor/lokihooks/domain"
+	"github.com/loki-interceptor/lokihooks/eventstore"
+	"github.com/loki-interceptor/lokihooks/projections"
+)
+
+// Destinations is the workers' view of webhooks and integrations: read with
+// secrets opened, and deactivated when a receiver answers 410 Gone. It
+// satisfies relay.Destinations and is safe for concurrent use.
+type Destinations struct {
+	pool   *pgxpool.Pool
+	events *eventstore.Store
+	cfg    Config
+}
+
+// NewDestinations returns the workers' destinations.
+func NewDestinations(pool *pgxpool.Pool, events *eventstore.Store, cfg Config) *Destinations {
+	return &Destinations{pool: pool, events: events, cfg: cfg}
+}
+
+// Destination returns a destination whatever its status, with secrets in
+// plain text; domain.ErrNotFound if it never existed.
+func (d *Destinations) Destination(ctx context.Context, id domain.DestinationID) (*domain.Destination, error) {
+	switch domain.KindOf(id) {
+	case domain.KindWebhook:
+		w, err := projections.WebhookAnyStatus(ctx, d.pool, domain.WebhookID(id))
+		if err != nil {
+			return nil, err
+		}
+		if err := openSecrets(d.cfg.Secrets, w); err != nil {
+			return nil, err
+		}
+		return w.Destination(d.cfg.now()), nil
+	default:
+		return nil, fmt.Errorf("destination %s: %w", id, domain.ErrNotFound)
+	}
+}
+
+// DeactivateTx deactivates a destination on tx with reason (it answered
+// 410 Gone). An inactive or deleted destination is left as it is.
+func (d *Destinations) DeactivateTx(ctx context.Context, tx pgx.Tx, id domain.DestinationID, reason string) error {
+	history, err := eventstore.LoadTx(ctx, tx, string(id))
+	if err != nil {
+		return err
+	}
+	switch domain.KindOf(id) {
+	case domain.KindWebhook:
+		w, err := domain.ReplayWebhook(history)
+		if err != nil {
+			return err
+		}
+		if w.Status == domain.WebhookStatusDeleted {
+			return nil
+		}
+		events, err := w.Deactivate(reason, d.cfg.now())
+		if err != nil || len(events) == 0 {
+			return err
+		}
+		_, err = d.events.AppendTx(ctx, tx, domain.Append{
+			StreamID: string(id), StreamType: domain.WebhookStreamType, Expect: w.Version, Events: events,
+		})
+		return err
+	default:
+		return fmt.Errorf("deactivate destination %s: %w", id, domain.ErrNotFound)
+	}
+}
