@@ -2,6 +2,8 @@ package connectors_test
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/json"
 	"io"
 	"log"
 	"net"
@@ -95,4 +97,78 @@ func newTLSServer(t *testing.T) *httptest.Server {
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	return srv
+}
+
+// testTimestamp is the timestamp of every test envelope: 2026-01-02T03:04:05Z.
+const testTimestamp = "2026-01-02T03:04:05Z"
+
+// testUnix is testTimestamp in unix seconds.
+const testUnix = 1767323045
+
+// envelopeBody returns an event envelope with the given id, type and data
+// object (JSON).
+func envelopeBody(id, typ, data string) []byte {
+	return []byte(`{"id":"` + id + `","type":"` + typ + `","timestamp":"` + testTimestamp + `","data":` + data + `}`)
+}
+
+// recorder is a fake third-party HTTP service: it records each request and
+// answers with respond (nil: 200 "ok").
+type recorder struct {
+	server   *httptest.Server
+	requests chan recorded
+}
+
+type recorded struct {
+	path   string
+	header http.Header
+	body   []byte
+}
+
+func newRecorder(t *testing.T, respond http.HandlerFunc) *recorder {
+	t.Helper()
+	rec := &recorder{requests: make(chan recorded, 16)}
+	rec.server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		select {
+		case rec.requests <- recorded{path: r.URL.Path, header: r.Header.Clone(), body: body}:
+		default:
+		}
+		if respond == nil {
+			_, _ = io.WriteString(w, "ok")
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		respond(w, r)
+	}))
+	t.Cleanup(rec.server.Close)
+	return rec
+}
+
+// next returns the request recorded during a call that has returned.
+func (r *recorder) next(t *testing.T) recorded {
+	t.Helper()
+	select {
+	case got := <-r.requests:
+		return got
+	default:
+		t.Fatal("service got no request")
+		return recorded{}
+	}
+}
+
+func (r *recorder) requireNone(t *testing.T) {
+	t.Helper()
+	require.Empty(t, r.requests, "service must not be reached")
+}
+
+// mustJSON encodes v.
+func mustJSON(t *testing.T, v any) json.RawMessage {
+	t.Helper()
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	return b
 }
