@@ -35,8 +35,8 @@ const (
 	slackFallbackRunes   = 300
 )
 
-// Slack attachment colours, by tone. Slack needs a legacy attachment for a
-// colour bar; Block Kit alone has none.
+// Colours by tone: the Slack attachment bar and the email accent. Slack
+// needs a legacy attachment for a colour bar; Block Kit alone has none.
 const (
 	slackColorDanger  = "#D00000"
 	slackColorWarning = "#F2840C"
@@ -427,7 +427,7 @@ func slackRender(v *view, header, footer string) *slackMessage {
 	return &slackMessage{
 		Text: fallback,
 		Attachments: []slack.Attachment{{
-			Color: slackColor(v.tone), Fallback: fallback, Blocks: slack.Blocks{BlockSet: blocks},
+			Color: toneColor(v.tone), Fallback: fallback, Blocks: slack.Blocks{BlockSet: blocks},
 		}},
 	}
 }
@@ -456,7 +456,7 @@ func slackMeta(v *view) string {
 	return strings.Join(parts, " · ")
 }
 
-func slackColor(t tone) string {
+func toneColor(t tone) string {
 	switch t {
 	case toneDanger:
 		return slackColorDanger
