@@ -255,42 +255,42 @@ func TestEmail_Failures(t *testing.T) {
 	}{
 		{
 			name: "Temporary4xx", roots: true,
-			opts:     smtpOpts{tls: cert.server, rcptErr: &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try again later"}},
-			code:     451, category: domain.ErrorCategoryHTTP4xx, permanent: false,
+			opts: smtpOpts{tls: cert.server, rcptErr: &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try again later"}},
+			code: 451, category: domain.ErrorCategoryHTTP4xx, permanent: false,
 		},
 		{
 			name: "Permanent5xx", roots: true,
-			opts:     smtpOpts{tls: cert.server, rcptErr: &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}},
-			code:     550, category: domain.ErrorCategoryHTTP5xx, permanent: true,
+			opts: smtpOpts{tls: cert.server, rcptErr: &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}},
+			code: 550, category: domain.ErrorCategoryHTTP5xx, permanent: true,
 		},
 		{
 			name: "DataRejected", roots: true,
-			opts:     smtpOpts{tls: cert.server, dataErr: &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4}, Message: "too big"}},
-			code:     552, category: domain.ErrorCategoryHTTP5xx, permanent: true,
+			opts: smtpOpts{tls: cert.server, dataErr: &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4}, Message: "too big"}},
+			code: 552, category: domain.ErrorCategoryHTTP5xx, permanent: true,
 		},
 		{
 			name: "WrongPassword", roots: true, password: "wrong",
-			opts:     smtpOpts{tls: cert.server, user: testSMTPUser, pass: testSMTPPassword},
-			code:     535, category: domain.ErrorCategoryHTTP5xx, permanent: true,
+			opts: smtpOpts{tls: cert.server, user: testSMTPUser, pass: testSMTPPassword},
+			code: 535, category: domain.ErrorCategoryHTTP5xx, permanent: true,
 		},
 		{
 			name: "NoSTARTTLS", roots: true,
 			opts:     smtpOpts{},
 			category: domain.ErrorCategoryNetwork, permanent: true,
-			detail:   "tls: the server does not offer STARTTLS (config tls starttls)",
+			detail: "tls: the server does not offer STARTTLS (config tls starttls)",
 		},
 		{
 			name:     "UntrustedCertificate",
 			opts:     smtpOpts{tls: cert.server},
 			category: domain.ErrorCategoryNetwork, permanent: false,
-			detail:   "tls: certificate signed by unknown authority",
+			detail: "tls: certificate signed by unknown authority",
 		},
 		{
 			name: "InvalidRecipient", roots: true,
 			opts:     smtpOpts{tls: cert.server},
 			config:   `{"from":"alerts@acme.test","default_recipients":["not an address"]}`,
 			category: domain.ErrorCategoryNetwork, permanent: true,
-			detail:   "other: email cannot be composed: recipients: an address is not valid",
+			detail: "other: email cannot be composed: recipients: an address is not valid",
 		},
 	}
 	for _, tt := range tests {
