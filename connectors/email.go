@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	htmltemplate "html/template"
@@ -612,3 +613,42 @@ const defaultEmailHTML = `<!DOCTYPE html>
 </td></tr></table>
 </body></html>
 `
+
+// emailKind registers email.
+var emailKind = kindSpec{
+	kind:        domain.KindEmail,
+	title:       "Email",
+	description: "Email events over SMTP to fixed recipients and to distribution lists chosen by event type or severity.",
+	features:    []string{"SMTP (Gmail, Outlook, custom)", "HTML templates", "attachments", "distribution lists", "automatic retry"},
+	defaults:    KindDefaults{RateLimitPerMinute: 30, TimeoutSeconds: 30},
+	check:       checkEmail,
+}
+
+// checkEmail checks that routes name defined lists and catalog event
+// types, that templates are for catalog event types and parse, and that
+// the link template is well formed.
+func checkEmail(_, config json.RawMessage) []domain.FieldError {
+	var set emailSettings
+	if decodeSettings(config, &set, "") != nil {
+		return []domain.FieldError{{Field: "config", Message: "does not match the schema"}}
+	}
+	var out []domain.FieldError
+	for _, route := range slices.Sorted(maps.Keys(set.DistributionLists.Routes)) {
+		field := "config.distribution_lists.routes." + route
+		if route != emailRouteAll && !strings.HasPrefix(route, emailRouteSeverity) && !domain.IsKnownEventType(route) {
+			out = append(out, domain.FieldError{Field: field, Message: "is not a known event type"})
+		}
+		for _, name := range set.DistributionLists.Routes[route] {
+			if _, ok := set.DistributionLists.Lists[name]; !ok {
+				out = append(out, domain.FieldError{Field: field, Message: fmt.Sprintf("names list %q, which is not in distribution_lists.lists", name)})
+			}
+		}
+	}
+	for _, typ := range slices.Sorted(maps.Keys(set.Templates)) {
+		if !domain.IsKnownEventType(typ) {
+			out = append(out, domain.FieldError{Field: "config.templates." + typ, Message: "is not a known event type"})
+		}
+	}
+	out = append(out, checkTemplates(&set)...)
+	return append(out, checkLinkTemplate(set.LinkURL)...)
+}

@@ -484,3 +484,15 @@ func formatValue(key string, v any) string {
 	}
 	return fmt.Sprint(v)
 }
+
+// checkLinkTemplate reports a link_url whose {path} placeholders do not
+// pair up or are empty.
+func checkLinkTemplate(tmpl string) []domain.FieldError {
+	if tmpl == "" {
+		return nil
+	}
+	if _, ok := linkPlaceholders(tmpl); !ok {
+		return []domain.FieldError{{Field: "config.link_url", Message: "has unbalanced or empty {placeholders}"}}
+	}
+	return nil
+}

@@ -474,3 +474,37 @@ func toneColor(t tone) string {
 var slackEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
 
 func slackEscape(s string) string { return slackEscaper.Replace(s) }
+
+// slackKind registers Slack.
+var slackKind = kindSpec{
+	kind:        domain.KindSlack,
+	title:       "Slack",
+	description: "Post events to a Slack channel as colour-coded Block Kit messages, threaded per document.",
+	features:    []string{"channels and threads", "Block Kit", "colour-coded alerts", "custom header and footer"},
+	defaults:    KindDefaults{RateLimitPerMinute: 60, TimeoutSeconds: 10},
+	check:       checkSlack,
+}
+
+// checkSlack requires exactly one of webhook_url and bot_token, and a
+// channel exactly when there is a bot token.
+func checkSlack(credentials, config json.RawMessage) []domain.FieldError {
+	var (
+		creds slackCredentials
+		set   slackSettings
+		out   []domain.FieldError
+	)
+	if decodeSettings(credentials, &creds, "") != nil || decodeSettings(config, &set, "") != nil {
+		return []domain.FieldError{{Field: "credentials", Message: "does not match the schema"}}
+	}
+	switch {
+	case creds.WebhookURL == "" && creds.BotToken == "":
+		out = append(out, domain.FieldError{Field: "credentials", Message: "needs webhook_url or bot_token"})
+	case creds.WebhookURL != "" && creds.BotToken != "":
+		out = append(out, domain.FieldError{Field: "credentials", Message: "needs only one of webhook_url and bot_token"})
+	case creds.BotToken != "" && set.Channel == "":
+		out = append(out, domain.FieldError{Field: "config.channel", Message: "is required with credentials bot_token"})
+	case creds.WebhookURL != "" && set.Channel != "":
+		out = append(out, domain.FieldError{Field: "config.channel", Message: "is not allowed with credentials webhook_url (Slack fixes the webhook's channel)"})
+	}
+	return append(out, checkLinkTemplate(set.LinkURL)...)
+}

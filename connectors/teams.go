@@ -2,6 +2,7 @@ package connectors
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"time"
 
@@ -299,4 +300,20 @@ func teamsCard(v *view, set *teamsSettings, limit, facts int) *teamsMessage {
 			},
 		}},
 	}
+}
+
+// teamsKind registers Microsoft Teams.
+var teamsKind = kindSpec{
+	kind:        domain.KindTeams,
+	title:       "Microsoft Teams",
+	description: "Post events to a Teams channel or chat as Adaptive Cards through a Workflows webhook.",
+	features:    []string{"Adaptive Cards", "sections", "deep links", "colour-coded severity", "direct messages"},
+	defaults:    KindDefaults{RateLimitPerMinute: 60, TimeoutSeconds: 15},
+	check: func(_, config json.RawMessage) []domain.FieldError {
+		var set teamsSettings
+		if decodeSettings(config, &set, "") != nil {
+			return []domain.FieldError{{Field: "config", Message: "does not match the schema"}}
+		}
+		return checkLinkTemplate(set.LinkURL)
+	},
 }

@@ -323,3 +323,32 @@ func (o orderedObject) MarshalJSON() ([]byte, error) {
 }
 
 var _ json.Marshaler = orderedObject(nil)
+
+// zapierKind registers Zapier.
+var zapierKind = kindSpec{
+	kind:        domain.KindZapier,
+	title:       "Zapier",
+	description: "Send events to a Zapier catch hook as flat JSON, one by one or in batches.",
+	features:    []string{"workflow automation", "event batching", "custom transformations", "error handling"},
+	defaults:    KindDefaults{RateLimitPerMinute: 600, TimeoutSeconds: 15, BatchSize: 1, BatchIntervalSeconds: 60},
+	check:       checkZapier,
+}
+
+// checkZapier refuses two keys renamed to one name.
+func checkZapier(_, config json.RawMessage) []domain.FieldError {
+	var set zapierSettings
+	if decodeSettings(config, &set, "") != nil {
+		return []domain.FieldError{{Field: "config", Message: "does not match the schema"}}
+	}
+	var out []domain.FieldError
+	seen := map[string]string{}
+	for _, from := range slices.Sorted(maps.Keys(set.Rename)) {
+		to := set.Rename[from]
+		if other, dup := seen[to]; dup {
+			out = append(out, domain.FieldError{Field: "config.rename." + from, Message: fmt.Sprintf("renames to %q like %s", to, other)})
+			continue
+		}
+		seen[to] = from
+	}
+	return out
+}
