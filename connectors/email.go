@@ -50,6 +50,9 @@ const (
 	// emailRouteSeverity prefixes a route by severity level
 	// ("severity:critical").
 	emailRouteSeverity = "severity:"
+	// smtpDeadlineBackstop is how long after the attempt's deadline
+	// go-mail's own I/O deadline falls.
+	smtpDeadlineBackstop = time.Second
 	// emailStatusAccepted is the StatusCode of a message the server
 	// accepted (SMTP 250 after DATA).
 	emailStatusAccepted = 250
@@ -340,7 +343,10 @@ func (e *Email) clientOptions(ctx context.Context, creds *emailCredentials, set 
 	tlsCfg := e.cfg.TLSConfig.Clone()
 	tlsCfg.ServerName = creds.Host
 	opts := []mail.Option{
-		mail.WithPort(port), mail.WithTimeout(timeout), mail.WithTLSConfig(tlsCfg),
+		// go-mail's own I/O deadline is only a backstop, a little after
+		// the attempt's: the attempt's context ends first and closes the
+		// connection, so the outcome is reported as the deadline it is.
+		mail.WithPort(port), mail.WithTimeout(timeout + smtpDeadlineBackstop), mail.WithTLSConfig(tlsCfg),
 	}
 	if e.cfg.HELO != "" {
 		opts = append(opts, mail.WithHELO(e.cfg.HELO))

@@ -223,9 +223,12 @@ func validateDocument(s *jsonschema.Schema, prefix string, raw json.RawMessage) 
 
 // collectFieldErrors turns the leaves of a validation error tree into field
 // errors whose messages hold no submitted value.
+//
+// The schemas use patternProperties, never propertyNames: jsonschema v6.0.3
+// records a propertyNames error with a location slice it goes on
+// overwriting, so the error's field would be wrong.
 func collectFieldErrors(ve *jsonschema.ValidationError, prefix string, out *[]domain.FieldError) {
-	// A bad key's causes only say how its name failed; the key is the news.
-	if _, ok := ve.ErrorKind.(*kind.PropertyNames); !ok && len(ve.Causes) > 0 {
+	if len(ve.Causes) > 0 {
 		for _, c := range ve.Causes {
 			collectFieldErrors(c, prefix, out)
 		}
@@ -287,8 +290,6 @@ func schemaMessage(k jsonschema.ErrorKind) string {
 		return fmt.Sprintf("must have at least %d properties", k.Want)
 	case *kind.MaxProperties:
 		return fmt.Sprintf("must have at most %d properties", k.Want)
-	case *kind.PropertyNames:
-		return fmt.Sprintf("key %q is not allowed", k.Property)
 	case *kind.FalseSchema:
 		return "is not allowed"
 	}

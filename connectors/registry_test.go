@@ -130,7 +130,7 @@ func TestValidateIntegration(t *testing.T) {
 				{Field: "credentials.smtp_port", Message: "must be at most 65535"},
 				{Field: "config.default_recipients.0", Message: "must be a valid email"},
 				{Field: "config.from", Message: "is required"},
-				{Field: "config.templates", Message: `key "Bad Type" is not allowed`},
+				{Field: "config.templates.Bad Type", Message: "is not allowed"},
 				{Field: "config.tls", Message: `must be one of "starttls", "implicit", "none"`},
 			},
 		},
