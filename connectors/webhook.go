@@ -1,23 +1,16 @@
 package connectors
 
 import (
-	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"math"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
-	"code.dny.dev/ssrf"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
 
@@ -135,9 +128,13 @@ func NewWebhook(client *http.Client, cfg WebhookConfig) *Webhook {
 // so the connection can be reused.
 //
 // Send never returns an error: every outcome, including a cancelled ctx, is
-// described by domain.AttemptResult. A malformed secret or event id is reported as
-// domain.ErrorCategoryNetwork / domain.NetworkDetailOther with Err matching
-// domain.ErrInvalid, and nothing is sent.
+// described by domain.AttemptResult. A failure without a response has a
+// Detail that starts with its code word (domain.NetworkDetailDNS, …Connect,
+// …TLS, …Blocked, …Other) followed by ": " and a short explanation, such as
+// "connect: connection refused" or "other: response headers exceed 64 KiB";
+// it never holds the URL's path or query. A malformed secret or event id is
+// reported as domain.ErrorCategoryNetwork with Detail "other: …" and Err
+// matching domain.ErrInvalid, and nothing is sent.
 func (w *Webhook) Send(ctx context.Context, req domain.AttemptRequest) domain.AttemptResult {
 	now := req.Now
 	if now.IsZero() {
@@ -147,7 +144,7 @@ func (w *Webhook) Send(ctx context.Context, req domain.AttemptRequest) domain.At
 	if err != nil {
 		return domain.AttemptResult{
 			Category: domain.ErrorCategoryNetwork,
-			Detail:   domain.NetworkDetailOther,
+			Detail:   domain.NetworkDetailOther + ": cannot sign (invalid secret or event id)",
 			Err:      fmt.Errorf("sign delivery %s: %w", req.DeliveryID, err),
 		}
 	}
@@ -156,40 +153,12 @@ func (w *Webhook) Send(ctx context.Context, req domain.AttemptRequest) domain.At
 	if timeout <= 0 {
 		timeout = w.cfg.DefaultTimeout
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-
-	httpReq, err := http.NewRequestWithContext(ctx, http.MethodPost, req.URL, bytes.NewReader(req.Body))
-	if err != nil {
-		return domain.AttemptResult{
-			Category: domain.ErrorCategoryNetwork,
-			Detail:   domain.NetworkDetailOther,
-			Err:      fmt.Errorf("build request for delivery %s: %w", req.DeliveryID, withoutURL(err)),
-		}
-	}
-	w.setHeaders(ctx, httpReq.Header, &req, now, signature)
-
-	res := domain.AttemptResult{RequestHeaders: redactSignatures(httpReq.Header)}
-	start := time.Now()
-	resp, err := w.client.Do(httpReq)
-	if err != nil {
-		res.Duration = time.Since(start)
-		res.Category, res.Detail = classifyError(ctx, err, timeout)
-		res.Err = fmt.Errorf("post delivery %s: %w", req.DeliveryID, withoutURL(err))
-		return res
-	}
-	res.StatusCode = resp.StatusCode
-	res.ResponseHeaders = resp.Header
-	res.ResponseBody, res.Truncated = w.readBody(resp.Body)
-	res.Duration = time.Since(start)
-
-	res.Category = domain.CategorizeStatus(resp.StatusCode)
-	res.Success = res.Category == domain.ErrorCategoryNone
-	res.Detail = statusDetail(resp.StatusCode)
-	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
-		res.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), now)
-	}
-	return res
+	h := make(http.Header)
+	w.setHeaders(ctx, h, &req, now, signature)
+	return roundTrip(ctx, w.client, &post{
+		url: req.URL, header: h, body: req.Body, now: now, timeout: timeout,
+		maxResponseBytes: w.cfg.MaxResponseBytes, what: "delivery " + req.DeliveryID,
+	})
 }
 
 // setHeaders writes the custom headers whose keys are not reserved, then the
@@ -219,21 +188,6 @@ func (w *Webhook) setHeaders(ctx context.Context, h http.Header, req *domain.Att
 		propagator = otel.GetTextMapPropagator()
 	}
 	propagator.Inject(ctx, propagation.HeaderCarrier(h))
-}
-
-// readBody keeps up to MaxResponseBytes of body, drains a bounded remainder
-// so the keep-alive connection is reusable, and closes it. A read error
-// (such as the deadline passing mid-body) keeps what was read: the status
-// line already arrived and decides the outcome.
-func (w *Webhook) readBody(body io.ReadCloser) ([]byte, bool) {
-	defer body.Close()
-	data, _ := io.ReadAll(io.LimitReader(body, int64(w.cfg.MaxResponseBytes)+1))
-	truncated := len(data) > w.cfg.MaxResponseBytes
-	if truncated {
-		data = data[:w.cfg.MaxResponseBytes]
-		_, _ = io.CopyN(io.Discard, body, maxDrainBytes)
-	}
-	return data, truncated
 }
 
 // withoutURL drops a *url.Error layer: its text repeats the full URL, whose
@@ -309,74 +263,4 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 		}
 	}
 	return 0
-}
-
-// classifyError maps a failed round trip (no response) to a category and
-// detail. ctx is the attempt's context; timeout its budget, for the text.
-func classifyError(ctx context.Context, err error, timeout time.Duration) (domain.ErrorCategory, string) {
-	var dnsErr *net.DNSError
-	switch {
-	case isBlocked(err):
-		return domain.ErrorCategoryNetwork, domain.NetworkDetailBlocked
-	case errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded):
-		return domain.ErrorCategoryTimeout, "no response within " + timeout.String()
-	case errors.Is(err, context.Canceled):
-		return domain.ErrorCategoryTimeout, "canceled before a response arrived"
-	case errors.As(err, &dnsErr):
-		return domain.ErrorCategoryNetwork, domain.NetworkDetailDNS
-	case isTLSError(err):
-		return domain.ErrorCategoryNetwork, domain.NetworkDetailTLS
-	case isTimeout(err):
-		return domain.ErrorCategoryTimeout, "timed out"
-	case isConnectError(err):
-		return domain.ErrorCategoryNetwork, domain.NetworkDetailConnect
-	default:
-		return domain.ErrorCategoryNetwork, domain.NetworkDetailOther
-	}
-}
-
-func isBlocked(err error) bool {
-	return errors.Is(err, ssrf.ErrProhibitedIP) ||
-		errors.Is(err, ssrf.ErrProhibitedPort) ||
-		errors.Is(err, ssrf.ErrProhibitedNetwork) ||
-		errors.Is(err, ssrf.ErrInvalidHostPort) ||
-		errors.Is(err, errSchemeNotAllowed)
-}
-
-func isTLSError(err error) bool {
-	var (
-		recordErr   tls.RecordHeaderError
-		verifyErr   *tls.CertificateVerificationError
-		alertErr    tls.AlertError
-		echErr      *tls.ECHRejectionError
-		authorityEr x509.UnknownAuthorityError
-		hostnameErr x509.HostnameError
-		invalidErr  x509.CertificateInvalidError
-		opErr       *net.OpError
-	)
-	// http.ErrSchemeMismatch replaces the RecordHeaderError when a plain
-	// HTTP server answers an https:// request.
-	if errors.Is(err, http.ErrSchemeMismatch) || errors.As(err, &recordErr) || errors.As(err, &verifyErr) || errors.As(err, &alertErr) ||
-		errors.As(err, &echErr) || errors.As(err, &authorityEr) || errors.As(err, &hostnameErr) ||
-		errors.As(err, &invalidErr) {
-		return true
-	}
-	// crypto/tls reports TLS alerts over TCP as a *net.OpError with these Op
-	// values and an unexported error type, so the Op is all there is to match.
-	return errors.As(err, &opErr) && (opErr.Op == "remote error" || opErr.Op == "local error")
-}
-
-func isTimeout(err error) bool {
-	var netErr net.Error
-	return errors.As(err, &netErr) && netErr.Timeout()
-}
-
-func isConnectError(err error) bool {
-	if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
-		errors.Is(err, syscall.ECONNABORTED) || errors.Is(err, syscall.EHOSTUNREACH) ||
-		errors.Is(err, syscall.ENETUNREACH) {
-		return true
-	}
-	var opErr *net.OpError
-	return errors.As(err, &opErr) && opErr.Op == "dial"
 }

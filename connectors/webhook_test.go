@@ -404,7 +404,7 @@ func TestWebhook_Send(t *testing.T) {
 
 		require.False(t, res.Success)
 		require.Equal(t, domain.ErrorCategoryNetwork, res.Category)
-		require.Equal(t, domain.NetworkDetailConnect, res.Detail)
+		requireDetail(t, domain.NetworkDetailConnect, res.Detail)
 		require.Error(t, res.Err)
 	})
 
@@ -417,7 +417,7 @@ func TestWebhook_Send(t *testing.T) {
 		res := wh.Send(t.Context(), req)
 
 		require.Equal(t, domain.ErrorCategoryNetwork, res.Category)
-		require.Equal(t, domain.NetworkDetailDNS, res.Detail)
+		requireDetail(t, domain.NetworkDetailDNS, res.Detail)
 		var dnsErr *net.DNSError
 		require.ErrorAs(t, res.Err, &dnsErr)
 	})
@@ -435,7 +435,7 @@ func TestWebhook_Send(t *testing.T) {
 		res := wh.Send(t.Context(), req)
 
 		require.Equal(t, domain.ErrorCategoryNetwork, res.Category)
-		require.Equal(t, domain.NetworkDetailTLS, res.Detail)
+		requireDetail(t, domain.NetworkDetailTLS, res.Detail)
 	})
 
 	t.Run("HTTPSToPlainServer", func(t *testing.T) {
@@ -447,7 +447,7 @@ func TestWebhook_Send(t *testing.T) {
 		res := wh.Send(t.Context(), req)
 
 		require.Equal(t, domain.ErrorCategoryNetwork, res.Category)
-		require.Equal(t, domain.NetworkDetailTLS, res.Detail)
+		requireDetail(t, domain.NetworkDetailTLS, res.Detail)
 	})
 
 	t.Run("ResponseTruncated", func(t *testing.T) {
@@ -507,7 +507,7 @@ func TestWebhook_Send(t *testing.T) {
 
 				require.False(t, res.Success)
 				require.Equal(t, domain.ErrorCategoryNetwork, res.Category)
-				require.Equal(t, domain.NetworkDetailOther, res.Detail)
+				requireDetail(t, domain.NetworkDetailOther, res.Detail)
 				require.ErrorIs(t, res.Err, domain.ErrInvalid)
 				b.requireNotHit(t)
 			})
@@ -532,7 +532,7 @@ func TestNewClient_Guard(t *testing.T) {
 
 		require.False(t, res.Success)
 		require.Equal(t, domain.ErrorCategoryNetwork, res.Category)
-		require.Equal(t, domain.NetworkDetailBlocked, res.Detail)
+		requireDetail(t, domain.NetworkDetailBlocked, res.Detail)
 		require.ErrorIs(t, res.Err, ssrf.ErrProhibitedPort) // httptest's port is neither 80 nor 443
 		b.requireNotHit(t)
 	})
@@ -544,7 +544,7 @@ func TestNewClient_Guard(t *testing.T) {
 
 		res := wh.Send(t.Context(), b.request())
 
-		require.Equal(t, domain.NetworkDetailBlocked, res.Detail)
+		requireDetail(t, domain.NetworkDetailBlocked, res.Detail)
 		b.requireNotHit(t)
 	})
 
@@ -559,7 +559,7 @@ func TestNewClient_Guard(t *testing.T) {
 
 		res := wh.Send(t.Context(), b.request())
 
-		require.Equal(t, domain.NetworkDetailBlocked, res.Detail)
+		requireDetail(t, domain.NetworkDetailBlocked, res.Detail)
 		// Outside the allowed networks the production rule applies, ports
 		// first: the allow list does not open other ports to everyone.
 		require.ErrorIs(t, res.Err, ssrf.ErrProhibitedPort)
@@ -575,7 +575,7 @@ func TestNewClient_Guard(t *testing.T) {
 		res := wh.Send(t.Context(), b.request())
 
 		require.Equal(t, domain.ErrorCategoryNetwork, res.Category)
-		require.Equal(t, domain.NetworkDetailBlocked, res.Detail)
+		requireDetail(t, domain.NetworkDetailBlocked, res.Detail)
 		b.requireNotHit(t)
 	})
 
