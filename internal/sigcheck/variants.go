@@ -145,13 +145,26 @@ type style struct {
 // jsonbStyle is how PostgreSQL prints a jsonb value.
 var jsonbStyle = style{itemSep: ", ", keySep: ": ", order: orderJSONB}
 
+// envelopeOrder is the key order of the envelope lokihooks_publish builds.
+var envelopeOrder = []string{"id", "type", "timestamp", "data"}
+
 // encodeLokihooks writes an envelope as lokihooks_publish builds it: the
-// envelope compact in its own order, its data as jsonb text.
+// envelope compact, in its fixed key order, and its data as jsonb text,
+// whose key order follows from the keys. So any re-encoding of a lokihooks
+// body, whatever its key order or whitespace, maps back to the original.
 func encodeLokihooks(v any) []byte {
 	obj, ok := v.(object)
 	if !ok {
 		return nil
 	}
+	obj = slices.Clone(obj)
+	rank := func(key string) int {
+		if i := slices.Index(envelopeOrder, key); i >= 0 {
+			return i
+		}
+		return len(envelopeOrder) // unknown keys keep their place, after
+	}
+	slices.SortStableFunc(obj, func(a, b member) int { return cmp.Compare(rank(a.key), rank(b.key)) })
 	var b bytes.Buffer
 	b.WriteByte('{')
 	for i, m := range obj {
