@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -12,12 +11,7 @@ import (
 	"github.com/loki-interceptor/lokihooks/migrations"
 )
 
-func migrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
+func migrate(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
 	_, pool, err := connect(ctx, getenv)
 	if err != nil {
 		return err
