@@ -92,7 +92,7 @@ func newRootCmd(c cli) *cobra.Command {
 	)
 	root.AddCommand(
 		c.serveCmd(), c.migrateCmd(), c.replayCmd(), c.openapiCmd(), c.benchCmd(),
-		c.eventsCmd(), c.retriesCmd(),
+		c.verifyCmd(), c.eventsCmd(), c.retriesCmd(),
 		environmentTopic(),
 	)
 	return root

@@ -15,7 +15,7 @@ import (
 // commands lists every command line that has its own help.
 var commands = [][]string{
 	{"serve"}, {"migrate"}, {"replay"}, {"openapi"}, {"bench"},
-	{"events"}, {"events", "list"}, {"events", "example"}, {"events", "validate"},
+	{"verify"}, {"events"}, {"events", "list"}, {"events", "example"}, {"events", "validate"},
 	{"retries"},
 }
 
@@ -99,6 +99,8 @@ func TestCLI_UsageErrors(t *testing.T) {
 		"MissingArgument":   {"events", "example"},
 		"UnknownEventType":  {"events", "example", "validation.started"},
 		"ExtraArgument":     {"retries", "now"},
+		"VerifyNoSecret":    {"verify", "request.http"},
+		"VerifyNoRequest":   {"verify", "--secret", "whsec_x"},
 		"UnknownSubcommand": {"events", "frobnicate"},
 	} {
 		t.Run(name, func(t *testing.T) {
