@@ -59,6 +59,9 @@ Run 'lokihooks help environment' for the full list.`
 const rootExample = `  # Development: PostgreSQL up, then serve with development settings
   make run
 
+  # In another terminal, a receiver that verifies signatures
+  lokihooks receive --secret whsec_...
+
   # Print a valid payload, preview a retry schedule
   lokihooks events example validation.completed
   lokihooks retries --strategy exponential_backoff --max-retries 5`
@@ -92,7 +95,7 @@ func newRootCmd(c cli) *cobra.Command {
 	)
 	root.AddCommand(
 		c.serveCmd(), c.migrateCmd(), c.replayCmd(), c.openapiCmd(), c.benchCmd(),
-		c.verifyCmd(), c.eventsCmd(), c.retriesCmd(),
+		c.receiveCmd(), c.verifyCmd(), c.eventsCmd(), c.retriesCmd(),
 		environmentTopic(),
 	)
 	return root

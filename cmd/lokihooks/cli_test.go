@@ -15,7 +15,7 @@ import (
 // commands lists every command line that has its own help.
 var commands = [][]string{
 	{"serve"}, {"migrate"}, {"replay"}, {"openapi"}, {"bench"},
-	{"verify"}, {"events"}, {"events", "list"}, {"events", "example"}, {"events", "validate"},
+	{"receive"}, {"verify"}, {"events"}, {"events", "list"}, {"events", "example"}, {"events", "validate"},
 	{"retries"},
 }
 
@@ -52,6 +52,7 @@ func TestCLI_Help(t *testing.T) {
 		for _, name := range []string{
 			envDatabaseURL, envAddr, envAPIKeys, envAllowHTTP, envAllowedNetworks, envShutdownTimeout,
 			envLogLevel, envWorkers, envPollInterval, envRescueAfter, envProjectionLag, envSecretsKey,
+			envNoColor,
 		} {
 			require.Contains(t, out, name)
 		}
@@ -93,15 +94,18 @@ func TestCLI_Completion(t *testing.T) {
 func TestCLI_UsageErrors(t *testing.T) {
 	t.Parallel()
 	for name, args := range map[string][]string{
-		"UnknownFlag":       {"retries", "--bogus"},
-		"BadFlagValue":      {"retries", "--max-retries", "many"},
-		"FlagOutOfRange":    {"retries", "--max-retries", "99"},
-		"MissingArgument":   {"events", "example"},
-		"UnknownEventType":  {"events", "example", "validation.started"},
-		"ExtraArgument":     {"retries", "now"},
-		"VerifyNoSecret":    {"verify", "request.http"},
-		"VerifyNoRequest":   {"verify", "--secret", "whsec_x"},
-		"UnknownSubcommand": {"events", "frobnicate"},
+		"UnknownFlag":        {"retries", "--bogus"},
+		"BadFlagValue":       {"retries", "--max-retries", "many"},
+		"FlagOutOfRange":     {"retries", "--max-retries", "99"},
+		"MissingArgument":    {"events", "example"},
+		"UnknownEventType":   {"events", "example", "validation.started"},
+		"ExtraArgument":      {"retries", "now"},
+		"VerifyNoSecret":     {"verify", "request.http"},
+		"VerifyNoRequest":    {"verify", "--secret", "whsec_x"},
+		"ReceiveBadRate":     {"receive", "--fail-rate", "30"},
+		"ReceiveBadStatus":   {"receive", "--status", "1000"},
+		"UnknownSubcommand":  {"events", "frobnicate"},
+		"UnknownCommandNear": {"recieve"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -139,7 +143,7 @@ func TestMain_HelpAndErrors(t *testing.T) {
 		{"HelpTopic", []string{"help", "environment"}, 0, nil},
 		{"Completion", []string{"completion", "zsh"}, 0, nil},
 		{"BadFlag", []string{"openapi", "-bogus"}, 1, []string{"unknown flag: --bogus", "run 'lokihooks openapi --help' for usage"}},
-		{"Typo", []string{"retires"}, 1, []string{`unknown command "retires" (did you mean retries?)`}},
+		{"Typo", []string{"recieve"}, 1, []string{`unknown command "recieve" (did you mean receive?)`}},
 		{"NoCommand", nil, 1, []string{"Usage:", "no command given"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

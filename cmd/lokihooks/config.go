@@ -26,6 +26,10 @@ const (
 	envProjectionLag   = "LOKIHOOKS_PROJECTION_INTERVAL"
 	envSecretsKey      = "LOKIHOOKS_SECRETS_KEY"
 
+	// Read by the developer tools, not by the server.
+	envAPIKey  = "LOKIHOOKS_API_KEY" // default of loadtest --api-key
+	envNoColor = "NO_COLOR"          // any value turns colour off (no-color.org)
+
 	defaultDatabaseURL     = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 	defaultAddr            = "127.0.0.1:8080"
 	defaultShutdownTimeout = 30 * time.Second
@@ -152,4 +156,17 @@ func parseDuration(getenv func(string) string, name string, dst *time.Duration, 
 		return
 	}
 	*dst = d
+}
+
+// toolConfig is what the developer tools (receive, loadtest) read from the
+// environment.
+type toolConfig struct {
+	// APIKey is the default API key of loadtest --via-outbox.
+	APIKey string
+	// NoColor turns colour off even on a terminal.
+	NoColor bool
+}
+
+func loadToolConfig(getenv func(string) string) toolConfig {
+	return toolConfig{APIKey: getenv(envAPIKey), NoColor: getenv(envNoColor) != ""}
 }

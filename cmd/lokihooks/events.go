@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -234,4 +235,24 @@ func writeIndented(w io.Writer, doc []byte) error {
 	b.WriteByte('\n')
 	_, err := w.Write(b.Bytes())
 	return err
+}
+
+// envelope is a delivery body as lokihooks_publish builds it.
+func envelope(id, eventType string, at time.Time, data []byte) []byte {
+	var b bytes.Buffer
+	b.WriteString(`{"id":`)
+	writeJSONString(&b, id)
+	b.WriteString(`,"type":`)
+	writeJSONString(&b, eventType)
+	b.WriteString(`,"timestamp":`)
+	writeJSONString(&b, at.UTC().Format("2006-01-02T15:04:05.000000Z"))
+	b.WriteString(`,"data":`)
+	b.Write(data)
+	b.WriteByte('}')
+	return b.Bytes()
+}
+
+func writeJSONString(b *bytes.Buffer, s string) {
+	enc, _ := json.Marshal(s) // a string always marshals
+	b.Write(enc)
 }

@@ -35,6 +35,10 @@ Server (serve, migrate, replay, bench):
   %-28s Turn on trace export over OTLP/HTTP (and the other
   %-28s OTEL_EXPORTER_OTLP_* variables apply).
 
+Developer tools:
+
+  %-28s Set (to anything) to turn colour off in 'lokihooks receive'.
+
 Development settings: 'make run' sets %s, %s,
 %s=true and %s=127.0.0.0/8,::1/128
 (scripts/dev-env.sh). Never use them in production.`,
@@ -51,6 +55,7 @@ Development settings: 'make run' sets %s, %s,
 	envRescueAfter, "",
 	envProjectionLag, defaultProjectionLag,
 	"OTEL_EXPORTER_OTLP_ENDPOINT", "",
+	envNoColor,
 	envAPIKeys, envSecretsKey, envAllowHTTP, envAllowedNetworks,
 )
 
