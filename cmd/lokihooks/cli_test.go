@@ -16,7 +16,7 @@ import (
 var commands = [][]string{
 	{"serve"}, {"migrate"}, {"replay"}, {"openapi"}, {"bench"},
 	{"receive"}, {"verify"}, {"events"}, {"events", "list"}, {"events", "example"}, {"events", "validate"},
-	{"retries"},
+	{"retries"}, {"loadtest"},
 }
 
 func TestCLI_Help(t *testing.T) {
@@ -52,7 +52,7 @@ func TestCLI_Help(t *testing.T) {
 		for _, name := range []string{
 			envDatabaseURL, envAddr, envAPIKeys, envAllowHTTP, envAllowedNetworks, envShutdownTimeout,
 			envLogLevel, envWorkers, envPollInterval, envRescueAfter, envProjectionLag, envSecretsKey,
-			envNoColor,
+			envAPIKey, envNoColor,
 		} {
 			require.Contains(t, out, name)
 		}
@@ -104,6 +104,10 @@ func TestCLI_UsageErrors(t *testing.T) {
 		"VerifyNoRequest":    {"verify", "--secret", "whsec_x"},
 		"ReceiveBadRate":     {"receive", "--fail-rate", "30"},
 		"ReceiveBadStatus":   {"receive", "--status", "1000"},
+		"LoadtestNoTarget":   {"loadtest"},
+		"LoadtestBothModes":  {"loadtest", "--url", "http://127.0.0.1:1/", "--via-outbox"},
+		"LoadtestNoKey":      {"loadtest", "--via-outbox"},
+		"LoadtestBadSecret":  {"loadtest", "--url", "http://127.0.0.1:1/", "--secret", "nope"},
 		"UnknownSubcommand":  {"events", "frobnicate"},
 		"UnknownCommandNear": {"recieve"},
 	} {

@@ -37,6 +37,7 @@ Server (serve, migrate, replay, bench):
 
 Developer tools:
 
+  %-28s Default of 'lokihooks loadtest --api-key'.
   %-28s Set (to anything) to turn colour off in 'lokihooks receive'.
 
 Development settings: 'make run' sets %s, %s,
@@ -55,7 +56,7 @@ Development settings: 'make run' sets %s, %s,
 	envRescueAfter, "",
 	envProjectionLag, defaultProjectionLag,
 	"OTEL_EXPORTER_OTLP_ENDPOINT", "",
-	envNoColor,
+	envAPIKey, envNoColor,
 	envAPIKeys, envSecretsKey, envAllowHTTP, envAllowedNetworks,
 )
 
