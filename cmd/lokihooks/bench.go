@@ -65,7 +65,7 @@ func bench(ctx context.Context, o benchOpts, getenv func(string) string, stdout,
 	}
 	cfg, err := loadConfig(getenv, false)
 	if err != nil {
-		return fmt.Errorf("configuration:\n%w", err)
+		return configError(err)
 	}
 	cfg.AllowHTTP, cfg.AllowedNetworks = true, []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 	cfg.Workers, cfg.PollInterval = o.workers, o.poll
@@ -134,7 +134,7 @@ func bench(ctx context.Context, o benchOpts, getenv func(string) string, stdout,
 	case <-ctx.Done():
 		stop()
 		_ = g.Wait()
-		return fmt.Errorf("timed out with %d of %d deliveries received", rcv.count(), o.events*o.webhooks)
+		return fmt.Errorf("timed out with %d of %d deliveries received (a longer --timeout, or fewer --events)", rcv.count(), o.events*o.webhooks)
 	}
 	stop()
 	if err := g.Wait(); err != nil {
@@ -189,7 +189,7 @@ func benchSchema(ctx context.Context, url string, o benchOpts) (string, *pgxpool
 	schema := "bench_" + hex.EncodeToString(b[:])
 	admin, err := pgx.Connect(ctx, url)
 	if err != nil {
-		return "", nil, nil, fmt.Errorf("connect: %w", err)
+		return "", nil, nil, fmt.Errorf("connect to database (%s; make db-up starts one): %w", envDatabaseURL, err)
 	}
 	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
 		_ = admin.Close(ctx)

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"regexp"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -175,6 +177,20 @@ LOKIHOOKS_SHUTDOWN_TIMEOUT. Configuration: 'lokihooks help environment'.`,
 	cmd.Flags().StringVar(&o.roles, "roles", strings.Join(allRoles, ","),
 		"comma-separated roles to run: api, relay (outbox fan-out), worker (deliveries), projector (read models)")
 	return cmd
+}
+
+// listenError explains a listen failure of the API; a busy port names the
+// setting that moves it.
+func listenError(addr string, err error) error {
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("listen on %s: the address is already in use (another lokihooks?); "+
+			"stop that process or set %s to another address, e.g. %s=127.0.0.1:8081", addr, envAddr, envAddr)
+	}
+	var addrErr *net.AddrError
+	if errors.As(err, &addrErr) {
+		return fmt.Errorf("listen on %s: %w (%s must be host:port, e.g. 127.0.0.1:8080)", addr, err, envAddr)
+	}
+	return fmt.Errorf("listen on %s (%s): %w", addr, envAddr, err)
 }
 
 func (c cli) migrateCmd() *cobra.Command {

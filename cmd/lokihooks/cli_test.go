@@ -2,10 +2,12 @@ package main
 
 import (
 	"bytes"
+	"net"
 	"os"
 	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -225,4 +227,16 @@ func (s *lineSink) until(t *testing.T, sub string) string {
 			return l
 		}
 	}
+}
+
+func TestListenError_NamesTheSetting(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	_, err = net.Listen("tcp", ln.Addr().String())
+	require.ErrorIs(t, err, syscall.EADDRINUSE)
+	msg := listenError(ln.Addr().String(), err).Error()
+	require.Contains(t, msg, "already in use")
+	require.Contains(t, msg, envAddr+"=")
 }

@@ -75,7 +75,7 @@ func serve(ctx context.Context, o serveOpts, getenv func(string) string, stdout,
 	cfg, err := loadConfigFor(getenv, slices.Contains(roles, roleAPI),
 		slices.Contains(roles, roleAPI) || slices.Contains(roles, roleWorker))
 	if err != nil {
-		return fmt.Errorf("configuration:\n%w", err)
+		return configError(err)
 	}
 	logger := newLogger(stderr, cfg.LogLevel)
 	stopTelemetry, err := setupTelemetry(ctx, getenv)
@@ -105,7 +105,7 @@ func serve(ctx context.Context, o serveOpts, getenv func(string) string, stdout,
 	var ln net.Listener
 	if slices.Contains(roles, roleAPI) {
 		if ln, err = net.Listen("tcp", cfg.Addr); err != nil {
-			return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+			return listenError(cfg.Addr, err)
 		}
 	}
 	if cfg.AllowHTTP || len(cfg.AllowedNetworks) > 0 {
