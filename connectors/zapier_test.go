@@ -159,5 +159,5 @@ func TestZapier_GoneDeactivates(t *testing.T) {
 	require.Equal(t, http.StatusGone, res.StatusCode)
 	out := domain.DecideAttempt(domain.DefaultWebhookSpec().RetryPolicy(), 1, res, time.Unix(testUnix, 0), 0)
 	require.Equal(t, domain.DeliveryFailed, out.Status)
-	require.NotEmpty(t, out.DeactivateWebhook)
+	require.NotEmpty(t, out.Deactivate)
 }

@@ -76,10 +76,12 @@ type AttemptResult struct {
 	Duration time.Duration
 	// Category classifies a failure; ErrorCategoryNone on success.
 	Category ErrorCategory
-	// Detail refines Category. For ErrorCategoryNetwork it is one of
-	// NetworkDetailDNS, …Connect, …TLS, …Blocked (refused by the SSRF
-	// guard or the scheme check) or …Other; otherwise a short human text
-	// such as "HTTP 503 Service Unavailable".
+	// Detail refines Category. For ErrorCategoryNetwork it starts with one
+	// of NetworkDetailDNS, …Connect, …TLS, …Blocked (refused by the SSRF
+	// guard or the scheme check) or …Other, followed by ": " and a short
+	// explanation ("connect: connection refused"); otherwise it is a short
+	// human text such as "HTTP 503 Service Unavailable". It never holds a
+	// URL's path or query, a secret or a credential.
 	Detail string
 	// RetryAfter is the receiver's Retry-After on a 429 or 503, in seconds
 	// or as an HTTP date relative to Request.Now; 0 when absent, invalid or

@@ -1,13 +1,18 @@
 package domain
 
 import (
+	"bytes"
+	"embed"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"maps"
-	"math"
+	"math/big"
 	"slices"
-	"strconv"
 	"strings"
+	"sync"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/santhosh-tekuri/jsonschema/v6/kind"
 )
 
 // Event types a LOKI service may publish. The strings are stored with every
@@ -108,196 +113,302 @@ func ValidateEventTypeFilter(types []string) error {
 	return ve.err()
 }
 
-// ValidateEventData checks data against the schema of eventType. It is a
-// deliberately small structural check, not a JSON Schema implementation. It
-// verifies that:
-//
-//   - data is valid JSON whose top-level value is an object (field "data");
-//   - every key in the schema's "required" list is present (field
-//     "data.<key>"), whatever its value, null included;
-//   - every present top-level key that the schema's "properties" declares
-//     has the declared JSON "type" (string, number, integer, boolean, array,
-//     object or null, or a list of these), where integer means a number with
-//     no fractional part, and, if the property has an "enum", equals one of
-//     its scalar members.
-//
-// It ignores everything else: nested values (array items, sub-objects),
-// format, minimum/maximum, lengths and patterns. Keys the schema does not
-// declare are allowed, since producers may add fields.
+// ValidateEventData checks data against the JSON Schema (draft 2020-12) of
+// eventType, the same schema that Catalog publishes, so the API, the CLI and
+// any standard validator agree. Keys a schema does not declare are allowed,
+// since producers may add fields. "format" is an annotation, as draft 2020-12
+// defines it by default, not an assertion.
 //
 // An unknown eventType yields an error wrapping ErrUnknownEventType. Invalid
-// data yields a *ValidationError (matching ErrInvalid) listing every problem,
-// required keys first, then the rest in key order; messages never echo data
-// values. ValidateEventData panics only if a catalog schema is corrupt, which
-// the package tests rule out.
+// data yields a *ValidationError (matching ErrInvalid) listing every problem:
+// a body that is not JSON, or not an object, is one problem on field "data";
+// otherwise each problem names its value as "data.<key>" (nested values as
+// "data.<key>.<index or key>…") and carries its RFC 6901 JSON pointer in
+// FieldError.Pointer. Missing required keys come first, then the rest in
+// pointer order; messages never echo data values. ValidateEventData panics
+// only if an embedded catalog schema is corrupt, which the package tests rule
+// out. It is safe for concurrent use.
 func ValidateEventData(eventType string, data json.RawMessage) error {
-	e, ok := findCatalogEntry(eventType)
+	sch, ok := compiledSchemas()[eventType]
 	if !ok {
 		return unknownEventType(eventType)
 	}
-	s := e.parseSchema()
-
 	ve := &ValidationError{}
 	if !json.Valid(data) {
 		ve.add("data", "must be valid JSON")
 		return ve
 	}
-	var obj map[string]any
-	if err := json.Unmarshal(data, &obj); err != nil || obj == nil {
-		// Valid JSON that does not decode into a map is some other type.
-		ve.add("data", "must be a JSON object")
+	// Numbers stay json.Number, so integers beyond 2^53 are judged exactly.
+	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
+	if err != nil {
+		ve.add("data", "must be valid JSON")
 		return ve
 	}
-	for _, key := range s.Required {
-		if _, ok := obj[key]; !ok {
-			ve.add("data."+key, "is required")
-		}
+	if _, isObject := v.(map[string]any); !isObject {
+		ve.add("data", "must be a JSON object, got %s", jsonTypeName(v))
+		return ve
 	}
-	for _, key := range slices.Sorted(maps.Keys(obj)) {
-		if p, ok := s.Properties[key]; ok {
-			p.check(ve, "data."+key, obj[key])
-		}
+	err = sch.Validate(v)
+	var se *jsonschema.ValidationError
+	switch {
+	case err == nil:
+		return nil
+	case !errors.As(err, &se):
+		// Validate returns *ValidationError for every instance that
+		// UnmarshalJSON produces; anything else is a library defect.
+		ve.add("data", "could not be checked against the schema")
+		return ve
 	}
-	return ve.err()
+	var vs []violation
+	collectViolations(se, &vs)
+	slices.SortStableFunc(vs, func(a, b violation) int {
+		if a.required != b.required {
+			if a.required {
+				return -1
+			}
+			return 1
+		}
+		return slices.Compare(a.location, b.location)
+	})
+	for _, x := range vs {
+		ve.Fields = append(ve.Fields, FieldError{
+			Field: fieldName(x.location), Message: x.message, Pointer: jsonPointer(x.location),
+		})
+	}
+	if len(ve.Fields) == 0 { // a failure without a located cause
+		ve.add("data", "does not match the schema of %s", eventType)
+	}
+	return ve
 }
 
 func unknownEventType(name string) error {
-	return fmt.Errorf("event type %q: %w", name, ErrUnknownEventType)
+	return fmt.Errorf("event type %q: %w (GET /api/v1/event-types lists the catalog)", name, ErrUnknownEventType)
 }
 
-// dataSchema is the part of a catalog schema that ValidateEventData enforces.
-type dataSchema struct {
-	Required   []string                  `json:"required"`
-	Properties map[string]propertySchema `json:"properties"`
+// violation is one schema problem at an instance location.
+type violation struct {
+	location []string
+	message  string
+	required bool
 }
 
-// propertySchema is the part of a top-level property schema that
-// ValidateEventData enforces.
-type propertySchema struct {
-	Type schemaTypes `json:"type"`
-	Enum []any       `json:"enum"`
-}
-
-// check records on ve every way v breaks p.
-func (p propertySchema) check(ve *ValidationError, field string, v any) {
-	if len(p.Type) > 0 && !p.Type.match(v) {
-		ve.add(field, "must be %s, got %s", p.Type, jsonTypeOf(v))
+// collectViolations flattens the library's error tree into the problems a
+// caller can act on. Containers (the whole schema, a group of keyword
+// failures, a $ref) are replaced by their causes; a failed anyOf, oneOf or
+// not is reported as itself, since listing every branch's failures would
+// mislead.
+func collectViolations(e *jsonschema.ValidationError, out *[]violation) {
+	switch k := e.ErrorKind.(type) {
+	case *kind.Required:
+		for _, m := range k.Missing {
+			*out = append(*out, violation{location: childLocation(e.InstanceLocation, m), message: "is required", required: true})
+		}
 		return
-	}
-	if len(p.Enum) > 0 && !enumContains(p.Enum, v) {
-		ve.add(field, "must be one of %s", formatEnum(p.Enum))
-	}
-}
-
-// schemaTypes holds a JSON Schema "type", which is one name or a list.
-type schemaTypes []string
-
-// UnmarshalJSON accepts "string" as well as ["string", "null"].
-func (t *schemaTypes) UnmarshalJSON(b []byte) error {
-	var one string
-	if err := json.Unmarshal(b, &one); err == nil {
-		*t = schemaTypes{one}
-		return nil
-	}
-	var many []string
-	if err := json.Unmarshal(b, &many); err != nil {
-		return fmt.Errorf("schema type must be a string or a list of strings: %w", err)
-	}
-	*t = many
-	return nil
-}
-
-func (t schemaTypes) match(v any) bool {
-	for _, name := range t {
-		if name == "integer" {
-			if f, ok := v.(float64); ok && f == math.Trunc(f) && !math.IsInf(f, 0) {
-				return true
+	case *kind.DependentRequired:
+		for _, m := range k.Missing {
+			*out = append(*out, violation{location: childLocation(e.InstanceLocation, m),
+				message: fmt.Sprintf("is required when %q is present", k.Prop), required: true})
+		}
+		return
+	case *kind.AdditionalProperties:
+		for _, p := range k.Properties {
+			*out = append(*out, violation{location: childLocation(e.InstanceLocation, p), message: "is not allowed"})
+		}
+		return
+	case *kind.AnyOf, *kind.OneOf, *kind.Not:
+	default:
+		if len(e.Causes) > 0 {
+			for _, c := range e.Causes {
+				collectViolations(c, out)
 			}
-			continue
-		}
-		if name == jsonTypeOf(v) {
-			return true
+			return
 		}
 	}
-	return false
+	*out = append(*out, violation{location: e.InstanceLocation, message: violationMessage(e.ErrorKind)})
 }
 
-func (t schemaTypes) String() string {
-	if len(t) == 1 {
-		return t[0]
+func childLocation(parent []string, key string) []string {
+	return append(slices.Clip(parent), key)
+}
+
+// violationMessage describes a failed keyword without echoing the value
+// that failed it: data may hold personal information, and the message ends
+// up in logs and API responses.
+func violationMessage(k jsonschema.ErrorKind) string {
+	switch k := k.(type) {
+	case *kind.Type:
+		return fmt.Sprintf("must be %s, got %s", strings.Join(k.Want, " or "), k.Got)
+	case *kind.Enum:
+		return "must be one of " + formatSchemaValues(k.Want)
+	case *kind.Const:
+		return "must be " + formatSchemaValues([]any{k.Want})
+	case *kind.Minimum:
+		return "must be at least " + k.Want.FloatString(ratPrecision(k.Want))
+	case *kind.Maximum:
+		return "must be at most " + k.Want.FloatString(ratPrecision(k.Want))
+	case *kind.ExclusiveMinimum:
+		return "must be greater than " + k.Want.FloatString(ratPrecision(k.Want))
+	case *kind.ExclusiveMaximum:
+		return "must be less than " + k.Want.FloatString(ratPrecision(k.Want))
+	case *kind.MultipleOf:
+		return "must be a multiple of " + k.Want.FloatString(ratPrecision(k.Want))
+	case *kind.MinLength:
+		return fmt.Sprintf("must be at least %d characters long", k.Want)
+	case *kind.MaxLength:
+		return fmt.Sprintf("must be at most %d characters long", k.Want)
+	case *kind.Pattern:
+		return fmt.Sprintf("must match the pattern %s", k.Want)
+	case *kind.Format:
+		return "must be a valid " + k.Want
+	case *kind.MinItems:
+		return fmt.Sprintf("must have at least %d items", k.Want)
+	case *kind.MaxItems:
+		return fmt.Sprintf("must have at most %d items", k.Want)
+	case *kind.UniqueItems:
+		return fmt.Sprintf("must not repeat items (items %d and %d are equal)", k.Duplicates[0], k.Duplicates[1])
+	case *kind.MinProperties:
+		return fmt.Sprintf("must have at least %d properties", k.Want)
+	case *kind.MaxProperties:
+		return fmt.Sprintf("must have at most %d properties", k.Want)
+	case *kind.FalseSchema:
+		return "is not allowed"
+	case *kind.AnyOf:
+		return "must match at least one of the schema's alternatives (anyOf)"
+	case *kind.OneOf:
+		return "must match exactly one of the schema's alternatives (oneOf)"
+	case *kind.Not:
+		return "must not match the schema's \"not\" subschema"
+	default:
+		return fmt.Sprintf("does not satisfy the schema keyword %q", strings.Join(k.KeywordPath(), "/"))
 	}
-	return "one of " + strings.Join(t, ", ")
 }
 
-// jsonTypeOf names the JSON type of a value decoded by encoding/json into any.
-func jsonTypeOf(v any) string {
+// ratPrecision is the number of decimals that shows r exactly when it has a
+// short decimal expansion (limits in schemas do), and at most 6 otherwise.
+func ratPrecision(r *big.Rat) int {
+	for prec := 0; prec < 6; prec++ {
+		s := r.FloatString(prec)
+		if back, ok := new(big.Rat).SetString(s); ok && back.Cmp(r) == 0 {
+			return prec
+		}
+	}
+	return 6
+}
+
+// formatSchemaValues lists values taken from a schema (never from data) as
+// JSON.
+func formatSchemaValues(vs []any) string {
+	parts := make([]string, len(vs))
+	for i, v := range vs {
+		b, err := json.Marshal(v)
+		if err != nil {
+			b = []byte(fmt.Sprint(v))
+		}
+		parts[i] = string(b)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// jsonTypeName names the JSON type of a value decoded by
+// jsonschema.UnmarshalJSON.
+func jsonTypeName(v any) string {
 	switch v.(type) {
 	case nil:
 		return "null"
 	case bool:
 		return "boolean"
-	case float64:
+	case json.Number:
 		return "number"
 	case string:
 		return "string"
 	case []any:
 		return "array"
-	default: // map[string]any
+	default:
 		return "object"
 	}
 }
 
-// enumContains reports whether v equals a scalar member of enum. Array and
-// object members never match; == on them would panic.
-func enumContains(enum []any, v any) bool {
-	for _, m := range enum {
-		switch m.(type) {
-		case nil, bool, float64, string:
-			if m == v {
-				return true
-			}
-		}
-	}
-	return false
+// fieldName is the ValidationError field of an instance location inside
+// data: "data" followed by each token, dot-separated.
+func fieldName(location []string) string {
+	return strings.Join(append([]string{"data"}, location...), ".")
 }
 
-func formatEnum(enum []any) string {
-	parts := make([]string, len(enum))
-	for i, m := range enum {
-		if s, ok := m.(string); ok {
-			parts[i] = strconv.Quote(s)
-		} else {
-			parts[i] = fmt.Sprint(m)
-		}
+// jsonPointer is the RFC 6901 pointer of an instance location.
+func jsonPointer(location []string) string {
+	var b strings.Builder
+	for _, tok := range location {
+		b.WriteByte('/')
+		b.WriteString(strings.ReplaceAll(strings.ReplaceAll(tok, "~", "~0"), "/", "~1"))
 	}
-	return strings.Join(parts, ", ")
+	return b.String()
 }
 
-// catalogEntry is one event type in plain strings, so that the catalog lives
-// in code and no caller can mutate shared state.
+// catalogEntry is one event type. Its schema and example live in
+// schemas/<name>.schema.json and schemas/<name>.example.json.
 type catalogEntry struct {
-	name, description, schema, example string
+	name, description string
+}
+
+//go:embed schemas/*.json
+var schemaFiles embed.FS
+
+// readSchemaFile returns a fresh copy of an embedded catalog file. The files
+// are part of the binary and checked by the package tests, so a missing one
+// is an impossible state.
+func readSchemaFile(name string) []byte {
+	b, err := schemaFiles.ReadFile("schemas/" + name)
+	if err != nil {
+		panic(fmt.Sprintf("domain: catalog file %s is missing: %v", name, err))
+	}
+	return bytes.TrimRight(b, "\n")
 }
 
 func (e catalogEntry) info() EventTypeInfo {
-	// Converting to json.RawMessage copies the bytes, so each caller gets its
-	// own.
 	return EventTypeInfo{
 		Name:        e.name,
 		Description: e.description,
-		Schema:      json.RawMessage(e.schema),
-		Example:     json.RawMessage(e.example),
+		Schema:      readSchemaFile(e.name + ".schema.json"),
+		Example:     readSchemaFile(e.name + ".example.json"),
 	}
 }
 
-// parseSchema decodes the entry's schema. The schemas are constants checked
-// by the package tests, so a failure is an impossible state.
-func (e catalogEntry) parseSchema() dataSchema {
-	var s dataSchema
-	if err := json.Unmarshal([]byte(e.schema), &s); err != nil {
-		panic(fmt.Sprintf("domain: schema of event type %s is corrupt: %v", e.name, err))
+// schemaURLPrefix names the catalog schemas inside the compiler. It is not
+// fetched: the compiler loads nothing but the embedded files and the
+// library's own copies of the draft 2020-12 meta-schemas.
+const schemaURLPrefix = "urn:lokihooks:schema:"
+
+// compiledSchemas compiles every catalog schema once per process. It is a
+// cache of constant data, not mutable state: the result depends only on the
+// embedded files.
+var compiledSchemas = sync.OnceValue(func() map[string]*jsonschema.Schema {
+	c := jsonschema.NewCompiler()
+	c.DefaultDraft(jsonschema.Draft2020)
+	c.UseLoader(noRemoteLoader{})
+	out := make(map[string]*jsonschema.Schema)
+	for _, e := range catalogEntries() {
+		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(readSchemaFile(e.name + ".schema.json")))
+		if err == nil {
+			err = c.AddResource(schemaURLPrefix+e.name, doc)
+		}
+		var sch *jsonschema.Schema
+		if err == nil {
+			sch, err = c.Compile(schemaURLPrefix + e.name)
+		}
+		if err != nil {
+			panic(fmt.Sprintf("domain: schema of event type %s is corrupt: %v", e.name, err))
+		}
+		out[e.name] = sch
 	}
-	return s
+	return out
+})
+
+// noRemoteLoader refuses every $ref outside the catalog: schemas are
+// compiled from embedded files only, never from the network or disk.
+type noRemoteLoader struct{}
+
+func (noRemoteLoader) Load(url string) (any, error) {
+	return nil, fmt.Errorf("loading %s: catalog schemas may only reference each other", url)
 }
 
 func findCatalogEntry(name string) (catalogEntry, bool) {
@@ -311,251 +422,19 @@ func findCatalogEntry(name string) (catalogEntry, bool) {
 
 // catalogEntries lists the catalog sorted by name (a test enforces the order).
 // Descriptions are also seeded into the event_types table by a migration;
-// change both together.
+// change both together. Every schema in schemas/ allows additional
+// properties: producers may add fields, and receivers must ignore the ones
+// they do not know.
 func catalogEntries() []catalogEntry {
 	return []catalogEntry{
-		{
-			EventTypeBatchCompleted,
-			"Batch processing finished.",
-			schemaBatchCompleted, exampleBatchCompleted,
-		},
-		{
-			EventTypeComplianceAlert,
-			"Compliance violations were detected.",
-			schemaComplianceAlert, exampleComplianceAlert,
-		},
-		{
-			EventTypeCorrectionApplied,
-			"Corrections were applied to a document.",
-			schemaCorrectionApplied, exampleCorrectionApplied,
-		},
-		{
-			EventTypeDocumentProcessed,
-			"Full processing of a document is complete.",
-			schemaDocumentProcessed, exampleDocumentProcessed,
-		},
-		{
-			EventTypeReportGenerated,
-			"A report was created.",
-			schemaReportGenerated, exampleReportGenerated,
-		},
-		{
-			EventTypeSystemError,
-			"A system error occurred.",
-			schemaSystemError, exampleSystemError,
-		},
-		{
-			EventTypeValidationCompleted,
-			"Document validation finished, whether it passed, failed or raised warnings.",
-			schemaValidationCompleted, exampleValidationCompleted,
-		},
-		{
-			EventTypeValidationFailed,
-			"Validation could not complete because of an error.",
-			schemaValidationFailed, exampleValidationFailed,
-		},
-		{
-			EventTypeWebhookTest,
-			"Test event sent on request to check that an endpoint receives deliveries.",
-			schemaWebhookTest, exampleWebhookTest,
-		},
+		{EventTypeBatchCompleted, "Batch processing finished."},
+		{EventTypeComplianceAlert, "Compliance violations were detected."},
+		{EventTypeCorrectionApplied, "Corrections were applied to a document."},
+		{EventTypeDocumentProcessed, "Full processing of a document is complete."},
+		{EventTypeReportGenerated, "A report was created."},
+		{EventTypeSystemError, "A system error occurred."},
+		{EventTypeValidationCompleted, "Document validation finished, whether it passed, failed or raised warnings."},
+		{EventTypeValidationFailed, "Validation could not complete because of an error."},
+		{EventTypeWebhookTest, "Test event sent on request to check that an endpoint receives deliveries."},
 	}
 }
-
-// Schemas and examples of the data object of each event type. Every schema
-// allows additional properties: producers may add fields, and receivers must
-// ignore the ones they do not know.
-const (
-	schemaBatchCompleted = `{
-  "$schema": "https://json-schema.org/draft/2020-12/schema",
-  "title": "batch.completed",
-  "type": "object",
-  "required": ["batch_id", "documents_processed", "documents_succeeded", "documents_failed", "success_rate"],
-  "properties": {
-    "batch_id": {"type": "string", "description": "Identifier of the batch."},
-    "documents_processed": {"type": "integer", "minimum": 0, "description": "Documents the batch processed."},
-    "documents_succeeded": {"type": "integer", "minimum": 0, "description": "Documents processed successfully."},
-    "documents_failed": {"type": "integer", "minimum": 0, "description": "Documents whose processing failed."},
-    "success_rate": {"type": "number", "minimum": 0, "maximum": 1, "description": "documents_succeeded / documents_processed, from 0 to 1."}
-  },
-  "additionalProperties": true
-}`
-	exampleBatchCompleted = `{
-  "batch_id": "batch_2024_01_15",
-  "documents_processed": 120,
-  "documents_succeeded": 114,
-  "documents_failed": 6,
-  "success_rate": 0.95
-}`
-
-	schemaComplianceAlert = `{
-  "$schema": "https://json-schema.org/draft/2020-12/schema",
-  "title": "compliance.alert",
-  "type": "object",
-  "required": ["alert_level", "message", "affected_documents"],
-  "properties": {
-    "alert_level": {"type": "string", "enum": ["low", "medium", "high", "critical"], "description": "How urgent the violation is."},
-    "message": {"type": "string", "description": "Human-readable summary of the violation."},
-    "affected_documents": {"type": "array", "items": {"type": "string"}, "description": "Identifiers of the documents involved."},
-    "recommended_actions": {"type": "array", "items": {"type": "string"}, "description": "Suggested remediation steps."}
-  },
-  "additionalProperties": true
-}`
-	exampleComplianceAlert = `{
-  "alert_level": "high",
-  "message": "Financial promotion lacks a risk warning",
-  "affected_documents": ["doc_456", "doc_789"],
-  "recommended_actions": ["Add the standard risk warning", "Re-run validation"]
-}`
-
-	schemaCorrectionApplied = `{
-  "$schema": "https://json-schema.org/draft/2020-12/schema",
-  "title": "correction.applied",
-  "type": "object",
-  "required": ["document_id", "changes"],
-  "properties": {
-    "document_id": {"type": "string", "description": "Identifier of the corrected document."},
-    "changes": {
-      "type": "array",
-      "description": "Changes made, in the order applied.",
-      "items": {
-        "type": "object",
-        "required": ["before", "after"],
-        "properties": {
-          "rule": {"type": "string", "description": "Rule or gate that triggered the change."},
-          "before": {"type": "string", "description": "Text before the correction."},
-          "after": {"type": "string", "description": "Text after the correction."}
-        },
-        "additionalProperties": true
-      }
-    }
-  },
-  "additionalProperties": true
-}`
-	exampleCorrectionApplied = `{
-  "document_id": "doc_456",
-  "changes": [
-    {"rule": "risk_warning", "before": "Guaranteed returns", "after": "Returns are not guaranteed"}
-  ]
-}`
-
-	schemaDocumentProcessed = `{
-  "$schema": "https://json-schema.org/draft/2020-12/schema",
-  "title": "document.processed",
-  "type": "object",
-  "required": ["document_id", "results", "processing_time_ms"],
-  "properties": {
-    "document_id": {"type": "string", "description": "Identifier of the processed document."},
-    "results": {"type": "object", "description": "Results of every processing stage, keyed by stage."},
-    "processing_time_ms": {"type": "number", "minimum": 0, "description": "Total processing time in milliseconds."}
-  },
-  "additionalProperties": true
-}`
-	exampleDocumentProcessed = `{
-  "document_id": "doc_456",
-  "results": {"validation_status": "pass", "corrections_applied": 1},
-  "processing_time_ms": 1204.7
-}`
-
-	schemaReportGenerated = `{
-  "$schema": "https://json-schema.org/draft/2020-12/schema",
-  "title": "report.generated",
-  "type": "object",
-  "required": ["report_id", "report_type", "url", "document_count"],
-  "properties": {
-    "report_id": {"type": "string", "description": "Identifier of the report."},
-    "report_type": {"type": "string", "description": "Kind of report, such as compliance_summary."},
-    "url": {"type": "string", "format": "uri", "description": "Where to download the report."},
-    "document_count": {"type": "integer", "minimum": 0, "description": "Documents the report covers."}
-  },
-  "additionalProperties": true
-}`
-	exampleReportGenerated = `{
-  "report_id": "rpt_789",
-  "report_type": "compliance_summary",
-  "url": "https://loki.example.com/reports/rpt_789.pdf",
-  "document_count": 42
-}`
-
-	schemaSystemError = `{
-  "$schema": "https://json-schema.org/draft/2020-12/schema",
-  "title": "system.error",
-  "type": "object",
-  "required": ["error_code", "component", "severity", "message"],
-  "properties": {
-    "error_code": {"type": "string", "description": "Machine-readable error code."},
-    "component": {"type": "string", "description": "Component that failed."},
-    "severity": {"type": "string", "enum": ["low", "medium", "high", "critical"], "description": "How urgent the error is."},
-    "message": {"type": "string", "description": "Human-readable description of the error."}
-  },
-  "additionalProperties": true
-}`
-	exampleSystemError = `{
-  "error_code": "STORAGE_UNAVAILABLE",
-  "component": "document-store",
-  "severity": "critical",
-  "message": "Document store did not answer within 30s"
-}`
-
-	schemaValidationCompleted = `{
-  "$schema": "https://json-schema.org/draft/2020-12/schema",
-  "title": "validation.completed",
-  "type": "object",
-  "required": ["source_id", "document_id", "validation_status", "gates_passed", "gates_failed", "processing_time_ms"],
-  "properties": {
-    "source_id": {"type": "string", "description": "Identifier of the validation run."},
-    "document_id": {"type": "string", "description": "Identifier of the validated document."},
-    "validation_status": {"type": "string", "enum": ["pass", "fail", "warning"], "description": "Overall outcome."},
-    "gates_passed": {"type": "integer", "minimum": 0, "description": "Validation gates passed."},
-    "gates_failed": {"type": "integer", "minimum": 0, "description": "Validation gates failed."},
-    "issues": {"type": "array", "items": {"type": "object"}, "description": "Issues found; empty or absent when there are none."},
-    "processing_time_ms": {"type": "number", "minimum": 0, "description": "Validation time in milliseconds."}
-  },
-  "additionalProperties": true
-}`
-	exampleValidationCompleted = `{
-  "source_id": "val_123",
-  "document_id": "doc_456",
-  "validation_status": "pass",
-  "gates_passed": 8,
-  "gates_failed": 0,
-  "issues": [],
-  "processing_time_ms": 523.45
-}`
-
-	schemaValidationFailed = `{
-  "$schema": "https://json-schema.org/draft/2020-12/schema",
-  "title": "validation.failed",
-  "type": "object",
-  "required": ["document_id", "error_code", "message"],
-  "properties": {
-    "document_id": {"type": "string", "description": "Identifier of the document being validated."},
-    "error_code": {"type": "string", "description": "Machine-readable error code."},
-    "message": {"type": "string", "description": "Human-readable description of the error."},
-    "stack_trace": {"type": "string", "description": "Stack trace, when the producer shares one."}
-  },
-  "additionalProperties": true
-}`
-	exampleValidationFailed = `{
-  "document_id": "doc_456",
-  "error_code": "PARSE_ERROR",
-  "message": "Document could not be parsed",
-  "stack_trace": "Traceback (most recent call last): ..."
-}`
-
-	schemaWebhookTest = `{
-  "$schema": "https://json-schema.org/draft/2020-12/schema",
-  "title": "webhook.test",
-  "type": "object",
-  "required": ["message"],
-  "properties": {
-    "message": {"type": "string", "description": "Free text identifying the test."},
-    "sent_at": {"type": "string", "format": "date-time", "description": "When the test was requested (RFC 3339)."}
-  },
-  "additionalProperties": true
-}`
-	exampleWebhookTest = `{
-  "message": "Test event from lokihooks",
-  "sent_at": "2024-01-15T10:30:00Z"
-}`
-)

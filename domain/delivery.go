@@ -91,6 +91,45 @@ func (p RetryPolicy) Backoff(n int, random float64) time.Duration {
 	return time.Duration(d)
 }
 
+// ScheduledRetry is one retry in a RetryPolicy's schedule.
+type ScheduledRetry struct {
+	// N is the retry number: 1 is the first retry, which is the delivery's
+	// second attempt.
+	N int
+	// Delay is the wait after the previous attempt failed, with jitter at
+	// its midpoint.
+	Delay time.Duration
+	// Min and Max bound the delay when jitter is on (±20%, then capped at
+	// MaxDelay); both equal Delay when it is off.
+	Min, Max time.Duration
+	// Cumulative is the sum of the delays up to this retry: how long after
+	// the first attempt this retry starts, not counting the time attempts
+	// themselves take. CumulativeMin and CumulativeMax are its jitter bounds.
+	Cumulative, CumulativeMin, CumulativeMax time.Duration
+}
+
+// Schedule returns the retries the policy makes after a first failed attempt,
+// in order: MaxRetries entries, or none for RetryNone. Delays are those of
+// Backoff; a receiver's Retry-After on a 429 or 503 can lengthen one (up to
+// MaxRetryAfter), which a schedule cannot foresee.
+func (p RetryPolicy) Schedule() []ScheduledRetry {
+	if p.Strategy == RetryNone || p.MaxRetries <= 0 {
+		return nil
+	}
+	out := make([]ScheduledRetry, p.MaxRetries)
+	var sum, sumMin, sumMax time.Duration
+	for i := range out {
+		n := i + 1
+		// random 0.5 puts the jitter factor at exactly 1; 0 and 1 are its
+		// ends (1 itself is never drawn, but bounds the range).
+		r := ScheduledRetry{N: n, Delay: p.Backoff(n, 0.5), Min: p.Backoff(n, 0), Max: p.Backoff(n, 1)}
+		sum, sumMin, sumMax = sum+r.Delay, sumMin+r.Min, sumMax+r.Max
+		r.Cumulative, r.CumulativeMin, r.CumulativeMax = sum, sumMin, sumMax
+		out[i] = r
+	}
+	return out
+}
+
 // AttemptOutcome is the decision taken after an attempt.
 type AttemptOutcome struct {
 	// Status is the delivery's status after the attempt.

@@ -45,6 +45,82 @@ func TestRetryPolicy_Backoff(t *testing.T) {
 	}
 }
 
+func TestRetryPolicy_Schedule(t *testing.T) {
+	t.Parallel()
+	s := time.Second
+	defaults := domain.DefaultWebhookSpec().RetryPolicy()
+	tests := []struct {
+		name   string
+		policy domain.RetryPolicy
+		want   []domain.ScheduledRetry
+	}{
+		{
+			name:   "DefaultsExponentialWithJitter",
+			policy: defaults,
+			want: []domain.ScheduledRetry{
+				{N: 1, Delay: 60 * s, Min: 48 * s, Max: 72 * s, Cumulative: 60 * s, CumulativeMin: 48 * s, CumulativeMax: 72 * s},
+				{N: 2, Delay: 120 * s, Min: 96 * s, Max: 144 * s, Cumulative: 180 * s, CumulativeMin: 144 * s, CumulativeMax: 216 * s},
+				{N: 3, Delay: 240 * s, Min: 192 * s, Max: 288 * s, Cumulative: 420 * s, CumulativeMin: 336 * s, CumulativeMax: 504 * s},
+				{N: 4, Delay: 480 * s, Min: 384 * s, Max: 576 * s, Cumulative: 900 * s, CumulativeMin: 720 * s, CumulativeMax: 1080 * s},
+				{N: 5, Delay: 960 * s, Min: 768 * s, Max: 1152 * s, Cumulative: 1860 * s, CumulativeMin: 1488 * s, CumulativeMax: 2232 * s},
+			},
+		},
+		{
+			name: "CapAppliesAfterJitter",
+			policy: domain.RetryPolicy{
+				Strategy: domain.RetryExponential, MaxRetries: 3, Delay: 60 * s, MaxDelay: 100 * s, Multiplier: 2, Jitter: true,
+			},
+			want: []domain.ScheduledRetry{
+				{N: 1, Delay: 60 * s, Min: 48 * s, Max: 72 * s, Cumulative: 60 * s, CumulativeMin: 48 * s, CumulativeMax: 72 * s},
+				{N: 2, Delay: 100 * s, Min: 96 * s, Max: 100 * s, Cumulative: 160 * s, CumulativeMin: 144 * s, CumulativeMax: 172 * s},
+				{N: 3, Delay: 100 * s, Min: 100 * s, Max: 100 * s, Cumulative: 260 * s, CumulativeMin: 244 * s, CumulativeMax: 272 * s},
+			},
+		},
+		{
+			name:   "LinearWithoutJitter",
+			policy: domain.RetryPolicy{Strategy: domain.RetryLinear, MaxRetries: 3, Delay: 10 * s, MaxDelay: time.Hour},
+			want: []domain.ScheduledRetry{
+				{N: 1, Delay: 10 * s, Min: 10 * s, Max: 10 * s, Cumulative: 10 * s, CumulativeMin: 10 * s, CumulativeMax: 10 * s},
+				{N: 2, Delay: 20 * s, Min: 20 * s, Max: 20 * s, Cumulative: 30 * s, CumulativeMin: 30 * s, CumulativeMax: 30 * s},
+				{N: 3, Delay: 30 * s, Min: 30 * s, Max: 30 * s, Cumulative: 60 * s, CumulativeMin: 60 * s, CumulativeMax: 60 * s},
+			},
+		},
+		{
+			name:   "Fixed",
+			policy: domain.RetryPolicy{Strategy: domain.RetryFixed, MaxRetries: 2, Delay: 5 * s, MaxDelay: 5 * s},
+			want: []domain.ScheduledRetry{
+				{N: 1, Delay: 5 * s, Min: 5 * s, Max: 5 * s, Cumulative: 5 * s, CumulativeMin: 5 * s, CumulativeMax: 5 * s},
+				{N: 2, Delay: 5 * s, Min: 5 * s, Max: 5 * s, Cumulative: 10 * s, CumulativeMin: 10 * s, CumulativeMax: 10 * s},
+			},
+		},
+		{name: "NoRetry", policy: domain.RetryPolicy{Strategy: domain.RetryNone, MaxRetries: 5, Delay: s}},
+		{name: "ZeroRetries", policy: domain.RetryPolicy{Strategy: domain.RetryExponential, Delay: s, Multiplier: 2}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			require.Equal(t, tt.want, tt.policy.Schedule())
+		})
+	}
+
+	t.Run("AgreesWithDecideAttempt", func(t *testing.T) {
+		t.Parallel()
+		// Every jittered delay DecideAttempt draws lies within the schedule's
+		// bounds for that retry.
+		now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		sched := defaults.Schedule()
+		for _, random := range []float64{0, 0.25, 0.5, 0.75, 0.999999} {
+			for _, r := range sched {
+				out := domain.DecideAttempt(defaults, r.N, domain.AttemptResult{StatusCode: 500}, now, random)
+				require.NotNil(t, out.NextAttemptAt, "retry %d", r.N)
+				d := out.NextAttemptAt.Sub(now)
+				require.GreaterOrEqual(t, d, r.Min, "retry %d, random %v", r.N, random)
+				require.LessOrEqual(t, d, r.Max, "retry %d, random %v", r.N, random)
+			}
+		}
+	})
+}
+
 func TestDecideAttempt(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)

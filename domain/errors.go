@@ -51,6 +51,10 @@ func (e *ConflictError) Is(target error) bool { return target == ErrVersionConfl
 type FieldError struct {
 	Field   string `json:"field"`
 	Message string `json:"message"`
+	// Pointer is the RFC 6901 JSON pointer of the invalid value inside the
+	// document that was checked (event data), such as "/changes/0/after";
+	// "" for the document itself and for fields that are not inside one.
+	Pointer string `json:"pointer,omitempty"`
 }
 
 // ValidationError lists every invalid field of a command at once. It matches

@@ -30,7 +30,9 @@ func ValidateWebhookURL(raw string, allowHTTP bool) error {
 	case u.Scheme == "":
 		return invalidURL("must be an absolute URL")
 	case u.Scheme == "http" && !allowHTTP:
-		return invalidURL("must use https")
+		// Name the setting: a developer trying a local receiver needs it.
+		return invalidURL("must use https (http:// is accepted only when lokihooks runs with " +
+			"LOKIHOOKS_ALLOW_HTTP=true, for development)")
 	case u.Scheme != "https" && u.Scheme != "http":
 		if allowHTTP {
 			return invalidURL("must use https or http")

@@ -59,3 +59,11 @@ func TestValidateWebhookURL(t *testing.T) {
 		})
 	}
 }
+
+func TestValidateWebhookURL_HTTPNamesTheSetting(t *testing.T) {
+	t.Parallel()
+	var verr *domain.ValidationError
+	require.ErrorAs(t, domain.ValidateWebhookURL("http://127.0.0.1:9000/hooks", false), &verr)
+	require.Contains(t, verr.Fields[0].Message, "LOKIHOOKS_ALLOW_HTTP=true")
+	require.NoError(t, domain.ValidateWebhookURL("http://127.0.0.1:9000/hooks", true))
+}

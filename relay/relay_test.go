@@ -233,7 +233,9 @@ func TestRelay_CategorisesNetworkFailures(t *testing.T) {
 	require.Equal(t, domain.ErrorCategoryTimeout, d.LastErrorCategory)
 	d = b.waitDelivery(t, ev, refusedHook.ID, domain.DeliveryPermanentFailure)
 	require.Equal(t, domain.ErrorCategoryNetwork, d.LastErrorCategory)
-	require.Equal(t, domain.NetworkDetailConnect, d.LastErrorDetail)
+	code, why, _ := strings.Cut(d.LastErrorDetail, ": ")
+	require.Equal(t, domain.NetworkDetailConnect, code, "the detail starts with its code word")
+	require.Contains(t, why, "refused", "and says what happened")
 }
 
 func TestRelay_PausedWebhookHoldsDeliveriesUntilResume(t *testing.T) {

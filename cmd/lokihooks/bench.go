@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -40,37 +39,21 @@ type benchOpts struct {
 	noProjector bool
 	timeout     time.Duration
 	poll        time.Duration
+	cpuProfile  string // write a CPU profile of the run here
 }
 
 // bench measures the whole pipeline on this machine: a local receiver
 // answering 200 at once, K webhooks, N events published through
 // lokihooks_publish in batched transactions, and the relay, workers and
 // deliveries projection running in this process against a fresh schema.
-func bench(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	var o benchOpts
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.IntVar(&o.events, "events", 50000, "events to publish (N)")
-	fs.IntVar(&o.webhooks, "webhooks", 1, "webhooks subscribed to every event (K)")
-	fs.IntVar(&o.batch, "batch", 100, "events per publishing transaction")
-	fs.IntVar(&o.rate, "rate", 0, "publish at this many events/s, one event per transaction (0: as fast as possible, in batches)")
-	fs.IntVar(&o.workers, "workers", defaultWorkers, "delivery workers")
-	fs.BoolVar(&o.backlog, "backlog", false, "publish everything before starting the relay, then measure the drain")
-	fs.BoolVar(&o.keep, "keep", false, "keep the bench schema afterwards")
-	fs.BoolVar(&o.noProjector, "no-projector", false, "do not run the deliveries projection (to measure its share)")
-	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up after this long")
-	fs.DurationVar(&o.poll, "poll", defaultPollInterval, "outbox poll interval (default: as serve)")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
+func bench(ctx context.Context, o benchOpts, getenv func(string) string, stdout, stderr io.Writer) error {
 	if o.events < 1 || o.webhooks < 1 || o.batch < 1 || o.workers < 1 {
-		return errors.New("-events, -webhooks, -batch and -workers must be positive")
+		return errors.New("--events, --webhooks, --batch and --workers must be positive")
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
 		if err != nil {
 			return err
 		}
@@ -82,7 +65,7 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	cfg, err := loadConfig(getenv, false)
 	if err != nil {
-		return fmt.Errorf("configuration:\n%w", err)
+		return configError(err)
 	}
 	cfg.AllowHTTP, cfg.AllowedNetworks = true, []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 	cfg.Workers, cfg.PollInterval = o.workers, o.poll
@@ -151,7 +134,7 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 	case <-ctx.Done():
 		stop()
 		_ = g.Wait()
-		return fmt.Errorf("timed out with %d of %d deliveries received", rcv.count(), o.events*o.webhooks)
+		return fmt.Errorf("timed out with %d of %d deliveries received (a longer --timeout, or fewer --events)", rcv.count(), o.events*o.webhooks)
 	}
 	stop()
 	if err := g.Wait(); err != nil {
@@ -206,7 +189,7 @@ func benchSchema(ctx context.Context, url string, o benchOpts) (string, *pgxpool
 	schema := "bench_" + hex.EncodeToString(b[:])
 	admin, err := pgx.Connect(ctx, url)
 	if err != nil {
-		return "", nil, nil, fmt.Errorf("connect: %w", err)
+		return "", nil, nil, fmt.Errorf("connect to database (%s; make db-up starts one): %w", envDatabaseURL, err)
 	}
 	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
 		_ = admin.Close(ctx)

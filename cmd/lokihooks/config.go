@@ -26,6 +26,10 @@ const (
 	envProjectionLag   = "LOKIHOOKS_PROJECTION_INTERVAL"
 	envSecretsKey      = "LOKIHOOKS_SECRETS_KEY"
 
+	// Read by the developer tools, not by the server.
+	envAPIKey  = "LOKIHOOKS_API_KEY" // default of loadtest --api-key
+	envNoColor = "NO_COLOR"          // any value turns colour off (no-color.org)
+
 	defaultDatabaseURL     = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 	defaultAddr            = "127.0.0.1:8080"
 	defaultShutdownTimeout = 30 * time.Second
@@ -86,18 +90,20 @@ func loadConfigFor(getenv func(string) string, needKeys, needSecrets bool) (conf
 			continue
 		}
 		if len(k) < minAPIKeyLength {
-			errs = append(errs, fmt.Errorf("%s: every key must be at least %d characters", envAPIKeys, minAPIKeyLength))
+			errs = append(errs, fmt.Errorf("%s: every key must be at least %d characters (generate one with: openssl rand -hex 24)",
+				envAPIKeys, minAPIKeyLength))
 			continue
 		}
 		c.APIKeys = append(c.APIKeys, k)
 	}
 	if needKeys && len(c.APIKeys) == 0 {
-		errs = append(errs, fmt.Errorf("%s must list at least one API key (comma-separated)", envAPIKeys))
+		errs = append(errs, fmt.Errorf("%s must list at least one API key (comma-separated; generate one with: openssl rand -hex 24): "+
+			"the api role authenticates every request with them (serve --roles relay,worker,projector runs without the API)", envAPIKeys))
 	}
 	if v := getenv(envAllowHTTP); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s must be true or false, got %q", envAllowHTTP, v))
+			errs = append(errs, fmt.Errorf("%s must be true or false (true only for development), got %q", envAllowHTTP, v))
 		}
 		c.AllowHTTP = b
 	}
@@ -107,7 +113,7 @@ func loadConfigFor(getenv func(string) string, needKeys, needSecrets bool) (conf
 		}
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %q is not a CIDR prefix", envAllowedNetworks, s))
+			errs = append(errs, fmt.Errorf("%s: %q is not a CIDR prefix; write address/bits, e.g. 127.0.0.0/8 or ::1/128", envAllowedNetworks, s))
 			continue
 		}
 		c.AllowedNetworks = append(c.AllowedNetworks, p.Masked())
@@ -141,6 +147,12 @@ func loadConfigFor(getenv func(string) string, needKeys, needSecrets bool) (conf
 	return c, errors.Join(errs...)
 }
 
+// configError presents loadConfig's problems, one per line, and where to
+// read about the settings.
+func configError(err error) error {
+	return fmt.Errorf("configuration:\n%w\nrun 'lokihooks help environment' for every setting", err)
+}
+
 func parseDuration(getenv func(string) string, name string, dst *time.Duration, minimum time.Duration, errs *[]error) {
 	v := getenv(name)
 	if v == "" {
@@ -152,4 +164,17 @@ func parseDuration(getenv func(string) string, name string, dst *time.Duration, 
 		return
 	}
 	*dst = d
+}
+
+// toolConfig is what the developer tools (receive, loadtest) read from the
+// environment.
+type toolConfig struct {
+	// APIKey is the default API key of loadtest --via-outbox.
+	APIKey string
+	// NoColor turns colour off even on a terminal.
+	NoColor bool
+}
+
+func loadToolConfig(getenv func(string) string) toolConfig {
+	return toolConfig{APIKey: getenv(envAPIKey), NoColor: getenv(envNoColor) != ""}
 }

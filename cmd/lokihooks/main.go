@@ -1,18 +1,13 @@
-// Command lokihooks is the one lokihooks binary.
-//
-//	lokihooks serve     run the API (and the delivery pipeline)
-//	lokihooks migrate   apply database migrations and exit
-//	lokihooks openapi   print the OpenAPI document (YAML) without a server
-//	lokihooks replay    rebuild read models from the event log
-//	lokihooks bench     measure the pipeline against a local receiver
-//
-// Configuration comes from environment variables; see README.md.
+// Command lokihooks is the one lokihooks binary: the server (serve, migrate,
+// replay, openapi, bench) and the developer tools (receive, verify, events,
+// retries, loadtest). `lokihooks --help` lists the commands and `lokihooks
+// help environment` the configuration, which comes from environment
+// variables only.
 package main
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,52 +16,24 @@ import (
 	"syscall"
 )
 
-const usage = `usage: lokihooks <command> [flags]
-
-commands:
-  serve     run the API and the delivery pipeline
-  migrate   apply database migrations and exit
-  openapi   print the OpenAPI document without a server (-format yaml|json|json-3.0)
-  replay    rebuild read models from the event log (-projection all|webhooks|deliveries)
-  bench     measure deliveries/s and commit→receipt latency against a local receiver
-`
-
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
+		if !errors.Is(err, errReported) {
 			fmt.Fprintln(os.Stderr, "lokihooks:", err)
 		}
 		os.Exit(1)
 	}
 }
 
-// run dispatches a subcommand. It is main without the process globals.
+// run executes one command line. It is main without the process globals:
+// the environment comes through getenv and output goes to stdout and stderr.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return errors.New("no command given")
-	}
-	switch args[0] {
-	case "serve":
-		return serve(ctx, args[1:], getenv, stdout, stderr)
-	case "migrate":
-		return migrate(ctx, args[1:], getenv, stdout, stderr)
-	case "openapi":
-		return printOpenAPI(args[1:], stdout, stderr)
-	case "replay":
-		return replay(ctx, args[1:], getenv, stdout, stderr)
-	case "bench":
-		return bench(ctx, args[1:], getenv, stdout, stderr)
-	case "-h", "-help", "--help", "help":
-		fmt.Fprint(stdout, usage)
-		return nil
-	default:
-		fmt.Fprint(stderr, usage)
-		return fmt.Errorf("unknown command %q", args[0])
-	}
+	root := newRootCmd(cli{getenv: getenv, stdout: stdout, stderr: stderr})
+	root.SetArgs(longFlagsCompat(args))
+	return root.ExecuteContext(ctx)
 }
 
 func newLogger(w io.Writer, level string) *slog.Logger {

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"os"
 	"os/exec"
 	"strings"
@@ -79,17 +78,18 @@ func TestRun_OpenAPI(t *testing.T) {
 
 	t.Run("BadFlag", func(t *testing.T) {
 		t.Parallel()
-		out, stderr, err := runCmd(t, "openapi", "-bogus")
-		require.Error(t, err)
+		out, _, err := runCmd(t, "openapi", "-bogus")
+		var usage *usageError
+		require.ErrorAs(t, err, &usage)
+		require.Equal(t, "lokihooks openapi", usage.cmd)
 		require.Empty(t, out)
-		require.Contains(t, stderr, "flag provided but not defined: -bogus")
 	})
 
 	t.Run("Help", func(t *testing.T) {
 		t.Parallel()
-		_, stderr, err := runCmd(t, "openapi", "-h")
-		require.ErrorIs(t, err, flag.ErrHelp)
-		require.Contains(t, stderr, "-format")
+		out, _, err := runCmd(t, "openapi", "-h")
+		require.NoError(t, err)
+		require.Contains(t, out, "--format")
 	})
 }
 
@@ -99,31 +99,32 @@ func TestRun_Commands(t *testing.T) {
 	t.Run("NoCommand", func(t *testing.T) {
 		t.Parallel()
 		_, stderr, err := runCmd(t)
-		require.Error(t, err)
-		require.Contains(t, stderr, "usage: lokihooks")
+		var usage *usageError
+		require.ErrorAs(t, err, &usage)
+		require.Contains(t, stderr, "Usage:\n  lokihooks")
 	})
 
 	t.Run("UnknownCommand", func(t *testing.T) {
 		t.Parallel()
-		out, stderr, err := runCmd(t, "frobnicate")
-		require.Error(t, err)
+		out, _, err := runCmd(t, "frobnicate")
+		var usage *usageError
+		require.ErrorAs(t, err, &usage)
 		require.Empty(t, out)
-		require.Contains(t, stderr, "usage: lokihooks")
 	})
 
 	t.Run("Help", func(t *testing.T) {
 		t.Parallel()
 		out, _, err := runCmd(t, "help")
 		require.NoError(t, err)
-		require.Contains(t, out, "usage: lokihooks")
+		require.Contains(t, out, "Usage:\n  lokihooks")
 	})
 
 	t.Run("BadFlags", func(t *testing.T) {
 		t.Parallel()
 		for _, cmd := range []string{"serve", "migrate"} {
-			_, stderr, err := runCmd(t, cmd, "-bogus")
-			require.Error(t, err, cmd)
-			require.Contains(t, stderr, "flag provided but not defined: -bogus", cmd)
+			_, _, err := runCmd(t, cmd, "-bogus")
+			var usage *usageError
+			require.ErrorAs(t, err, &usage, cmd)
 		}
 	})
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -12,12 +11,7 @@ import (
 	"github.com/loki-interceptor/lokihooks/migrations"
 )
 
-func migrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
+func migrate(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
 	_, pool, err := connect(ctx, getenv)
 	if err != nil {
 		return err
@@ -36,7 +30,7 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 func connect(ctx context.Context, getenv func(string) string) (config, *pgxpool.Pool, error) {
 	cfg, err := loadConfig(getenv, false)
 	if err != nil {
-		return cfg, nil, fmt.Errorf("configuration:\n%w", err)
+		return cfg, nil, configError(err)
 	}
 	pool, err := openPool(ctx, cfg.DatabaseURL, 0)
 	return cfg, pool, err
@@ -47,7 +41,7 @@ func connect(ctx context.Context, getenv func(string) string) (config, *pgxpool.
 func openPool(ctx context.Context, url string, workers int) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", envDatabaseURL, err)
+		return nil, fmt.Errorf("%s: %w (want postgres://user@host:5432/database?sslmode=disable)", envDatabaseURL, err)
 	}
 	if !strings.Contains(url, "pool_max_conns") {
 		cfg.MaxConns = poolSize(workers)
@@ -58,7 +52,8 @@ func openPool(ctx context.Context, url string, workers int) (*pgxpool.Pool, erro
 	}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("connect to database %s:%d: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
+		return nil, fmt.Errorf("connect to database %s:%d: %w (is PostgreSQL running there? make db-up starts one; %s selects another)",
+			cfg.ConnConfig.Host, cfg.ConnConfig.Port, err, envDatabaseURL)
 	}
 	return pool, nil
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,30 +12,29 @@ import (
 	"github.com/loki-interceptor/lokihooks/projections"
 )
 
+// replayOpts are the flags of `lokihooks replay`.
+type replayOpts struct {
+	projection string // all, webhooks or deliveries
+}
+
 // replay rebuilds read models from the event log.
-func replay(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	which := fs.String("projection", "all", "all, webhooks or deliveries")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if *which != "all" && *which != "webhooks" && *which != "deliveries" {
-		return fmt.Errorf("-projection must be all, webhooks or deliveries, got %q", *which)
+func replay(ctx context.Context, o replayOpts, getenv func(string) string, stdout, stderr io.Writer) error {
+	if o.projection != "all" && o.projection != "webhooks" && o.projection != "deliveries" {
+		return fmt.Errorf("--projection must be all, webhooks or deliveries, got %q", o.projection)
 	}
 	cfg, pool, err := connect(ctx, getenv)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	if *which != "deliveries" {
+	if o.projection != "deliveries" {
 		n, err := rebuildWebhooks(ctx, pool)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "webhooks: rebuilt from %d events\n", n)
 	}
-	if *which != "webhooks" {
+	if o.projection != "webhooks" {
 		n, err := rebuildDeliveries(ctx, pool, newLogger(stderr, cfg.LogLevel))
 		if err != nil {
 			return err

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -57,26 +56,25 @@ func parseRoles(s string) ([]string, error) {
 		}
 	}
 	if len(out) == 0 {
-		return nil, errors.New("-roles must name at least one role")
+		return nil, errors.New("--roles must name at least one role (api, relay, worker, projector)")
 	}
 	return out, nil
 }
 
-func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	rolesFlag := fs.String("roles", strings.Join(allRoles, ","), "comma-separated roles to run: api, relay (outbox fan-out), worker (deliveries), projector (read models)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	roles, err := parseRoles(*rolesFlag)
+// serveOpts are the flags of `lokihooks serve`.
+type serveOpts struct {
+	roles string // comma-separated roles
+}
+
+func serve(ctx context.Context, o serveOpts, getenv func(string) string, stdout, stderr io.Writer) error {
+	roles, err := parseRoles(o.roles)
 	if err != nil {
 		return err
 	}
 	cfg, err := loadConfigFor(getenv, slices.Contains(roles, roleAPI),
 		slices.Contains(roles, roleAPI) || slices.Contains(roles, roleWorker))
 	if err != nil {
-		return fmt.Errorf("configuration:\n%w", err)
+		return configError(err)
 	}
 	logger := newLogger(stderr, cfg.LogLevel)
 	stopTelemetry, err := setupTelemetry(ctx, getenv)
@@ -106,7 +104,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	var ln net.Listener
 	if slices.Contains(roles, roleAPI) {
 		if ln, err = net.Listen("tcp", cfg.Addr); err != nil {
-			return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+			return listenError(cfg.Addr, err)
 		}
 	}
 	if cfg.AllowHTTP || len(cfg.AllowedNetworks) > 0 {

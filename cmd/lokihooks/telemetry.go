@@ -23,7 +23,7 @@ func setupTelemetry(ctx context.Context, getenv func(string) string) (func(conte
 	}
 	exp, err := otlptracehttp.New(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("otlp trace exporter: %w", err)
+		return nil, fmt.Errorf("otlp trace exporter (OTEL_EXPORTER_OTLP_ENDPOINT): %w", err)
 	}
 	res, err := resource.Merge(resource.Default(), resource.NewWithAttributes(semconv.SchemaURL,
 		semconv.ServiceName("lokihooks"), semconv.ServiceVersion(version)))

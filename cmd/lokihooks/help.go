@@ -1,0 +1,70 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+)
+
+// environmentHelp is `lokihooks help environment`. config.go reads these
+// variables; keep the two (and README.md) in step.
+var environmentHelp = fmt.Sprintf(`lokihooks reads its configuration from environment variables only; there are
+no configuration files. Invalid values stop the process with every problem
+listed at once. Durations use Go syntax: 30s, 2m, 100ms.
+
+Server (serve, migrate, replay, bench):
+
+  %-28s PostgreSQL to use.
+  %-28s default %s
+  %-28s Listen address of the API. Default %s.
+  %-28s Comma-separated bearer keys, each at least %d characters.
+  %-28s Required by the api role.
+  %-28s Encrypts signing secrets at rest: 32 random bytes, base64
+  %-28s (openssl rand -base64 32). Required by the api and worker
+  %-28s roles; every process must share it.
+  %-28s true: accept http:// webhook URLs (development only).
+  %-28s Comma-separated CIDR prefixes deliveries may reach although
+  %-28s the SSRF guard blocks them, e.g. 127.0.0.0/8 (development).
+  %-28s Drain time after SIGTERM/SIGINT. Default %s.
+  %-28s debug, info, warn or error. Default info.
+  %-28s Concurrent deliveries per worker process. Default %d.
+  %-28s Outbox poll interval when idle. Default %s.
+  %-28s How long a delivery job may run before another process
+  %-28s takes it over. Default 3m.
+  %-28s Lag of the deliveries read model. Default %s.
+  %-28s Turn on trace export over OTLP/HTTP (and the other
+  %-28s OTEL_EXPORTER_OTLP_* variables apply).
+
+Developer tools:
+
+  %-28s Default of 'lokihooks loadtest --api-key'.
+  %-28s Set (to anything) to turn colour off in 'lokihooks receive'.
+
+Development settings: 'make run' sets %s, %s,
+%s=true and %s=127.0.0.0/8,::1/128
+(scripts/dev-env.sh). Never use them in production.`,
+	envDatabaseURL, "", defaultDatabaseURL,
+	envAddr, defaultAddr,
+	envAPIKeys, minAPIKeyLength, "",
+	envSecretsKey, "", "",
+	envAllowHTTP,
+	envAllowedNetworks, "",
+	envShutdownTimeout, defaultShutdownTimeout,
+	envLogLevel,
+	envWorkers, defaultWorkers,
+	envPollInterval, defaultPollInterval,
+	envRescueAfter, "",
+	envProjectionLag, defaultProjectionLag,
+	"OTEL_EXPORTER_OTLP_ENDPOINT", "",
+	envAPIKey, envNoColor,
+	envAPIKeys, envSecretsKey, envAllowHTTP, envAllowedNetworks,
+)
+
+// environmentTopic is a help topic: `lokihooks help environment`.
+func environmentTopic() *cobra.Command {
+	return &cobra.Command{
+		Use:   "environment",
+		Short: "The environment variables that configure lokihooks",
+		Long:  environmentHelp,
+	}
+}
