@@ -647,3 +647,46 @@ func BenchmarkDeliveries_Project(b *testing.B) {
 	}
 	b.ReportMetric(float64(2*n)/b.Elapsed().Seconds(), "events/s")
 }
+
+// TestDeliveries_GapFailsLoudly: an event that arrives before an earlier
+// version of its stream used to be applied over the gap, and the earlier
+// one skipped later as already seen — an attempt lost from the read model
+// for good. Now the batch fails with ErrGap and nothing of it is applied.
+func TestDeliveries_GapFailsLoudly(t *testing.T) {
+	t.Parallel()
+	b := setupDeliveries(t)
+	b.project(t, b.rec(t, "dlv_g", 1, scheduled("dlv_g", "wh_1", "evt_1", "system.error", b.now)))
+
+	v3 := b.rec(t, "dlv_g", 3, delivered(2, b.now.Add(time.Minute)))
+	err := pgx.BeginFunc(t.Context(), b.pool, func(tx pgx.Tx) error {
+		return projections.Deliveries{}.Project(t.Context(), tx, []domain.Recorded{v3})
+	})
+	require.ErrorIs(t, err, projections.ErrGap)
+
+	// Once version 2 arrives, both apply in order and both attempts exist.
+	v2 := b.rec(t, "dlv_g", 2, retrying(1, b.now.Add(time.Second), b.now.Add(time.Minute)))
+	b.project(t, v2, v3)
+	d, err := projections.GetDelivery(t.Context(), b.pool, "dlv_g")
+	require.NoError(t, err)
+	require.Equal(t, domain.DeliveryDelivered, d.Status)
+	as, err := projections.ListAttempts(t.Context(), b.pool, "dlv_g")
+	require.NoError(t, err)
+	require.Len(t, as, 2, "no attempt lost")
+
+	// A replayed batch (versions already applied) changes nothing.
+	b.project(t, v2, v3)
+	again, err := projections.GetDelivery(t.Context(), b.pool, "dlv_g")
+	require.NoError(t, err)
+	require.Equal(t, d.Version, again.Version)
+}
+
+func TestDeliveries_EventForUnknownDeliveryFailsLoudly(t *testing.T) {
+	t.Parallel()
+	b := setupDeliveries(t)
+	err := pgx.BeginFunc(t.Context(), b.pool, func(tx pgx.Tx) error {
+		return projections.Deliveries{}.Project(t.Context(), tx, []domain.Recorded{
+			b.rec(t, "dlv_x", 2, delivered(1, b.now)),
+		})
+	})
+	require.ErrorIs(t, err, projections.ErrGap, "its delivery.scheduled was never applied")
+}

@@ -100,8 +100,9 @@ type testBundle struct {
 }
 
 type setupOpts struct {
-	workers int
-	tracer  trace.TracerProvider
+	workers       int
+	tracer        trace.TracerProvider
+	recordTimeout time.Duration
 }
 
 // setup starts a relay (fan-out, workers and the deliveries projection) on
@@ -134,7 +135,7 @@ func setup(t *testing.T, opts *setupOpts) *testBundle {
 		Fanout: true, Work: true, Workers: max(opts.workers, 10),
 		FanoutConfig: relay.FanoutConfig{PollInterval: 5 * time.Millisecond,
 			Poison: relay.PoisonConfig{MaxTries: 2, RetryInterval: 20 * time.Millisecond}},
-		FetchPollInterval: 10 * time.Millisecond, ShutdownTimeout: 5 * time.Second,
+		FetchPollInterval: 10 * time.Millisecond, ShutdownTimeout: 5 * time.Second, RecordTimeout: opts.recordTimeout,
 		NowFunc: clk.Now, RandomFunc: func() float64 { return 0.5 }, TracerProvider: opts.tracer,
 		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
