@@ -103,16 +103,18 @@ type setupOpts struct {
 	workers       int
 	tracer        trace.TracerProvider
 	recordTimeout time.Duration
+	// queries, when set, sees every query of the pool.
+	queries pgx.QueryTracer
 }
 
 // setup starts a relay (fan-out, workers and the deliveries projection) on
 // an isolated schema; everything stops when the test ends.
-func setup(t *testing.T, opts *setupOpts) *testBundle {
+func setup(t testing.TB, opts *setupOpts) *testBundle {
 	t.Helper()
 	if opts == nil {
 		opts = &setupOpts{}
 	}
-	pool := dbtest.Pool(t, &dbtest.Opts{MaxConns: 20})
+	pool := dbtest.Pool(t, &dbtest.Opts{MaxConns: 20, Tracer: opts.queries})
 	events := eventstore.New(pool, eventstore.Config{Inline: []eventstore.InlineProjector{{
 		StreamTypes: []string{domain.WebhookStreamType}, Project: projections.Webhooks{}.Project,
 	}}})
@@ -166,7 +168,7 @@ func setup(t *testing.T, opts *setupOpts) *testBundle {
 }
 
 // createWebhook registers a webhook for url with the given spec changes.
-func (b *testBundle) createWebhook(t *testing.T, url string, change func(*domain.WebhookSpec)) *domain.Webhook {
+func (b *testBundle) createWebhook(t testing.TB, url string, change func(*domain.WebhookSpec)) *domain.Webhook {
 	t.Helper()
 	spec := domain.DefaultWebhookSpec()
 	spec.Name, spec.URL, spec.EventTypes = "hook "+url, url, []string{"*"}

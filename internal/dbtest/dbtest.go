@@ -62,6 +62,9 @@ func admin(ctx context.Context) (*pgxpool.Pool, error) {
 type Opts struct {
 	// MaxConns bounds the test pool (default 10).
 	MaxConns int32
+	// Tracer, when set, sees every query of the pool (benchmarks count
+	// them).
+	Tracer pgx.QueryTracer
 }
 
 var nonWord = regexp.MustCompile(`[^a-z0-9_]+`)
@@ -105,6 +108,9 @@ func PoolSchema(tb testing.TB, opts *Opts) (*pgxpool.Pool, string) {
 	cfg.MaxConns = 10
 	if opts != nil && opts.MaxConns > 0 {
 		cfg.MaxConns = opts.MaxConns
+	}
+	if opts != nil && opts.Tracer != nil {
+		cfg.ConnConfig.Tracer = opts.Tracer
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
