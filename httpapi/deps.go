@@ -76,7 +76,8 @@ type Integrations interface {
 	ListIntegrations(ctx context.Context, f domain.IntegrationFilter) ([]domain.Integration, error)
 	// TestIntegration sends a sample event through the integration now.
 	TestIntegration(ctx context.Context, name string) (domain.AttemptResult, error)
-	Health(ctx context.Context, after domain.IntegrationID, limit int) ([]domain.IntegrationHealth, error)
+	// Health pages by name; after is the last name of the previous page.
+	Health(ctx context.Context, after string, limit int) ([]domain.IntegrationHealth, error)
 	Marketplace() []domain.IntegrationKindView
 	// SubscribeZapier and UnsubscribeZapier are a Zapier app's REST hooks.
 	SubscribeZapier(ctx context.Context, targetURL, eventType string) (*domain.Integration, error)

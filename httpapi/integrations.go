@@ -215,8 +215,10 @@ type integrationHealthInput struct {
 	Limit  int    `query:"limit" minimum:"1" maximum:"100" default:"100"`
 }
 
-// IntegrationHealthList is one page of integration health, oldest
-// integration first.
+// healthCursorPrefix marks a health cursor (the last name of a page).
+const healthCursorPrefix = "health:"
+
+// IntegrationHealthList is one page of integration health, by name.
 type IntegrationHealthList struct {
 	Data       []IntegrationHealth `json:"data"`
 	NextCursor string              `json:"next_cursor,omitempty"`
@@ -721,13 +723,13 @@ func subscriptionsResponse(i *domain.Integration) *subscriptionsOutput {
 }
 
 func (a *API) integrationsHealth(ctx context.Context, in *integrationHealthInput) (*integrationHealthOutput, error) {
-	var after domain.IntegrationID
+	var after string
 	if in.Cursor != "" {
-		id, err := decodeCursor(in.Cursor, domain.IntegrationIDPrefix)
+		name, err := decodeCursor(in.Cursor, healthCursorPrefix)
 		if err != nil {
 			return nil, huma.Error400BadRequest("invalid cursor", &huma.ErrorDetail{Location: "query.cursor", Message: err.Error(), Value: in.Cursor})
 		}
-		after = domain.IntegrationID(id)
+		after = strings.TrimPrefix(name, healthCursorPrefix)
 	}
 	hs, err := a.deps.Integrations.Health(ctx, after, in.Limit+1)
 	if err != nil {
@@ -736,7 +738,7 @@ func (a *API) integrationsHealth(ctx context.Context, in *integrationHealthInput
 	out := &integrationHealthOutput{Body: IntegrationHealthList{Data: make([]IntegrationHealth, 0, len(hs))}}
 	if len(hs) > in.Limit {
 		hs = hs[:in.Limit]
-		out.Body.NextCursor = encodeCursor(string(hs[len(hs)-1].ID))
+		out.Body.NextCursor = encodeCursor(healthCursorPrefix + hs[len(hs)-1].Name)
 	}
 	for _, h := range hs {
 		out.Body.Data = append(out.Body.Data, IntegrationHealth{

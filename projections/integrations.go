@@ -217,16 +217,16 @@ const integrationHealth = `SELECT i.id, i.name, i.integration_type, i.status, i.
 	LEFT JOIN LATERAL (SELECT count(*) AS total, count(*) FILTER (WHERE a.status <> 'delivered') AS failed
 		FROM delivery_attempts a
 		WHERE a.destination_id = i.id AND a.attempted_at >= $1) w ON true
-	WHERE i.status <> 'deleted' AND ($2 = '' OR i.id > $2)
-	ORDER BY i.id
+	WHERE i.status <> 'deleted' AND i.name > $2
+	ORDER BY i.name
 	LIMIT $3`
 
 // IntegrationHealth returns how each integration that is not deleted has
 // been doing: its latest success and failure, and its attempts and
-// failures since since. It pages by id, oldest first: after is the last id
-// of the previous page ("" for the first), limit the page size.
-func IntegrationHealth(ctx context.Context, db DB, since time.Time, after domain.IntegrationID, limit int) ([]domain.IntegrationHealth, error) {
-	rows, err := db.Query(ctx, integrationHealth, since, string(after), limit)
+// failures since since. It pages by name: after is the last name of the
+// previous page ("" for the first), limit the page size.
+func IntegrationHealth(ctx context.Context, db DB, since time.Time, after string, limit int) ([]domain.IntegrationHealth, error) {
+	rows, err := db.Query(ctx, integrationHealth, since, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("integration health: %w", err)
 	}

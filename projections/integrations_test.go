@@ -182,8 +182,8 @@ func TestIntegrations_Health(t *testing.T) {
 	t.Parallel()
 	b := setupIntegrations(t)
 	ctx := t.Context()
-	slack := b.create(t, integrationSpec("slack", domain.KindSlack, "*"))
-	quiet := b.create(t, integrationSpec("quiet", domain.KindTeams, "*"))
+	slack := b.create(t, integrationSpec("a-slack", domain.KindSlack, "*"))
+	quiet := b.create(t, integrationSpec("b-quiet", domain.KindTeams, "*"))
 	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
 	// Attempts: one success 3 h ago (outside the window), one failure and
 	// one success within the last hour, then the latest failure.
@@ -219,11 +219,11 @@ func TestIntegrations_Health(t *testing.T) {
 	require.Nil(t, hs[1].LastSuccessAt)
 	require.Zero(t, hs[1].FailureRate())
 
-	page, err := projections.IntegrationHealth(ctx, b.pool, now.Add(-time.Hour), slack, 10)
+	page, err := projections.IntegrationHealth(ctx, b.pool, now.Add(-time.Hour), "a-slack", 10)
 	require.NoError(t, err)
-	require.Len(t, page, 1, "pages by id")
+	require.Len(t, page, 1, "pages by name")
 
-	got, err := projections.GetIntegrationByName(ctx, b.pool, "slack")
+	got, err := projections.GetIntegrationByName(ctx, b.pool, "a-slack")
 	require.NoError(t, err)
 	require.Equal(t, now.Add(-10*time.Minute), *got.LastTriggeredAt, "last_triggered_at comes from the attempts")
 }

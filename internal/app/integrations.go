@@ -236,10 +236,10 @@ func (h *Integrations) TestIntegration(ctx context.Context, name string) (domain
 }
 
 // Health returns, for one page of integrations that are not deleted (by
-// id, oldest first; after is the last id of the previous page), the latest
-// success, the latest failure and the attempts and failures of the last
+// name; after is the last name of the previous page), the latest success,
+// the latest failure and the attempts and failures of the last
 // HealthWindow.
-func (h *Integrations) Health(ctx context.Context, after domain.IntegrationID, limit int) ([]domain.IntegrationHealth, error) {
+func (h *Integrations) Health(ctx context.Context, after string, limit int) ([]domain.IntegrationHealth, error) {
 	return projections.IntegrationHealth(ctx, h.pool, h.cfg.now().Add(-HealthWindow), after, limit)
 }
 
