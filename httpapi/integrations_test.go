@@ -61,7 +61,9 @@ func (f *slackFake) respond(status int, answer string) {
 // countingRedriver stands in for the relay's redrive.
 type countingRedriver struct{}
 
-func (countingRedriver) Redrive(_ context.Context, ds []domain.DeliveryView) (int, error) { return len(ds), nil }
+func (countingRedriver) Redrive(_ context.Context, ds []domain.DeliveryView) (int, error) {
+	return len(ds), nil
+}
 
 // setupIntegrationsAPI serves the real integration use cases (credentials
 // sealed, connectors through a loopback-allowing guard) over HTTP.
@@ -251,10 +253,14 @@ func TestAPI_IntegrationErrors(t *testing.T) {
 			"MissingCredential": {map[string]any{"name": "t1", "integration_type": "teams"}, []string{"body.credentials.webhook_url"}},
 			"HTTPNotAllowed": {map[string]any{"name": "t2", "integration_type": "teams",
 				"credentials": map[string]any{"webhook_url": "http://example.com/hook"}}, []string{"body.credentials.webhook_url"}},
-			"ReservedName":   {func() map[string]any { m := teams("health"); return m }(), []string{"body.name"}},
-			"BadName":        {func() map[string]any { m := teams("has space"); return m }(), []string{"body.name"}},
-			"UnknownType":    {map[string]any{"name": "x", "integration_type": "pager"}, []string{"body.integration_type"}},
-			"UnknownEvent":   {func() map[string]any { m := teams("t3"); m["event_subscriptions"] = []string{"order.shipped"}; return m }(), []string{"body.event_subscriptions"}},
+			"ReservedName": {func() map[string]any { m := teams("health"); return m }(), []string{"body.name"}},
+			"BadName":      {func() map[string]any { m := teams("has space"); return m }(), []string{"body.name"}},
+			"UnknownType":  {map[string]any{"name": "x", "integration_type": "pager"}, []string{"body.integration_type"}},
+			"UnknownEvent": {func() map[string]any {
+				m := teams("t3")
+				m["event_subscriptions"] = []string{"order.shipped"}
+				return m
+			}(), []string{"body.event_subscriptions"}},
 			"ConfigBySchema": {func() map[string]any { m := teams("t4"); m["config"] = map[string]any{"color": "red"}; return m }(), []string{"body.config.color"}},
 			"SlackBotWithoutChannel": {map[string]any{"name": "s1", "integration_type": "slack",
 				"credentials": map[string]any{"bot_token": "xoxb-1-2-secret"}}, []string{"body.config.channel"}},
