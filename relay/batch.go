@@ -86,11 +86,13 @@ type batcher struct {
 func (b *batcher) park(ctx context.Context, job *river.Job[DeliverArgs], dest *domain.Destination) error {
 	now := b.now()
 	deadline := job.CreatedAt.Add(dest.BatchInterval)
-	parked, err := countParked(ctx, b.pool, dest.ID, dest.BatchSize)
+	// Jobs that run alongside count too: when a batch arrives at once, its
+	// jobs all run before any of them parks.
+	waiting, err := countWaiting(ctx, b.pool, dest.ID, job.ID, dest.BatchSize)
 	if err != nil {
 		return err
 	}
-	soon := parked+1 >= dest.BatchSize || !now.Before(deadline)
+	soon := waiting+1 >= dest.BatchSize || !now.Before(deadline)
 	if err := b.ensureFlush(ctx, dest.ID, deadline, soon); err != nil {
 		return err
 	}
@@ -113,7 +115,8 @@ func (b *batcher) ensureFlush(ctx context.Context, id domain.DestinationID, at t
 	if err != nil {
 		return fmt.Errorf("schedule the flush of %s: %w", id, err)
 	}
-	if res.UniqueSkippedAsDuplicate && res.Job.State == rivertype.JobStateScheduled && res.Job.ScheduledAt.After(at) {
+	waiting := res.Job.State == rivertype.JobStateScheduled || res.Job.State == rivertype.JobStateRetryable
+	if res.UniqueSkippedAsDuplicate && waiting && res.Job.ScheduledAt.After(at) {
 		return hastenFlush(ctx, b.pool, res.Job.ID, at, soon)
 	}
 	return nil
@@ -210,8 +213,9 @@ func (w *BatchWorker) send(ctx context.Context, dest *domain.Destination, flushI
 			req.Batch = items
 		}
 		res := w.deps.Sender.Send(ctx, req)
-		if ctx.Err() != nil && errors.Is(res.Err, context.Canceled) {
-			// Shutting down mid-attempt: record nothing, put the jobs back.
+		if ctx.Err() != nil {
+			// Shutting down mid-attempt: record nothing, put the jobs back
+			// (sent again later: at least once).
 			return errors.Join(ctx.Err(), w.release(ctx, jobs, flushID))
 		}
 		if !res.Success {

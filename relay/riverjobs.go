@@ -11,7 +11,7 @@ package relay
 //   - wakeParked makes the parked (snoozed) jobs of one destination
 //     available now: River can retry a job by id, not select jobs by their
 //     arguments.
-//   - countParked, claimParked, releaseClaimed and hastenFlush collect the
+//   - countWaiting, claimParked, releaseClaimed and hastenFlush collect the
 //     parked jobs of a batching destination into one request (see below).
 
 import (
@@ -110,29 +110,39 @@ const parkedFilter = `kind = 'deliver' AND args @> $1::jsonb
 	AND state IN ('available', 'scheduled', 'retryable')
 	AND metadata @> '{"output": "` + batchParkedOutput + `"}'`
 
+// runningUnclaimedFilter selects the deliver jobs of destination $1 that
+// run outside a live batch (about to park, most likely): not claimed by a
+// flush job, or claimed by one that is no longer running (it died; River
+// rescues the job).
+const runningUnclaimedFilter = `kind = 'deliver' AND args @> $1::jsonb AND state = 'running'
+	AND NOT EXISTS (SELECT 1 FROM river_job f
+		WHERE f.id = (river_job.metadata->>'batch')::bigint AND f.state = 'running')`
+
 const (
-	countParkedSQL = `SELECT count(*) FROM (SELECT 1 FROM river_job WHERE ` + parkedFilter + ` LIMIT $2) p`
-	lockParkedSQL  = `SELECT id, created_at FROM river_job WHERE ` + parkedFilter + `
+	// countWaitingSQL counts, up to $2 each, the parked jobs of a
+	// destination and those running outside a batch other than job $3.
+	countWaitingSQL = `SELECT
+		(SELECT count(*) FROM (SELECT 1 FROM river_job WHERE ` + parkedFilter + ` LIMIT $2) p) +
+		(SELECT count(*) FROM (SELECT 1 FROM river_job WHERE ` + runningUnclaimedFilter + ` AND id <> $3 LIMIT $2) r)`
+	lockParkedSQL = `SELECT id, created_at FROM river_job WHERE ` + parkedFilter + `
 		ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED`
-	// runningUnparkedSQL finds deliver jobs of the destination that run
-	// outside any batch: about to park, most likely.
-	runningUnparkedSQL = `SELECT EXISTS (SELECT 1 FROM river_job WHERE kind = 'deliver' AND args @> $1::jsonb
-		AND state = 'running' AND NOT metadata ? 'batch')`
+	runningUnparkedSQL = `SELECT EXISTS (SELECT 1 FROM river_job WHERE ` + runningUnclaimedFilter + `)`
 	claimParkedSQL = `UPDATE river_job SET state = 'running', attempt = attempt + 1, attempted_at = now(),
 			attempted_by = array_append(coalesce(attempted_by, '{}'), $3),
 			metadata = metadata || jsonb_build_object('batch', $2::bigint)
 		WHERE id = ANY($1::bigint[])
 		RETURNING id, attempt, args`
-	releaseClaimedSQL = `UPDATE river_job SET state = 'available', attempt = attempt - 1, scheduled_at = now(),
-			metadata = metadata - 'batch'
-		FROM unnest($1::bigint[], $2::int[]) AS c(id, attempt)
-		WHERE river_job.id = c.id AND river_job.attempt = c.attempt AND river_job.state = 'running'
+	releaseClaimedSQL = `UPDATE river_job SET state = 'available', attempt = river_job.attempt - 1, scheduled_at = now(),
+			metadata = river_job.metadata - 'batch'
+		FROM unnest($1::bigint[], $2::int[]) AS c(job_id, claimed_attempt)
+		WHERE river_job.id = c.job_id AND river_job.attempt = c.claimed_attempt AND river_job.state = 'running'
 		  AND river_job.metadata @> jsonb_build_object('batch', $3::bigint)`
-	// hastenFlushSQL brings a scheduled flush forward to $2; $3 makes it
-	// available at once instead of waiting for River's scheduler.
+	// hastenFlushSQL brings a scheduled (or retryable) flush forward to $2;
+	// $3 makes it available at once instead of waiting for River's
+	// scheduler.
 	hastenFlushSQL = `UPDATE river_job SET scheduled_at = $2,
 			state = CASE WHEN $3 THEN 'available'::river_job_state ELSE state END
-		WHERE id = $1 AND state = 'scheduled' AND scheduled_at > $2`
+		WHERE id = $1 AND state IN ('scheduled', 'retryable') AND scheduled_at > $2`
 )
 
 // destinationArgs is the args filter of a destination's jobs.
@@ -141,10 +151,12 @@ func destinationArgs(id domain.DestinationID) string {
 	return string(b)
 }
 
-// countParked counts the parked jobs of a destination, up to limit.
-func countParked(ctx context.Context, pool *pgxpool.Pool, id domain.DestinationID, limit int) (int, error) {
+// countWaiting counts the deliveries of a destination that wait for a
+// batch besides job self: parked, or running outside a batch (about to
+// park). Each kind is counted up to limit.
+func countWaiting(ctx context.Context, pool *pgxpool.Pool, id domain.DestinationID, self int64, limit int) (int, error) {
 	var n int
-	if err := pool.QueryRow(ctx, countParkedSQL, destinationArgs(id), limit).Scan(&n); err != nil {
+	if err := pool.QueryRow(ctx, countWaitingSQL, destinationArgs(id), limit, self).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count parked deliveries of %s: %w", id, err)
 	}
 	return n, nil
