@@ -127,7 +127,7 @@ const (
 	lockParkedSQL = `SELECT id, created_at FROM river_job WHERE ` + parkedFilter + `
 		ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED`
 	runningUnparkedSQL = `SELECT EXISTS (SELECT 1 FROM river_job WHERE ` + runningUnclaimedFilter + `)`
-	claimParkedSQL = `UPDATE river_job SET state = 'running', attempt = attempt + 1, attempted_at = now(),
+	claimParkedSQL     = `UPDATE river_job SET state = 'running', attempt = attempt + 1, attempted_at = now(),
 			attempted_by = array_append(coalesce(attempted_by, '{}'), $3),
 			metadata = metadata || jsonb_build_object('batch', $2::bigint)
 		WHERE id = ANY($1::bigint[])
