@@ -160,7 +160,7 @@ func (a *API) registerDeliveries() {
 	}), a.getWebhookDelivery)
 	huma.Register(a.huma, reg("Deliveries", huma.Operation{
 		OperationID: "list-deliveries", Method: http.MethodGet, Path: "/api/v1/deliveries",
-		Summary:     "List deliveries across webhooks",
+		Summary:     "List deliveries across webhooks and integrations",
 		Description: "Cursor-paginated, oldest first. status=permanent_failure is the dead-letter view.",
 	}), a.listDeliveries)
 	huma.Register(a.huma, reg("Deliveries", huma.Operation{
