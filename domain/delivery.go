@@ -57,14 +57,7 @@ type RetryPolicy struct {
 }
 
 // RetryPolicy extracts the webhook's retry policy.
-func (s WebhookSpec) RetryPolicy() RetryPolicy {
-	return RetryPolicy{
-		Strategy: s.RetryStrategy, MaxRetries: s.MaxRetries,
-		Delay:      time.Duration(s.RetryDelaySeconds) * time.Second,
-		MaxDelay:   time.Duration(s.MaxDelaySeconds) * time.Second,
-		Multiplier: s.BackoffMultiplier, Jitter: s.JitterEnabled,
-	}
-}
+func (s WebhookSpec) RetryPolicy() RetryPolicy { return s.deliverySettings().RetryPolicy() }
 
 // Backoff returns the delay before retry n (1 = the first retry). random
 // is a number in [0, 1) that spreads the delay by ±20% when jitter is on;

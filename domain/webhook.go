@@ -136,34 +136,7 @@ func (s WebhookSpec) Validate(opts ValidationOpts) error {
 			v.add("event_types", "%s", err.Error())
 		}
 	}
-	switch s.RetryStrategy {
-	case RetryExponential, RetryLinear, RetryFixed, RetryNone:
-	default:
-		v.add("retry_strategy", "must be one of exponential_backoff, linear_backoff, fixed_interval, no_retry")
-	}
-	if s.MaxRetries < 0 || s.MaxRetries > MaxRetriesLimit {
-		v.add("max_retries", "must be between 0 and %d", MaxRetriesLimit)
-	}
-	if s.RetryDelaySeconds < 0 || s.RetryDelaySeconds > MaxDelaySecondsLimit {
-		v.add("retry_delay_seconds", "must be between 0 and %d", MaxDelaySecondsLimit)
-	}
-	if s.MaxDelaySeconds < 0 || s.MaxDelaySeconds > MaxDelaySecondsLimit {
-		v.add("max_delay_seconds", "must be between 0 and %d", MaxDelaySecondsLimit)
-	} else if s.MaxDelaySeconds < s.RetryDelaySeconds {
-		v.add("max_delay_seconds", "must be at least retry_delay_seconds (%d)", s.RetryDelaySeconds)
-	}
-	if !(s.BackoffMultiplier >= minBackoffMultiplier && s.BackoffMultiplier <= maxBackoffMultiplier) { // NaN fails too
-		v.add("backoff_multiplier", "must be between %g and %g", minBackoffMultiplier, maxBackoffMultiplier)
-	}
-	if s.TimeoutSeconds < 1 || s.TimeoutSeconds > MaxTimeoutSeconds {
-		v.add("timeout_seconds", "must be between 1 and %d", MaxTimeoutSeconds)
-	}
-	if s.RateLimitPerMinute < 0 {
-		v.add("rate_limit_per_minute", "must be 0 (unlimited) or positive")
-	}
-	if s.RateLimitPerHour < 0 {
-		v.add("rate_limit_per_hour", "must be 0 (unlimited) or positive")
-	}
+	s.deliverySettings().validate(v)
 	validateHeaders(v, s.CustomHeaders)
 	if b, err := json.Marshal(s.Metadata); err != nil {
 		v.add("metadata", "must be a JSON object")

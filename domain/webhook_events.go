@@ -103,7 +103,7 @@ func DecodeEvent(typ string, data []byte) (Event, error) {
 	case TypeWebhookSecretRotated:
 		e, err = decode[WebhookSecretRotated](data)
 	default:
-		return decodeDeliveryEvent(typ, data)
+		return decodeIntegrationEvent(typ, data)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("decode %s: %w", typ, err)

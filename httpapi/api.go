@@ -39,6 +39,8 @@ type Deps struct {
 	Events     Events
 	Deliveries Deliveries
 	Readiness  Readiness
+	// Integrations serves /api/v1/integrations (integrations.go).
+	Integrations Integrations
 }
 
 // API is the HTTP API. It is an http.Handler.
@@ -77,6 +79,7 @@ func New(deps Deps, cfg Config) *API {
 	a.registerWebhooks()
 	a.registerEvents()
 	a.registerDeliveries()
+	a.registerIntegrations()
 	a.mux.HandleFunc("/", a.notFound)
 	return a
 }

@@ -47,9 +47,10 @@ func setup(t *testing.T, cfg func(*httpapi.Config, *app.Config)) (*httpapi.API, 
 	t.Helper()
 	pool := dbtest.Pool(t, nil)
 	logger := slog.New(slog.NewTextHandler(t.Output(), nil))
-	events := eventstore.New(pool, eventstore.Config{Logger: logger, Inline: []eventstore.InlineProjector{{
-		StreamTypes: []string{domain.WebhookStreamType}, Project: projections.Webhooks{}.Project,
-	}}})
+	events := eventstore.New(pool, eventstore.Config{Logger: logger, Inline: []eventstore.InlineProjector{
+		{StreamTypes: []string{domain.WebhookStreamType}, Project: projections.Webhooks{}.Project},
+		{StreamTypes: []string{domain.IntegrationStreamType}, Project: projections.Integrations{}.Project},
+	}})
 	c := httpapi.Config{APIKeys: []string{testKey}, Logger: logger}
 	ac := app.Config{NowFunc: func() time.Time { return testNow }, Logger: logger}
 	if cfg != nil {
@@ -57,7 +58,7 @@ func setup(t *testing.T, cfg func(*httpapi.Config, *app.Config)) (*httpapi.API, 
 	}
 	api := httpapi.New(httpapi.Deps{
 		Webhooks: app.NewWebhooks(pool, events, nil, nil, ac), Events: app.NewEvents(pool, ac),
-		Deliveries: app.NewDeliveries(pool, nil),
+		Deliveries: app.NewDeliveries(pool, nil), Integrations: app.NewIntegrations(pool, events, nil, nil, ac),
 	}, c)
 	server := httptest.NewServer(api)
 	t.Cleanup(server.Close)

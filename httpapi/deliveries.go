@@ -17,10 +17,13 @@ import (
 // responseExcerptBytes bounds the response body test-webhook returns.
 const responseExcerptBytes = 1 << 10
 
-// Delivery is the summary of one event's delivery to one webhook.
+// Delivery is the summary of one event's delivery to one destination: a
+// webhook or an integration.
 type Delivery struct {
 	ID                string     `json:"id" example:"dlv_01JDZ8Q6V3N5T8W2X4Y6Z8A0BC"`
-	WebhookID         string     `json:"webhook_id" example:"wh_01JDZ8Q6V3N5T8W2X4Y6Z8A0BC"`
+	DestinationID     string     `json:"destination_id" example:"wh_01JDZ8Q6V3N5T8W2X4Y6Z8A0BC" doc:"The webhook (wh_…) or integration (int_…) delivered to"`
+	DestinationType   string     `json:"destination_type" enum:"webhook,slack,teams,email,zapier"`
+	WebhookID         string     `json:"webhook_id,omitempty" example:"wh_01JDZ8Q6V3N5T8W2X4Y6Z8A0BC" doc:"destination_id again, for deliveries to webhooks only"`
 	EventID           string     `json:"event_id" example:"evt_01JDZ8Q6V3N5T8W2X4Y6Z8A0BC"`
 	EventType         string     `json:"event_type" example:"compliance.alert"`
 	Status            string     `json:"status" enum:"pending,retrying,delivered,failed,permanent_failure" doc:"failed: the receiver answered 410 Gone or the webhook stopped being active; permanent_failure: every retry was used (the dead letter)"`
@@ -83,7 +86,8 @@ type listWebhookDeliveriesInput struct {
 }
 
 type listDeliveriesInput struct {
-	WebhookID string `query:"webhook_id" maxLength:"64" doc:"Only deliveries to this webhook"`
+	WebhookID     string `query:"webhook_id" maxLength:"64" doc:"Only deliveries to this webhook"`
+	DestinationID string `query:"destination_id" maxLength:"64" doc:"Only deliveries to this webhook or integration (wh_… or int_…)"`
 	DeliveryQuery
 }
 
@@ -156,7 +160,7 @@ func (a *API) registerDeliveries() {
 	}), a.getWebhookDelivery)
 	huma.Register(a.huma, reg("Deliveries", huma.Operation{
 		OperationID: "list-deliveries", Method: http.MethodGet, Path: "/api/v1/deliveries",
-		Summary:     "List deliveries across webhooks",
+		Summary:     "List deliveries across webhooks and integrations",
 		Description: "Cursor-paginated, oldest first. status=permanent_failure is the dead-letter view.",
 	}), a.listDeliveries)
 	huma.Register(a.huma, reg("Deliveries", huma.Operation{
@@ -193,6 +197,12 @@ func (in *listDeliveriesInput) Resolve(ctx huma.Context) []error {
 	if !storable(in.WebhookID) {
 		errs = append(errs, &huma.ErrorDetail{Location: "query.webhook_id", Message: "must be valid UTF-8 without NUL characters"})
 	}
+	if !storable(in.DestinationID) {
+		errs = append(errs, &huma.ErrorDetail{Location: "query.destination_id", Message: "must be valid UTF-8 without NUL characters"})
+	}
+	if in.WebhookID != "" && in.DestinationID != "" && in.WebhookID != in.DestinationID {
+		errs = append(errs, &huma.ErrorDetail{Location: "query.destination_id", Message: "must equal webhook_id when both are given"})
+	}
 	return errs
 }
 
@@ -209,7 +219,7 @@ func (a *API) listWebhookDeliveries(ctx context.Context, in *listWebhookDeliveri
 	if err != nil {
 		return nil, err
 	}
-	return a.deliveryPage(ctx, "/api/v1/webhooks/"+url.PathEscape(in.WebhookID)+"/deliveries", id, &in.DeliveryQuery, url.Values{})
+	return a.deliveryPage(ctx, "/api/v1/webhooks/"+url.PathEscape(in.WebhookID)+"/deliveries", domain.DestinationID(id), &in.DeliveryQuery, url.Values{})
 }
 
 func (a *API) listDeliveries(ctx context.Context, in *listDeliveriesInput) (*listDeliveriesOutput, error) {
@@ -217,14 +227,22 @@ func (a *API) listDeliveries(ctx context.Context, in *listDeliveriesInput) (*lis
 	if in.WebhookID != "" {
 		q.Set("webhook_id", in.WebhookID)
 	}
-	return a.deliveryPage(ctx, "/api/v1/deliveries", domain.WebhookID(in.WebhookID), &in.DeliveryQuery, q)
+	if in.DestinationID != "" {
+		q.Set("destination_id", in.DestinationID)
+	}
+	dest := domain.DestinationID(in.WebhookID)
+	if in.DestinationID != "" {
+		dest = domain.DestinationID(in.DestinationID)
+	}
+	return a.deliveryPage(ctx, "/api/v1/deliveries", dest, &in.DeliveryQuery, q)
 }
 
-// deliveryPage serves one page of deliveries of webhook (all when empty);
-// path and link carry what the next-page Link needs besides the filters.
-func (a *API) deliveryPage(ctx context.Context, path string, webhook domain.WebhookID, in *DeliveryQuery, link url.Values) (*listDeliveriesOutput, error) {
+// deliveryPage serves one page of deliveries of a destination (all when
+// empty); path and link carry what the next-page Link needs besides the
+// filters.
+func (a *API) deliveryPage(ctx context.Context, path string, dest domain.DestinationID, in *DeliveryQuery, link url.Values) (*listDeliveriesOutput, error) {
 	f := domain.DeliveryFilter{
-		DestinationID: domain.DestinationID(webhook), EventID: domain.EventID(in.EventID), Status: domain.DeliveryStatus(in.Status),
+		DestinationID: dest, EventID: domain.EventID(in.EventID), Status: domain.DeliveryStatus(in.Status),
 		EventType: in.EventType, Limit: in.Limit + 1,
 	}
 	var err error
@@ -363,13 +381,18 @@ func decodeDeliveryCursor(c string) (*domain.DeliveryCursor, error) {
 }
 
 func toDelivery(d *domain.DeliveryView) Delivery {
-	return Delivery{
-		ID: string(d.ID), WebhookID: string(d.DestinationID), EventID: string(d.EventID), EventType: d.EventType,
+	out := Delivery{
+		ID: string(d.ID), DestinationID: string(d.DestinationID), DestinationType: string(d.Kind),
+		EventID: string(d.EventID), EventType: d.EventType,
 		Status: string(d.Status), Attempts: d.Attempts, LastStatusCode: d.LastStatusCode,
 		LastErrorCategory: string(d.LastErrorCategory), LastErrorDetail: d.LastErrorDetail,
 		LastDurationMS: d.LastDurationMS, NextAttemptAt: utcPtr(d.NextAttemptAt),
 		CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC(), DeliveredAt: utcPtr(d.DeliveredAt),
 	}
+	if d.Kind == domain.KindWebhook || d.Kind == "" {
+		out.DestinationType, out.WebhookID = string(domain.KindWebhook), string(d.DestinationID)
+	}
+	return out
 }
 
 func toAttempt(at *domain.AttemptView) Attempt {

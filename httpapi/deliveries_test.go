@@ -133,7 +133,7 @@ func TestAPI_ListDeliveries(t *testing.T) {
 		r := b.get(t, webhookDeliveriesPath)
 		require.Equal(t, http.StatusOK, r.status, "body: %s", r.body)
 		require.JSONEq(t, `{"data": [{
-			"id": "dlv_1", "webhook_id": "wh_1", "event_id": "evt_1", "event_type": "compliance.alert",
+			"id": "dlv_1", "destination_id": "wh_1", "destination_type": "webhook", "webhook_id": "wh_1", "event_id": "evt_1", "event_type": "compliance.alert",
 			"status": "retrying", "attempts": 2, "last_status_code": 503, "last_error_category": "http_5xx",
 			"last_error_detail": "HTTP 503 Service Unavailable", "last_duration_ms": 12.5,
 			"next_attempt_at": "2026-11-29T12:00:00Z", "created_at": "2026-11-29T10:00:00Z",
@@ -203,7 +203,7 @@ func TestAPI_GetWebhookDelivery(t *testing.T) {
 		r := b.get(t, webhookDeliveriesPath+"/dlv_1")
 		require.Equal(t, http.StatusOK, r.status, "body: %s", r.body)
 		require.JSONEq(t, `{
-			"id": "dlv_1", "webhook_id": "wh_1", "event_id": "evt_1", "event_type": "compliance.alert",
+			"id": "dlv_1", "destination_id": "wh_1", "destination_type": "webhook", "webhook_id": "wh_1", "event_id": "evt_1", "event_type": "compliance.alert",
 			"status": "delivered", "last_status_code": 0, "last_error_category": "",
 			"last_error_detail": "", "last_duration_ms": 0, "next_attempt_at": null,
 			"created_at": "2026-11-29T10:00:00.123456789Z", "updated_at": "2026-11-29T10:00:00.123456789Z",

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"encoding/json"
 
 	"github.com/loki-interceptor/lokihooks/domain"
 )
@@ -49,4 +50,36 @@ type Deliveries interface {
 // migrations current).
 type Readiness interface {
 	Ready(ctx context.Context) error
+}
+
+// Integrations are the integration use cases (*app.Integrations). An
+// integration is addressed by its name; commands take the version the
+// client read (If-Match) or domain.ExpectAny. Credentials are write-only:
+// no integration returned here carries them.
+type Integrations interface {
+	// CreateIntegration creates an integration of kind whose spec is
+	// edit(the kind's defaults).
+	CreateIntegration(ctx context.Context, kind domain.DestinationKind, credentials json.RawMessage, edit func(defaults domain.IntegrationSpec) domain.IntegrationSpec) (*domain.Integration, error)
+	// UpdateIntegration replaces the spec with edit(current, the kind's
+	// defaults); nil credentials keep the stored ones.
+	UpdateIntegration(ctx context.Context, name string, expected int64, credentials json.RawMessage, edit func(current, defaults domain.IntegrationSpec) domain.IntegrationSpec) (*domain.Integration, error)
+	DeleteIntegration(ctx context.Context, name string, expected int64) error
+	PauseIntegration(ctx context.Context, name string, expected int64) (*domain.Integration, error)
+	ResumeIntegration(ctx context.Context, name string, expected int64) (*domain.Integration, error)
+	SubscribeIntegration(ctx context.Context, name string, expected int64, eventType string) (*domain.Integration, error)
+	// UnsubscribeIntegration fails with domain.ErrNotFound when the event
+	// type is not subscribed.
+	UnsubscribeIntegration(ctx context.Context, name string, expected int64, eventType string) (*domain.Integration, error)
+	// GetIntegration returns an integration that is not deleted, or an
+	// error matching domain.ErrNotFound.
+	GetIntegration(ctx context.Context, name string) (*domain.Integration, error)
+	ListIntegrations(ctx context.Context, f domain.IntegrationFilter) ([]domain.Integration, error)
+	// TestIntegration sends a sample event through the integration now.
+	TestIntegration(ctx context.Context, name string) (domain.AttemptResult, error)
+	// Health pages by name; after is the last name of the previous page.
+	Health(ctx context.Context, after string, limit int) ([]domain.IntegrationHealth, error)
+	Marketplace() []domain.IntegrationKindView
+	// SubscribeZapier and UnsubscribeZapier are a Zapier app's REST hooks.
+	SubscribeZapier(ctx context.Context, targetURL, eventType string) (*domain.Integration, error)
+	UnsubscribeZapier(ctx context.Context, id domain.IntegrationID) error
 }

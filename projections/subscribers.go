@@ -9,13 +9,18 @@ import (
 	"github.com/loki-interceptor/lokihooks/domain"
 )
 
-// matchSubscribers joins a batch of events with the destinations that are
-// active or paused and subscribed to each event's type. (A paused
-// destination's deliveries are scheduled and held until it resumes.)
-const matchSubscribers = `SELECT e.id, e.type, w.id, 'webhook'
-	FROM unnest($1::text[], $2::text[]) AS e(id, type)
-	JOIN webhooks w ON w.status IN ('active', 'paused')
+// matchSubscribers joins a batch of events with the destinations, webhooks
+// and integrations, that are active or paused and subscribed to each
+// event's type. (A paused destination's deliveries are scheduled and held
+// until it resumes.) An integration's kind is its integration_type.
+const matchSubscribers = `WITH e AS (SELECT * FROM unnest($1::text[], $2::text[]) AS e(id, type))
+	SELECT e.id, e.type, w.id, 'webhook'
+	FROM e JOIN webhooks w ON w.status IN ('active', 'paused')
 	 AND (e.type = ANY(w.event_types) OR '*' = ANY(w.event_types))
+	UNION ALL
+	SELECT e.id, e.type, i.id, i.integration_type
+	FROM e JOIN integrations i ON i.status IN ('active', 'paused')
+	 AND (e.type = ANY(i.event_types) OR '*' = ANY(i.event_types))
 	ORDER BY 1, 3`
 
 // Subscribers answers the fan-out's question: who receives these events.

@@ -109,15 +109,22 @@ func uniqueError(err error, w *domain.Webhook) error {
 	return fmt.Errorf("upsert webhook %s: %w", w.ID, domain.ErrConflict)
 }
 
-// FieldConflictError reports a value another webhook already uses. It
-// matches domain.ErrConflict.
+// FieldConflictError reports a value another webhook (or integration)
+// already uses. It matches domain.ErrConflict.
 type FieldConflictError struct {
 	Field string
 	Value string
+	// Of names what holds the value: "webhook" when empty, or
+	// "integration".
+	Of string
 }
 
 func (e *FieldConflictError) Error() string {
-	return fmt.Sprintf("%s %q is already used by another webhook", e.Field, e.Value)
+	of := e.Of
+	if of == "" {
+		of = "webhook"
+	}
+	return fmt.Sprintf("%s %q is already used by another %s", e.Field, e.Value, of)
 }
 
 // Is reports whether target is domain.ErrConflict.

@@ -12,6 +12,12 @@
 // transaction. Rate limits snooze jobs; paused webhooks keep their
 // deliveries pending.
 //
+// Destinations are webhooks and integrations alike; only the Sender (a
+// connectors.Mux) tells them apart. A destination that batches (Zapier with
+// config batch_size) parks its deliveries for a flush job that sends them
+// together (batch.go). SlackThreads keeps the Slack connector's threads in
+// PostgreSQL.
+//
 // It imports domain only; storage and the sender come in through the
 // interfaces in deps.go.
 package relay

@@ -157,6 +157,7 @@ type Relay struct {
 	client   *river.Client[pgx.Tx]
 	fanout   *Fanout
 	recorder *recorder
+	batcher  *batcher
 }
 
 // New builds a Relay. db is a database/sql handle on the same database and
@@ -186,10 +187,16 @@ func New(pool *pgxpool.Pool, db *sql.DB, deps Deps, cfg Config) (*Relay, error) 
 			committers: cfg.Recorders, timeout: cfg.RecordTimeout, now: cfg.NowFunc,
 			logger: cfg.Logger.With("component", "recorder"),
 		})
+		cache := newDestinationCache(deps.Destinations, cfg.CacheTTL)
+		r.batcher = &batcher{pool: pool, now: cfg.NowFunc}
+		tracer := cfg.TracerProvider.Tracer("lokihooks/relay")
 		river.AddWorker(workers, &Worker{
 			deps: deps, cfg: cfg, limiter: &rateLimiter{pool: pool}, recorder: r.recorder,
-			logger: cfg.Logger.With("component", "worker"), tracer: cfg.TracerProvider.Tracer("lokihooks/relay"),
-			cache: newDestinationCache(deps.Destinations, cfg.CacheTTL),
+			logger: cfg.Logger.With("component", "worker"), tracer: tracer, cache: cache, batcher: r.batcher,
+		})
+		river.AddWorker(workers, &BatchWorker{
+			deps: deps, cfg: cfg, recorder: r.recorder, logger: cfg.Logger.With("component", "batch"), tracer: tracer,
+			cache: cache, batcher: r.batcher,
 		})
 		rcfg.Workers = workers
 		rcfg.Queues = map[string]river.QueueConfig{DeliveryQueue: {MaxWorkers: cfg.Workers}}
@@ -201,6 +208,7 @@ func New(pool *pgxpool.Pool, db *sql.DB, deps Deps, cfg Config) (*Relay, error) 
 	r.client = client
 	if r.recorder != nil {
 		r.recorder.client = client
+		r.batcher.client = client
 	}
 	if cfg.Fanout {
 		inserter, err := river.NewClient(riverdatabasesql.New(db), &river.Config{

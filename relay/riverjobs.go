@@ -11,11 +11,16 @@ package relay
 //   - wakeParked makes the parked (snoozed) jobs of one destination
 //     available now: River can retry a job by id, not select jobs by their
 //     arguments.
+//   - countWaiting, claimParked, releaseClaimed and hastenFlush collect the
+//     parked jobs of a batching destination into one request (see below).
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -83,4 +88,175 @@ func wakeParked(ctx context.Context, pool *pgxpool.Pool, id domain.DestinationID
 		return 0, err
 	}
 	return int(tag.RowsAffected()), nil
+}
+
+// The statements below serve batching destinations (relay/batch.go): the
+// deliver jobs of such a destination park (snooze, with batchParkedOutput
+// recorded as their output) until a deliver_batch job claims up to a
+// batch of them. Claiming sets them running as River's own fetch does
+// (attempt, attempted_at, attempted_by), so that a process that dies with
+// a claimed batch leaves jobs River's rescuer recognises as stuck and runs
+// again. Lookups by destination use River's GIN index on args.
+
+// batchParkedOutput is the output a deliver job records when it parks for
+// a batch; only jobs carrying it are claimed.
+const batchParkedOutput = "batch_parked"
+
+// parkedFilter selects the parked jobs of destination $1 (a JSON object
+// {"destination_id": …}) that may be claimed: parked, woken early (short
+// snoozes are available with a future scheduled_at), or rescued after a
+// crash mid-batch.
+const parkedFilter = `kind = 'deliver' AND args @> $1::jsonb
+	AND state IN ('available', 'scheduled', 'retryable')
+	AND metadata @> '{"output": "` + batchParkedOutput + `"}'`
+
+// runningUnclaimedFilter selects the deliver jobs of destination $1 that
+// run outside a live batch (about to park, most likely): not claimed by a
+// flush job, or claimed by one that is no longer running (it died; River
+// rescues the job).
+const runningUnclaimedFilter = `kind = 'deliver' AND args @> $1::jsonb AND state = 'running'
+	AND NOT EXISTS (SELECT 1 FROM river_job f
+		WHERE f.id = (river_job.metadata->>'batch')::bigint AND f.state = 'running')`
+
+const (
+	// countWaitingSQL counts, up to $2 each, the parked jobs of a
+	// destination and those running outside a batch other than job $3.
+	countWaitingSQL = `SELECT
+		(SELECT count(*) FROM (SELECT 1 FROM river_job WHERE ` + parkedFilter + ` LIMIT $2) p) +
+		(SELECT count(*) FROM (SELECT 1 FROM river_job WHERE ` + runningUnclaimedFilter + ` AND id <> $3 LIMIT $2) r)`
+	lockParkedSQL = `SELECT id, created_at FROM river_job WHERE ` + parkedFilter + `
+		ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED`
+	runningUnparkedSQL = `SELECT EXISTS (SELECT 1 FROM river_job WHERE ` + runningUnclaimedFilter + `)`
+	claimParkedSQL     = `UPDATE river_job SET state = 'running', attempt = attempt + 1, attempted_at = now(),
+			attempted_by = array_append(coalesce(attempted_by, '{}'), $3),
+			metadata = metadata || jsonb_build_object('batch', $2::bigint)
+		WHERE id = ANY($1::bigint[])
+		RETURNING id, attempt, args`
+	releaseClaimedSQL = `UPDATE river_job SET state = 'available', attempt = river_job.attempt - 1, scheduled_at = now(),
+			metadata = river_job.metadata - 'batch'
+		FROM unnest($1::bigint[], $2::int[]) AS c(job_id, claimed_attempt)
+		WHERE river_job.id = c.job_id AND river_job.attempt = c.claimed_attempt AND river_job.state = 'running'
+		  AND river_job.metadata @> jsonb_build_object('batch', $3::bigint)`
+	// hastenFlushSQL brings a scheduled (or retryable) flush forward to $2;
+	// $3 makes it available at once instead of waiting for River's
+	// scheduler.
+	hastenFlushSQL = `UPDATE river_job SET scheduled_at = $2,
+			state = CASE WHEN $3 THEN 'available'::river_job_state ELSE state END
+		WHERE id = $1 AND state IN ('scheduled', 'retryable') AND scheduled_at > $2`
+)
+
+// destinationArgs is the args filter of a destination's jobs.
+func destinationArgs(id domain.DestinationID) string {
+	b, _ := json.Marshal(map[string]string{"destination_id": string(id)}) // a map of strings always encodes
+	return string(b)
+}
+
+// countWaiting counts the deliveries of a destination that wait for a
+// batch besides job self: parked, or running outside a batch (about to
+// park). Each kind is counted up to limit.
+func countWaiting(ctx context.Context, pool *pgxpool.Pool, id domain.DestinationID, self int64, limit int) (int, error) {
+	var n int
+	if err := pool.QueryRow(ctx, countWaitingSQL, destinationArgs(id), limit, self).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count parked deliveries of %s: %w", id, err)
+	}
+	return n, nil
+}
+
+// hastenFlush brings the scheduled flush job id forward to at (at once
+// when now is set).
+func hastenFlush(ctx context.Context, pool *pgxpool.Pool, id int64, at time.Time, now bool) error {
+	if _, err := pool.Exec(ctx, hastenFlushSQL, id, at, now); err != nil {
+		return fmt.Errorf("hasten flush job %d: %w", id, err)
+	}
+	return nil
+}
+
+// claimedJob is a parked deliver job claimed for a batch.
+type claimedJob struct {
+	id      int64
+	attempt int
+	args    DeliverArgs
+}
+
+// batchClaim is what claimParked decided.
+type batchClaim struct {
+	// jobs were claimed: send them.
+	jobs []claimedJob
+	// parked is how many parked jobs there were (up to the batch size);
+	// oldest is the creation time of the oldest.
+	parked int
+	oldest time.Time
+	// runningOthers reports deliver jobs of the destination running
+	// outside any batch (about to park).
+	runningOthers bool
+}
+
+// claimParked locks up to size parked jobs of a destination, oldest first,
+// and claims them for the flush job flushID when ready says so (given how
+// many there are and the creation time of the oldest). Jobs left unclaimed
+// stay as they were.
+func claimParked(ctx context.Context, pool *pgxpool.Pool, id domain.DestinationID, size int, flushID int64, worker string,
+	ready func(parked int, oldest time.Time) bool,
+) (batchClaim, error) {
+	var c batchClaim
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		filter := destinationArgs(id)
+		rows, err := tx.Query(ctx, lockParkedSQL, filter, size)
+		if err != nil {
+			return err
+		}
+		var ids []int64
+		var jobID int64
+		var created time.Time
+		_, err = pgx.ForEachRow(rows, []any{&jobID, &created}, func() error {
+			if len(ids) == 0 || created.Before(c.oldest) {
+				c.oldest = created
+			}
+			ids = append(ids, jobID)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		c.parked = len(ids)
+		if err := tx.QueryRow(ctx, runningUnparkedSQL, filter).Scan(&c.runningOthers); err != nil {
+			return err
+		}
+		if c.parked == 0 || !ready(c.parked, c.oldest) {
+			return nil
+		}
+		rows, err = tx.Query(ctx, claimParkedSQL, ids, flushID, worker)
+		if err != nil {
+			return err
+		}
+		var j claimedJob
+		var args []byte
+		_, err = pgx.ForEachRow(rows, []any{&j.id, &j.attempt, &args}, func() error {
+			j.args = DeliverArgs{}
+			if err := json.Unmarshal(args, &j.args); err != nil {
+				return fmt.Errorf("decode deliver job %d: %w", j.id, err)
+			}
+			c.jobs = append(c.jobs, j)
+			return nil
+		})
+		return err
+	})
+	if err != nil {
+		return batchClaim{}, fmt.Errorf("claim parked deliveries of %s: %w", id, err)
+	}
+	slices.SortFunc(c.jobs, func(a, b claimedJob) int { return cmp.Compare(a.id, b.id) })
+	return c, nil
+}
+
+// releaseClaimed puts claimed jobs that were not sent (shutdown) back,
+// unless they changed hands since.
+func releaseClaimed(ctx context.Context, pool *pgxpool.Pool, jobs []claimedJob, flushID int64) error {
+	ids, attempts := make([]int64, len(jobs)), make([]int32, len(jobs))
+	for i, j := range jobs {
+		ids[i], attempts[i] = j.id, int32(j.attempt)
+	}
+	if _, err := pool.Exec(ctx, releaseClaimedSQL, ids, attempts, flushID); err != nil {
+		return fmt.Errorf("release %d claimed deliveries: %w", len(jobs), err)
+	}
+	return nil
 }

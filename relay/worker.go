@@ -71,6 +71,7 @@ type Worker struct {
 	limiter  *rateLimiter
 	recorder *recorder
 	cache    *destinationCache
+	batcher  *batcher
 }
 
 // Work makes one attempt. It returns nil after recording the outcome, a
@@ -107,6 +108,10 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
 		if window.After(now) {
 			return w.postpone(ctx, job, window, now)
 		}
+	}
+	if dest.BatchSize > 1 {
+		// Sent with others by the destination's flush job (batch.go).
+		return w.batcher.park(ctx, job, dest)
 	}
 	body, err := w.body(ctx, a)
 	if errors.Is(err, domain.ErrNotFound) {

@@ -225,8 +225,8 @@ it runs (the webhooks read model is rebuilt in one transaction).`,
 			return replay(cmd.Context(), o, c.getenv, c.stdout, c.stderr)
 		},
 	}
-	cmd.Flags().StringVar(&o.projection, "projection", "all", "read model to rebuild: all, webhooks or deliveries")
-	_ = cmd.RegisterFlagCompletionFunc("projection", fixedCompletions("all", "webhooks", "deliveries"))
+	cmd.Flags().StringVar(&o.projection, "projection", "all", "read model to rebuild: all, webhooks, integrations or deliveries")
+	_ = cmd.RegisterFlagCompletionFunc("projection", fixedCompletions(replayProjections...))
 	return cmd
 }
 

@@ -54,7 +54,8 @@ type config struct {
 	// ProjectionInterval is how long the deliveries projection waits once
 	// caught up: the read model's lag, traded for fewer, larger writes.
 	ProjectionInterval time.Duration
-	// Secrets encrypts signing secrets at rest (LOKIHOOKS_SECRETS_KEY).
+	// Secrets encrypts signing secrets and integration credentials at rest
+	// (LOKIHOOKS_SECRETS_KEY).
 	Secrets *secretbox.Box
 }
 
@@ -136,7 +137,7 @@ func loadConfigFor(getenv func(string) string, needKeys, needSecrets bool) (conf
 		}
 		c.Secrets = box
 	} else if needSecrets {
-		errs = append(errs, fmt.Errorf("%s must be set: signing secrets are encrypted at rest with it "+
+		errs = append(errs, fmt.Errorf("%s must be set: signing secrets and integration credentials are encrypted at rest with it "+
 			"(32 random bytes, base64; generate one with: openssl rand -base64 32)", envSecretsKey))
 	}
 	switch c.LogLevel {

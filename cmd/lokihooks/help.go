@@ -19,7 +19,8 @@ Server (serve, migrate, replay, bench):
   %-28s Listen address of the API. Default %s.
   %-28s Comma-separated bearer keys, each at least %d characters.
   %-28s Required by the api role.
-  %-28s Encrypts signing secrets at rest: 32 random bytes, base64
+  %-28s Encrypts signing secrets and integration credentials at
+  %-28s rest: 32 random bytes, base64
   %-28s (openssl rand -base64 32). Required by the api and worker
   %-28s roles; every process must share it.
   %-28s true: accept http:// webhook URLs (development only).
@@ -46,7 +47,7 @@ Development settings: 'make run' sets %s, %s,
 	envDatabaseURL, "", defaultDatabaseURL,
 	envAddr, defaultAddr,
 	envAPIKeys, minAPIKeyLength, "",
-	envSecretsKey, "", "",
+	envSecretsKey, "", "", "",
 	envAllowHTTP,
 	envAllowedNetworks, "",
 	envShutdownTimeout, defaultShutdownTimeout,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -14,27 +15,37 @@ import (
 
 // replayOpts are the flags of `lokihooks replay`.
 type replayOpts struct {
-	projection string // all, webhooks or deliveries
+	projection string // all, webhooks, integrations or deliveries
 }
+
+// replayProjections are the values of --projection.
+var replayProjections = []string{"all", "webhooks", "integrations", "deliveries"}
 
 // replay rebuilds read models from the event log.
 func replay(ctx context.Context, o replayOpts, getenv func(string) string, stdout, stderr io.Writer) error {
-	if o.projection != "all" && o.projection != "webhooks" && o.projection != "deliveries" {
-		return fmt.Errorf("--projection must be all, webhooks or deliveries, got %q", o.projection)
+	if !slices.Contains(replayProjections, o.projection) {
+		return fmt.Errorf("--projection must be all, webhooks, integrations or deliveries, got %q", o.projection)
 	}
 	cfg, pool, err := connect(ctx, getenv)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	if o.projection != "deliveries" {
+	if o.projection == "all" || o.projection == "webhooks" {
 		n, err := rebuildWebhooks(ctx, pool)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "webhooks: rebuilt from %d events\n", n)
 	}
-	if o.projection != "webhooks" {
+	if o.projection == "all" || o.projection == "integrations" {
+		n, err := app.RebuildIntegrations(ctx, pool)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "integrations: rebuilt from %d events\n", n)
+	}
+	if o.projection == "all" || o.projection == "deliveries" {
 		n, err := rebuildDeliveries(ctx, pool, newLogger(stderr, cfg.LogLevel))
 		if err != nil {
 			return err

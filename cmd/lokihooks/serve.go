@@ -156,13 +156,12 @@ type system struct {
 }
 
 func build(pool *pgxpool.Pool, cfg config, roles []string, logger *slog.Logger) (*system, error) {
-	events := eventstore.New(pool, eventstore.Config{Logger: logger, Inline: []eventstore.InlineProjector{{
-		StreamTypes: []string{domain.WebhookStreamType}, Project: projections.Webhooks{}.Project,
-	}}})
+	events := eventstore.New(pool, eventstore.Config{Logger: logger, Inline: []eventstore.InlineProjector{
+		{StreamTypes: []string{domain.WebhookStreamType}, Project: projections.Webhooks{}.Project},
+		{StreamTypes: []string{domain.IntegrationStreamType}, Project: projections.Integrations{}.Project},
+	}})
 	db := stdlib.OpenDBFromPool(pool)
-	sender := connectors.NewWebhook(connectors.NewClient(connectors.ClientConfig{
-		AllowHTTP: cfg.AllowHTTP, AllowedNetworks: cfg.AllowedNetworks, MaxIdleConnsPerHost: cfg.Workers,
-	}), connectors.WebhookConfig{UserAgent: "lokihooks/" + version})
+	sender := newSender(pool, cfg, logger)
 	appCfg := app.Config{Secrets: cfg.Secrets, Validation: domain.ValidationOpts{AllowHTTP: cfg.AllowHTTP}, Logger: logger}
 	rl, err := relay.New(pool, db, relay.Deps{
 		Log: events, Subscribers: projections.Subscribers{}, Destinations: app.NewDestinations(pool, events, appCfg),
@@ -178,6 +177,7 @@ func build(pool *pgxpool.Pool, cfg config, roles []string, logger *slog.Logger) 
 		return nil, err
 	}
 	sys := &system{db: db, relay: rl, webhooks: app.NewWebhooks(pool, events, rl, sender, appCfg)}
+	integrations := app.NewIntegrations(pool, events, rl, sender, appCfg)
 	if slices.Contains(roles, roleProjector) {
 		sys.projector, err = projections.NewRunner(pool, projections.RunnerConfig{
 			Name: "deliveries", Projector: projections.Deliveries{}, Read: readLog,
@@ -188,12 +188,31 @@ func build(pool *pgxpool.Pool, cfg config, roles []string, logger *slog.Logger) 
 		}
 	}
 	sys.api = httpapi.New(httpapi.Deps{
-		Webhooks:   sys.webhooks,
-		Events:     app.NewEvents(pool, appCfg),
-		Deliveries: app.NewDeliveries(pool, rl),
-		Readiness:  readiness{pool: pool},
+		Webhooks:     sys.webhooks,
+		Events:       app.NewEvents(pool, appCfg),
+		Deliveries:   app.NewDeliveries(pool, rl),
+		Readiness:    readiness{pool: pool},
+		Integrations: integrations,
 	}, httpapi.Config{APIKeys: cfg.APIKeys, Version: version, Logger: logger})
 	return sys, nil
+}
+
+// newSender is the connector of every destination kind: the signed webhook
+// sender and the four integration connectors, all through the SSRF guard
+// (the SMTP dialer too), with Slack threads kept in PostgreSQL.
+func newSender(pool *pgxpool.Pool, cfg config, logger *slog.Logger) *connectors.Mux {
+	guard := connectors.ClientConfig{AllowHTTP: cfg.AllowHTTP, AllowedNetworks: cfg.AllowedNetworks, MaxIdleConnsPerHost: cfg.Workers}
+	client := connectors.NewClient(guard)
+	ua := "lokihooks/" + version
+	return connectors.NewMux(map[domain.DestinationKind]connectors.Sender{
+		domain.KindWebhook: connectors.NewWebhook(client, connectors.WebhookConfig{UserAgent: ua}),
+		domain.KindSlack: connectors.NewSlack(client, relay.NewSlackThreads(pool), connectors.SlackConfig{
+			UserAgent: ua, Logger: logger.With("component", "slack"),
+		}),
+		domain.KindTeams:  connectors.NewTeams(client, connectors.TeamsConfig{UserAgent: ua}),
+		domain.KindEmail:  connectors.NewEmail(connectors.NewSMTPDialer(guard), connectors.EmailConfig{}),
+		domain.KindZapier: connectors.NewZapier(client, connectors.ZapierConfig{UserAgent: ua}),
+	})
 }
 
 // readLog feeds the event log to projections.

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -39,16 +40,45 @@ func (d *Destinations) Destination(ctx context.Context, id domain.DestinationID)
 			return nil, err
 		}
 		return w.Destination(d.cfg.now()), nil
-	default:
-		return nil, fmt.Errorf("destination %s: %w", id, domain.ErrNotFound)
 	}
+	if isIntegration(id) {
+		i, err := projections.IntegrationAnyStatus(ctx, d.pool, domain.IntegrationID(id))
+		if err != nil {
+			return nil, err
+		}
+		if err := openCredentials(d.cfg.Secrets, i); err != nil {
+			return nil, err
+		}
+		return i.Destination(d.cfg.now()), nil
+	}
+	return nil, fmt.Errorf("destination %s: %w", id, domain.ErrNotFound)
+}
+
+func isIntegration(id domain.DestinationID) bool {
+	return strings.HasPrefix(string(id), domain.IntegrationIDPrefix)
 }
 
 // DeactivateTx deactivates a destination on tx with reason (it answered
-// 410 Gone). An inactive or deleted destination is left as it is.
+// 410 Gone). An inactive or deleted destination is left as it is. A Zapier
+// REST-hook subscription is deleted instead: a 410 is how Zapier says the
+// Zap is off (domain.Integration.Gone).
 func (d *Destinations) DeactivateTx(ctx context.Context, tx pgx.Tx, id domain.DestinationID, reason string) error {
 	history, err := eventstore.LoadTx(ctx, tx, string(id))
 	if err != nil {
+		return err
+	}
+	if isIntegration(id) {
+		i, err := domain.ReplayIntegration(history)
+		if err != nil {
+			return err
+		}
+		events, err := i.Gone(reason, d.cfg.now())
+		if err != nil || len(events) == 0 {
+			return err
+		}
+		_, err = d.events.AppendTx(ctx, tx, domain.Append{
+			StreamID: string(id), StreamType: domain.IntegrationStreamType, Expect: i.Version, Events: events,
+		})
 		return err
 	}
 	switch domain.KindOf(id) {

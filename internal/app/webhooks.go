@@ -1,5 +1,6 @@
 // Package app holds the use cases that the HTTP API, the CLI and the relay
-// share: webhook commands (with retry on a lost race and wake-up on resume),
+// share: webhook and integration commands (with retry on a lost race and
+// wake-up on resume),
 // publishing with an idempotency key, deliveries and redrive, and the
 // destinations view the workers use (secrets opened). Each is a small
 // function over the event store, the read models and the relay; nothing
