@@ -135,9 +135,9 @@ type AnalyticsStats struct {
 	// response arrived, or the attempt timed out); the response times
 	// below describe them, in milliseconds as the sender measured them. All
 	// are 0 when ResponseCount is.
-	ResponseCount                                int64
-	ResponseSumMS                                float64
-	MinResponseMS, MaxResponseMS                 float64
+	ResponseCount                               int64
+	ResponseSumMS                               float64
+	MinResponseMS, MaxResponseMS                float64
 	P50ResponseMS, P95ResponseMS, P99ResponseMS float64
 }
 
