@@ -10,6 +10,8 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
+
+	"github.com/loki-interceptor/lokihooks/domain"
 )
 
 // Defaults and limits of the API.
@@ -39,6 +41,8 @@ type Deps struct {
 	Events     Events
 	Deliveries Deliveries
 	Readiness  Readiness
+	Analytics  Analytics
+	History    WebhookHistory
 }
 
 // API is the HTTP API. It is an http.Handler.
@@ -77,6 +81,8 @@ func New(deps Deps, cfg Config) *API {
 	a.registerWebhooks()
 	a.registerEvents()
 	a.registerDeliveries()
+	a.registerAnalytics()
+	a.registerHistory()
 	a.mux.HandleFunc("/", a.notFound)
 	return a
 }
@@ -98,7 +104,8 @@ func (a *API) authenticate(ctx huma.Context, next func(huma.Context)) {
 	// The scheme is case-insensitive (RFC 9110 §11.1).
 	scheme, token, ok := strings.Cut(auth, " ")
 	if ok && strings.EqualFold(scheme, "Bearer") && a.validKey(strings.TrimSpace(token)) {
-		next(ctx)
+		// Commands record which key made them (the audit history).
+		next(huma.WithContext(ctx, domain.WithActor(ctx.Context(), apiKeyActor(strings.TrimSpace(token)))))
 		return
 	}
 	ctx.SetHeader("WWW-Authenticate", `Bearer realm="lokihooks"`)

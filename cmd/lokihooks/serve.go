@@ -114,8 +114,8 @@ func serve(ctx context.Context, o serveOpts, getenv func(string) string, stdout,
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return sys.relay.Run(gctx) })
-	if sys.projector != nil {
-		g.Go(func() error { return sys.projector.Run(gctx) })
+	for _, p := range sys.projections() {
+		g.Go(func() error { return runProjection(gctx, pool, p, logger) })
 	}
 	if ln != nil {
 		handler := otelhttp.NewHandler(sys.api, "lokihooks-api", otelhttp.WithFilter(func(r *http.Request) bool {
@@ -150,7 +150,8 @@ func serve(ctx context.Context, o serveOpts, getenv func(string) string, stdout,
 type system struct {
 	db        interface{ Close() error }
 	relay     *relay.Relay
-	projector *projections.Runner
+	projector *projections.Runner // deliveries
+	analytics *projections.Runner
 	webhooks  *app.Webhooks
 	api       http.Handler
 }
@@ -186,12 +187,21 @@ func build(pool *pgxpool.Pool, cfg config, roles []string, logger *slog.Logger) 
 		if err != nil {
 			return nil, err
 		}
+		sys.analytics, err = projections.NewRunner(pool, projections.RunnerConfig{
+			Name: "analytics", Projector: projections.Analytics{First: readFirst}, Read: readLog,
+			Reset: projections.Analytics{}.Reset, PollInterval: cfg.ProjectionInterval, Logger: logger,
+		})
+		if err != nil {
+			return nil, err
+		}
 	}
 	sys.api = httpapi.New(httpapi.Deps{
 		Webhooks:   sys.webhooks,
 		Events:     app.NewEvents(pool, appCfg),
 		Deliveries: app.NewDeliveries(pool, rl),
 		Readiness:  readiness{pool: pool},
+		Analytics:  app.NewAnalytics(pool),
+		History:    sys.webhooks,
 	}, httpapi.Config{APIKeys: cfg.APIKeys, Version: version, Logger: logger})
 	return sys, nil
 }
@@ -211,4 +221,34 @@ func (r readiness) Ready(ctx context.Context) error {
 		return errors.New("database unreachable")
 	}
 	return migrations.Check(ctx, r.pool)
+}
+
+// projection is a log projection serve runs: its runner and definition.
+type projection struct {
+	runner *projections.Runner
+	def    projections.Definition
+}
+
+// projections lists the log projections of the projector role.
+func (s *system) projections() []projection {
+	if s.projector == nil {
+		return nil
+	}
+	return []projection{{s.projector, definition("deliveries")}, {s.analytics, definition("analytics")}}
+}
+
+// runProjection rebuilds a projection into shadow tables when its stored
+// definition version is not the binary's, then runs it.
+func runProjection(ctx context.Context, pool *pgxpool.Pool, p projection, logger *slog.Logger) error {
+	rebuilt, err := projections.EnsureVersion(ctx, pool, p.def, projections.RebuildConfig{Read: readLog, Logger: logger})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	if rebuilt {
+		logger.InfoContext(ctx, "projection rebuilt for its new definition", "projection", p.def.Name, "version", p.def.Version)
+	}
+	return p.runner.Run(ctx)
 }
