@@ -194,6 +194,10 @@ func (b analyticsBatch) add(r domain.Recorded, dest destinationOf) error {
 type hourStats struct {
 	kind domain.DestinationKind
 	c    domain.AnalyticsStats // counters only: percentiles come from sketch
+	// sumUS is the sum of response times in whole microseconds: integers
+	// add up alike in any order, so a replay's rows equal the live ones
+	// (floating-point sums would differ in their last bits).
+	sumUS int64
 	// min and max are valid when c.ResponseCount > 0.
 	sketch *ddsketch.DDSketch
 }
@@ -277,7 +281,7 @@ func (h *hourStats) addResponse(ms float64) error {
 		c.MaxResponseMS = ms
 	}
 	c.ResponseCount++
-	c.ResponseSumMS += ms
+	h.sumUS += int64(math.Round(ms * 1000))
 	if h.sketch == nil {
 		h.sketch = newSketch()
 	}
@@ -312,7 +316,7 @@ func (h *hourStats) merge(o *hourStats) error {
 	a.Errors.Blocked += b.Errors.Blocked
 	a.Errors.Other += b.Errors.Other
 	a.ResponseCount += b.ResponseCount
-	a.ResponseSumMS += b.ResponseSumMS
+	h.sumUS += o.sumUS
 	if o.sketch == nil {
 		return nil
 	}
@@ -351,9 +355,10 @@ func (h *hourStats) encodedSketch() []byte {
 func (h *hourStats) stats() domain.AnalyticsStats {
 	s := h.c
 	if s.ResponseCount == 0 || h.sketch == nil || h.sketch.IsEmpty() {
-		s.MinResponseMS, s.MaxResponseMS, s.ResponseSumMS = 0, 0, 0
+		s.MinResponseMS, s.MaxResponseMS = 0, 0
 		return s
 	}
+	s.ResponseSumMS = float64(h.sumUS) / 1000
 	q := func(p float64) float64 {
 		v, err := h.sketch.GetValueAtQuantile(p)
 		if err != nil || math.IsNaN(v) {
@@ -375,11 +380,11 @@ const (
 	upsertHours = `INSERT INTO analytics_hourly AS a (destination_id, hour, kind, created, attempts, delivered,
 			failed_attempts, retries, permanent_failures, failed, postponed, redriven, errors_3xx, errors_4xx,
 			errors_5xx, errors_timeout, errors_network, errors_blocked, errors_other, response_count,
-			response_sum_ms, response_min_ms, response_max_ms, response_sketch)
+			response_sum_us, response_min_ms, response_max_ms, response_sketch)
 		SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[],
 			$7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[],
 			$14::bigint[], $15::bigint[], $16::bigint[], $17::bigint[], $18::bigint[], $19::bigint[], $20::bigint[],
-			$21::float8[], $22::float8[], $23::float8[], $24::bytea[])
+			$21::bigint[], $22::float8[], $23::float8[], $24::bytea[])
 		ON CONFLICT (destination_id, hour) DO UPDATE SET
 			created = a.created + excluded.created, attempts = a.attempts + excluded.attempts,
 			delivered = a.delivered + excluded.delivered, failed_attempts = a.failed_attempts + excluded.failed_attempts,
@@ -393,7 +398,7 @@ const (
 			errors_blocked = a.errors_blocked + excluded.errors_blocked,
 			errors_other = a.errors_other + excluded.errors_other,
 			response_count = a.response_count + excluded.response_count,
-			response_sum_ms = a.response_sum_ms + excluded.response_sum_ms,
+			response_sum_us = a.response_sum_us + excluded.response_sum_us,
 			response_min_ms = least(a.response_min_ms, excluded.response_min_ms),
 			response_max_ms = greatest(a.response_max_ms, excluded.response_max_ms),
 			response_sketch = coalesce(excluded.response_sketch, a.response_sketch)`
@@ -415,7 +420,7 @@ func (b analyticsBatch) write(ctx context.Context, tx pgx.Tx) error {
 	for i := range cols {
 		cols[i] = make([]int64, n)
 	}
-	sum := make([]float64, n)
+	sum := make([]int64, n)
 	minMS, maxMS := make([]*float64, n), make([]*float64, n)
 	sketch := make([][]byte, n)
 	for i, k := range keys {
@@ -427,7 +432,7 @@ func (b analyticsBatch) write(ctx context.Context, tx pgx.Tx) error {
 			c.Errors.HTTP5xx, c.Errors.Timeout, c.Errors.Network, c.Errors.Blocked, c.Errors.Other, c.ResponseCount} {
 			cols[j][i] = v
 		}
-		sum[i] = c.ResponseSumMS
+		sum[i] = h.sumUS
 		if c.ResponseCount > 0 {
 			minMS[i], maxMS[i] = &c.MinResponseMS, &c.MaxResponseMS
 		}
@@ -478,7 +483,7 @@ func (b analyticsBatch) mergeStored(ctx context.Context, tx pgx.Tx, keys []hourK
 const (
 	analyticsColumns = `destination_id, kind, hour, created, attempts, delivered, failed_attempts, retries,
 		permanent_failures, failed, postponed, redriven, errors_3xx, errors_4xx, errors_5xx, errors_timeout,
-		errors_network, errors_blocked, errors_other, response_count, response_sum_ms,
+		errors_network, errors_blocked, errors_other, response_count, response_sum_us,
 		coalesce(response_min_ms, 0), coalesce(response_max_ms, 0), response_sketch`
 	selectDestinationHours = `SELECT ` + analyticsColumns + ` FROM analytics_hourly
 		WHERE destination_id = $1 AND hour >= $2 AND hour < $3 ORDER BY hour`
@@ -580,7 +585,7 @@ func scanHours(ctx context.Context, db DB, query string, args []any, fn func(des
 	_, err = pgx.ForEachRow(rows, []any{&dest, &kind, &hour, &c.TotalDeliveries, &c.Attempts, &c.Delivered,
 		&c.FailedAttempts, &c.Retries, &c.PermanentFailures, &c.Failed, &c.Postponed, &c.Redriven,
 		&c.Errors.HTTP3xx, &c.Errors.HTTP4xx, &c.Errors.HTTP5xx, &c.Errors.Timeout, &c.Errors.Network,
-		&c.Errors.Blocked, &c.Errors.Other, &c.ResponseCount, &c.ResponseSumMS, &c.MinResponseMS,
+		&c.Errors.Blocked, &c.Errors.Other, &c.ResponseCount, &h.sumUS, &c.MinResponseMS,
 		&c.MaxResponseMS, &enc}, func() error {
 		h.kind, h.sketch = domain.DestinationKind(kind), nil
 		if err := h.mergeEncoded(enc); err != nil {

@@ -38,7 +38,7 @@ CREATE TABLE analytics_hourly (
     -- DDSketch (logarithmic mapping, relative accuracy 1%) in the
     -- sketches-go binary encoding without its index mapping.
     response_count     bigint           NOT NULL DEFAULT 0,
-    response_sum_ms    double precision NOT NULL DEFAULT 0,
+    response_sum_us    bigint           NOT NULL DEFAULT 0, -- whole microseconds: sums in any order agree
     response_min_ms    double precision,
     response_max_ms    double precision,
     response_sketch    bytea,
