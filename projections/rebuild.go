@@ -31,6 +31,17 @@ type Definition struct {
 	// them. Their columns, defaults, constraints and indexes are copied
 	// under the same names.
 	Tables []string
+	// Borrowed are tables the projector also writes but does not own (the
+	// deliveries projection keeps webhooks.last_triggered_at). The rebuild
+	// gives the projector empty stand-ins for them, so only the live
+	// runner writes them: two runners updating the same rows in different
+	// orders would deadlock, and the live runner's writes are complete.
+	Borrowed []string
+	// AfterSwap, if set, runs in the swap transaction once the new tables
+	// are in place: it brings the borrowed tables up to them (the events
+	// between the live checkpoint and the rebuild's reached only the
+	// stand-ins).
+	AfterSwap func(ctx context.Context, tx pgx.Tx) error
 	// Projector applies events. It must name its tables unqualified: the
 	// rebuild runs it with the shadow schema first on the search_path.
 	Projector Projector
@@ -235,6 +246,9 @@ func (s shadow) create(ctx context.Context, conn *pgxpool.Conn) error {
 			stmts = append(stmts, `CREATE TABLE `+s.table(t)+` (LIKE `+s.live(t)+
 				` INCLUDING DEFAULTS INCLUDING GENERATED INCLUDING IDENTITY INCLUDING STORAGE INCLUDING COMPRESSION INCLUDING COMMENTS)`)
 		}
+		for _, t := range s.def.Borrowed {
+			stmts = append(stmts, `CREATE TABLE `+s.table(t)+` (LIKE `+s.live(t)+` INCLUDING DEFAULTS)`)
+		}
 		for _, q := range stmts {
 			if _, err := tx.Exec(ctx, q); err != nil {
 				return err
@@ -370,6 +384,11 @@ func (s shadow) swap(ctx context.Context, conn *pgxpool.Conn, lockTimeout time.D
 		}
 		for _, q := range stmts {
 			if _, err := tx.Exec(ctx, q); err != nil {
+				return err
+			}
+		}
+		if s.def.AfterSwap != nil {
+			if err := s.def.AfterSwap(ctx, tx); err != nil {
 				return err
 			}
 		}

@@ -69,7 +69,8 @@ func definition(name string) projections.Definition {
 			Tables: projections.AnalyticsTables, Projector: projections.Analytics{First: readFirst}}
 	}
 	return projections.Definition{Name: "deliveries", Version: projections.DeliveriesVersion,
-		Tables: projections.DeliveriesTables, Projector: projections.Deliveries{}}
+		Tables: projections.DeliveriesTables, Borrowed: []string{"webhooks"},
+		AfterSwap: projections.Deliveries{}.RefreshLastTriggered, Projector: projections.Deliveries{}}
 }
 
 // rebuildProjection rebuilds a log projection into shadow tables, showing

@@ -244,3 +244,37 @@ func TestProjections_EnsureVersion(t *testing.T) {
 	require.NoError(t, pool.QueryRow(ctx, `SELECT definition_version FROM projection_checkpoints WHERE name = 'analytics'`).Scan(&version))
 	require.Equal(t, def.Version, version)
 }
+
+// TestReplay_AheadOfTheLiveRunner: a rebuild that passes the live runner
+// (stopped, or starting after the start-up rebuild) must leave the borrowed
+// webhooks.last_triggered_at as the live runner would have.
+func TestReplay_AheadOfTheLiveRunner(t *testing.T) {
+	t.Parallel()
+	pool := dbtest.Pool(t, nil)
+	ctx := t.Context()
+	store, hooks := newWebhookStore(pool)
+	hook := createHook(t, hooks, "ahead")
+	first := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
+	require.NoError(t, appendDelivery(ctx, store, hook, first, 1))
+	def := definition("deliveries")
+	r, err := projections.NewRunner(pool, projections.RunnerConfig{Name: "deliveries", Projector: def.Projector, Read: readLog})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		n, err := r.CatchUp(ctx)
+		require.NoError(t, err)
+		return n > 0
+	}, 10*time.Second, time.Millisecond)
+	require.NoError(t, appendDelivery(ctx, store, hook, first.Add(time.Hour), 2)) // the live runner never sees it
+
+	require.Eventually(t, func() bool {
+		_, err := projections.Rebuild(ctx, pool, def, projections.RebuildConfig{Read: readLog})
+		require.NoError(t, err)
+		var n int
+		require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM deliveries`).Scan(&n))
+		return n == 2
+	}, 10*time.Second, time.Millisecond)
+	w, err := projections.WebhookAnyStatus(ctx, pool, hook)
+	require.NoError(t, err)
+	require.NotNil(t, w.LastTriggeredAt)
+	require.Equal(t, first.Add(time.Hour+2*time.Minute), *w.LastTriggeredAt)
+}
