@@ -67,20 +67,26 @@ type destinationOf struct {
 func (a Analytics) Project(ctx context.Context, tx pgx.Tx, events []domain.Recorded) error {
 	dests := make(map[string]destinationOf)
 	var mine []domain.Recorded
+	var decoded []any // mine's events, decoded once
 	for _, r := range events {
+		var e any
+		var err error
 		switch r.Type {
-		case domain.TypeDeliveryScheduled:
-			e, err := decodeScheduled(r)
-			if err != nil {
-				return err
-			}
-			dests[r.StreamID] = destinationOf{id: string(e.DestinationID), kind: e.Kind}
-		case domain.TypeDeliveryAttempted, domain.TypeDeliveryCancelled,
-			domain.TypeDeliveryRedriven, domain.TypeDeliveryPostponed:
+		case domain.TypeDeliveryAttempted:
+			e, err = domain.DecodeAttemptFacts(r.Data) // most of a replay: only what is counted
+		case domain.TypeDeliveryScheduled, domain.TypeDeliveryCancelled, domain.TypeDeliveryRedriven,
+			domain.TypeDeliveryPostponed:
+			e, err = domain.DecodeEvent(r.Type, r.Data)
 		default:
 			continue
 		}
-		mine = append(mine, r)
+		if err != nil {
+			return fmt.Errorf("project analytics of %s version %d: %w", r.StreamID, r.Version, err)
+		}
+		if sch, ok := e.(domain.DeliveryScheduled); ok {
+			dests[r.StreamID] = destinationOf{id: string(sch.DestinationID), kind: sch.Kind}
+		}
+		mine, decoded = append(mine, r), append(decoded, e)
 	}
 	if len(mine) == 0 {
 		return nil
@@ -89,8 +95,8 @@ func (a Analytics) Project(ctx context.Context, tx pgx.Tx, events []domain.Recor
 		return err
 	}
 	b := make(analyticsBatch)
-	for _, r := range mine {
-		if err := b.add(r, dests[r.StreamID]); err != nil {
+	for i, r := range mine {
+		if err := b.add(r, decoded[i], dests[r.StreamID]); err != nil {
 			return err
 		}
 	}
@@ -162,16 +168,12 @@ type hourKey struct {
 // analyticsBatch aggregates a batch in memory, one hourStats per row.
 type analyticsBatch map[hourKey]*hourStats
 
-func (b analyticsBatch) add(r domain.Recorded, dest destinationOf) error {
-	e, err := domain.DecodeEvent(r.Type, r.Data)
-	if err != nil {
-		return fmt.Errorf("project analytics of %s version %d: %w", r.StreamID, r.Version, err)
-	}
+func (b analyticsBatch) add(r domain.Recorded, e any, dest destinationOf) error {
 	var at time.Time
 	switch e := e.(type) {
 	case domain.DeliveryScheduled:
 		at = e.At
-	case domain.DeliveryAttempted:
+	case domain.AttemptFacts:
 		at = e.At
 	case domain.DeliveryCancelled:
 		at = e.At
@@ -212,8 +214,8 @@ func newSketch() *ddsketch.DDSketch {
 	return ddsketch.NewDDSketch(m, store.NewDenseStore(), store.NewDenseStore())
 }
 
-// count adds one event.
-func (h *hourStats) count(e domain.Event) error {
+// count adds one event (a domain.Event, or the facts of an attempt).
+func (h *hourStats) count(e any) error {
 	c := &h.c
 	switch e := e.(type) {
 	case domain.DeliveryScheduled:
@@ -224,7 +226,7 @@ func (h *hourStats) count(e domain.Event) error {
 		c.Redriven++
 	case domain.DeliveryPostponed:
 		c.Postponed++
-	case domain.DeliveryAttempted:
+	case domain.AttemptFacts:
 		c.Attempts++
 		switch e.Status {
 		case domain.DeliveryDelivered:

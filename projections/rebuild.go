@@ -11,6 +11,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/loki-interceptor/lokihooks/domain"
 )
 
 // DeliveriesVersion is the definition version of the deliveries projection
@@ -80,12 +83,13 @@ type RebuildConfig struct {
 //
 // It copies each table (columns, defaults, constraints and indexes, under
 // their own names) into the schema "<schema>_rb_<name>" together with a
-// private checkpoint at the start of the log, and runs a Runner there with
-// that schema first on the search_path, so the projector's unqualified
-// statements write the shadow tables and read the log (and every other
-// table) where they are. Each batch is its own short transaction; the live
-// tables keep answering and the live runner keeps applying meanwhile.
-// Once a batch comes back short (the rebuild is near the log's head), one
+// private checkpoint at the start of the log, and applies the log there
+// with that schema first on the search_path, so the projector's
+// unqualified statements write the shadow tables and read every other
+// table where it is. Each batch is its own short transaction, like a
+// Runner's, with the next batch read meanwhile; the live tables keep
+// answering and the live runner keeps applying meanwhile.
+// Once a read comes back short (the rebuild is near the log's head), one
 // transaction locks the live checkpoint (pausing the live runner), takes
 // the live tables (waiting for their readers), drops them, moves the
 // shadow tables into the schema and sets the live checkpoint to the
@@ -312,41 +316,78 @@ func (s shadow) copyConstraints(ctx context.Context, tx pgx.Tx, t string) error 
 	return nil
 }
 
-// fill runs the projection into the shadow tables until a batch comes back
-// short.
+// fill applies the log to the shadow tables until a read comes back
+// short. One goroutine reads the next batch while another projects the
+// previous one and moves the shadow checkpoint (a transaction per batch),
+// so reading the log and writing the tables overlap. Reading outside the
+// writing transaction is safe: the shadow tables have one writer (the
+// advisory lock), and each read keeps ReadLog's visibility rule.
 func (s shadow) fill(ctx context.Context, pool *pgxpool.Pool, cfg RebuildConfig) (int64, error) {
 	pc := pool.Config().Copy()
 	pc.ConnConfig.RuntimeParams["search_path"] = s.ident() + ", " + pgx.Identifier{s.main}.Sanitize()
-	pc.MinConns, pc.MaxConns = 0, 1
+	pc.MinConns, pc.MaxConns = 0, 2
 	sp, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return 0, err
 	}
 	defer sp.Close()
-	r, err := NewRunner(sp, RunnerConfig{Name: s.def.Name, Projector: s.def.Projector, Read: cfg.Read,
-		BatchSize: cfg.BatchSize, Logger: cfg.Logger})
-	if err != nil {
-		return 0, err
-	}
 	var total int64
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM events`).Scan(&total); err != nil {
 		return 0, fmt.Errorf("count events: %w", err)
 	}
+	g, gctx := errgroup.WithContext(ctx)
+	batches := make(chan []domain.Recorded, 1)
+	g.Go(func() error {
+		defer close(batches)
+		var after domain.LogPosition
+		for {
+			var recs []domain.Recorded
+			err := pgx.BeginTxFunc(gctx, sp, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+				var err error
+				recs, err = cfg.Read(gctx, tx, after, cfg.BatchSize)
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("read log: %w", err)
+			}
+			select {
+			case batches <- recs:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+			if len(recs) < cfg.BatchSize {
+				return nil
+			}
+			after = domain.PositionOf(recs[len(recs)-1])
+		}
+	})
 	var done int64
-	for {
-		n, err := r.step(ctx)
-		if err != nil {
-			return done, err
+	g.Go(func() error {
+		for recs := range batches {
+			if len(recs) == 0 {
+				continue
+			}
+			last := recs[len(recs)-1]
+			err := pgx.BeginFunc(gctx, sp, func(tx pgx.Tx) error {
+				if err := s.def.Projector.Project(gctx, tx, recs); err != nil {
+					return err
+				}
+				_, err := tx.Exec(gctx, updateCheckpoint, s.def.Name, strconv.FormatUint(last.TransactionID, 10), last.Position)
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("projection %s batch: %w", s.def.Name, err)
+			}
+			done += int64(len(recs))
+			total = max(total, done)
+			if cfg.ProgressFunc != nil {
+				cfg.ProgressFunc(done, total)
+			}
 		}
-		done += int64(n)
-		total = max(total, done)
-		if cfg.ProgressFunc != nil {
-			cfg.ProgressFunc(done, total)
-		}
-		if n < cfg.BatchSize {
-			return done, nil
-		}
-	}
+		return nil
+	})
+	err = g.Wait()
+	return done, err
 }
 
 // swap replaces the live tables with the shadow ones and moves the live
