@@ -8,6 +8,7 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/DataDog/sketches-go/ddsketch"
@@ -54,6 +55,62 @@ type Analytics struct {
 	// First reads the scheduled event of deliveries that earlier batches
 	// started (the attempt events do not name their destination). Required.
 	First FirstEventsFunc
+	// Cache, if set, remembers the destination of recent deliveries, so
+	// that a live runner, which meets a delivery's attempts a batch or two
+	// after its scheduled event, rarely calls First.
+	Cache *DestinationCache
+}
+
+// DefaultDestinationCacheSize bounds a DestinationCache when its size is
+// zero or negative.
+const DefaultDestinationCacheSize = 100_000
+
+// DestinationCache maps delivery ids to their destination. A delivery's
+// destination never changes, so the cache is never stale whatever the
+// fate of the transaction that filled it. It is safe for concurrent use.
+type DestinationCache struct {
+	mu   sync.Mutex
+	size int
+	m    map[string]destinationOf
+}
+
+// NewDestinationCache returns a cache of at most size deliveries
+// (DefaultDestinationCacheSize when size <= 0); once full it starts over,
+// which keeps the recent deliveries a live runner asks about.
+func NewDestinationCache(size int) *DestinationCache {
+	if size <= 0 {
+		size = DefaultDestinationCacheSize
+	}
+	return &DestinationCache{size: size, m: make(map[string]destinationOf)}
+}
+
+func (c *DestinationCache) get(dests map[string]destinationOf, ids []string) []string {
+	if c == nil {
+		return ids
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	missing := ids[:0]
+	for _, id := range ids {
+		if d, ok := c.m[id]; ok {
+			dests[id] = d
+		} else {
+			missing = append(missing, id)
+		}
+	}
+	return missing
+}
+
+func (c *DestinationCache) put(dests map[string]destinationOf) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m)+len(dests) > c.size {
+		c.m = make(map[string]destinationOf, len(dests))
+	}
+	maps.Copy(c.m, dests)
 }
 
 // destinationOf is what the scheduled event of a delivery says.
@@ -94,6 +151,7 @@ func (a Analytics) Project(ctx context.Context, tx pgx.Tx, events []domain.Recor
 	if err := a.lookUp(ctx, tx, mine, dests); err != nil {
 		return err
 	}
+	a.Cache.put(dests)
 	b := make(analyticsBatch)
 	for i, r := range mine {
 		if err := b.add(r, decoded[i], dests[r.StreamID]); err != nil {
@@ -122,7 +180,7 @@ func (a Analytics) lookUp(ctx context.Context, tx pgx.Tx, events []domain.Record
 			missing = append(missing, r.StreamID)
 		}
 	}
-	if len(missing) == 0 {
+	if missing = a.Cache.get(dests, missing); len(missing) == 0 {
 		return nil
 	}
 	if a.First == nil {

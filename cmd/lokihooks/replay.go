@@ -66,7 +66,8 @@ func replay(ctx context.Context, o replayOpts, getenv func(string) string, stdou
 func definition(name string) projections.Definition {
 	if name == "analytics" {
 		return projections.Definition{Name: "analytics", Version: projections.AnalyticsVersion,
-			Tables: projections.AnalyticsTables, Projector: projections.Analytics{First: readFirst}}
+			Tables:    projections.AnalyticsTables,
+			Projector: projections.Analytics{First: readFirst, Cache: projections.NewDestinationCache(0)}}
 	}
 	return projections.Definition{Name: "deliveries", Version: projections.DeliveriesVersion,
 		Tables: projections.DeliveriesTables, Borrowed: []string{"webhooks"},
