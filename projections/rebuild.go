@@ -45,6 +45,9 @@ type Definition struct {
 	// between the live checkpoint and the rebuild's reached only the
 	// stand-ins).
 	AfterSwap func(ctx context.Context, tx pgx.Tx) error
+	// Read, if set, reads the log for this projection instead of
+	// RebuildConfig.Read (a leaner read for a projection that needs less).
+	Read ReadFunc
 	// Projector applies events. It must name its tables unqualified: the
 	// rebuild runs it with the shadow schema first on the search_path.
 	Projector Projector
@@ -153,6 +156,9 @@ func isStale(ctx context.Context, db DB, def Definition) (bool, error) {
 // the version turns out current once the lock is held.
 func rebuild(ctx context.Context, pool *pgxpool.Pool, def Definition, cfg RebuildConfig, force bool) (int64, error) {
 	cfg = cfg.withDefaults()
+	if def.Read != nil {
+		cfg.Read = def.Read
+	}
 	if cfg.Read == nil || def.Projector == nil || def.Name == "" || len(def.Tables) == 0 {
 		return 0, fmt.Errorf("rebuild %s: Read, Projector, Name and Tables are required", def.Name)
 	}

@@ -1,14 +1,18 @@
 package projections_test
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/loki-interceptor/lokihooks/domain"
+	"github.com/loki-interceptor/lokihooks/eventstore"
 	"github.com/loki-interceptor/lokihooks/internal/app"
 	"github.com/loki-interceptor/lokihooks/internal/dbtest"
 	"github.com/loki-interceptor/lokihooks/projections"
@@ -73,7 +77,10 @@ func BenchmarkRebuild(b *testing.B) {
 	events := generateLog(b, pool, *replayAttempts)
 	defs := []projections.Definition{
 		{Name: "analytics", Version: projections.AnalyticsVersion, Tables: projections.AnalyticsTables,
-			Projector: projections.Analytics{First: readFirst}},
+			Read: func(ctx context.Context, tx pgx.Tx, after domain.LogPosition, limit int) ([]domain.Recorded, error) {
+				return eventstore.ReadLogLean(ctx, tx, after, limit)
+			},
+			Projector: projections.Analytics{First: readFirst, Cache: projections.NewDestinationCache(0)}},
 		{Name: "deliveries", Version: projections.DeliveriesVersion, Tables: projections.DeliveriesTables,
 			Borrowed: []string{"webhooks"}, AfterSwap: projections.Deliveries{}.RefreshLastTriggered, Projector: projections.Deliveries{}},
 	}

@@ -46,11 +46,12 @@ func TestRelay_AnalyticsMatchReceivers(t *testing.T) {
 	ctx := t.Context()
 	analytics, err := projections.NewRunner(b.pool, projections.RunnerConfig{
 		Name: "analytics", PollInterval: 5 * time.Millisecond,
+		// As serve wires it: the lean read and a destination cache.
 		Projector: projections.Analytics{First: func(ctx context.Context, tx pgx.Tx, ids []string) ([]domain.Recorded, error) {
 			return eventstore.ReadFirst(ctx, tx, ids)
-		}},
+		}, Cache: projections.NewDestinationCache(0)},
 		Read: func(ctx context.Context, tx pgx.Tx, after domain.LogPosition, limit int) ([]domain.Recorded, error) {
-			return eventstore.ReadLog(ctx, tx, after, limit)
+			return eventstore.ReadLogLean(ctx, tx, after, limit)
 		},
 	})
 	require.NoError(t, err)

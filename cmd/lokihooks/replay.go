@@ -66,7 +66,7 @@ func replay(ctx context.Context, o replayOpts, getenv func(string) string, stdou
 func definition(name string) projections.Definition {
 	if name == "analytics" {
 		return projections.Definition{Name: "analytics", Version: projections.AnalyticsVersion,
-			Tables:    projections.AnalyticsTables,
+			Tables: projections.AnalyticsTables, Read: readLogLean,
 			Projector: projections.Analytics{First: readFirst, Cache: projections.NewDestinationCache(0)}}
 	}
 	return projections.Definition{Name: "deliveries", Version: projections.DeliveriesVersion,
@@ -140,4 +140,10 @@ func (p *rebuildProgress) finish() {
 // readFirst reads the first event of streams for the analytics projection.
 func readFirst(ctx context.Context, tx pgx.Tx, ids []string) ([]domain.Recorded, error) {
 	return eventstore.ReadFirst(ctx, tx, ids)
+}
+
+// readLogLean feeds the analytics projection, which needs neither metadata
+// nor the attempts' headers and bodies.
+func readLogLean(ctx context.Context, tx pgx.Tx, after domain.LogPosition, limit int) ([]domain.Recorded, error) {
+	return eventstore.ReadLogLean(ctx, tx, after, limit)
 }

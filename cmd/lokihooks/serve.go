@@ -188,7 +188,7 @@ func build(pool *pgxpool.Pool, cfg config, roles []string, logger *slog.Logger) 
 			return nil, err
 		}
 		sys.analytics, err = projections.NewRunner(pool, projections.RunnerConfig{
-			Name: "analytics", Projector: projections.Analytics{First: readFirst, Cache: projections.NewDestinationCache(0)}, Read: readLog,
+			Name: "analytics", Projector: projections.Analytics{First: readFirst, Cache: projections.NewDestinationCache(0)}, Read: readLogLean,
 			Reset: projections.Analytics{}.Reset, PollInterval: cfg.ProjectionInterval, Logger: logger,
 		})
 		if err != nil {
