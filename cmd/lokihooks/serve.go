@@ -146,6 +146,13 @@ func serve(ctx context.Context, o serveOpts, getenv func(string) string, stdout,
 	return err
 }
 
+// The analytics runner's pace: at least this long between batches once
+// caught up, and at most this many events per batch.
+const (
+	analyticsInterval = time.Second
+	analyticsBatch    = 5000
+)
+
 // system is everything serve runs, wired.
 type system struct {
 	db        interface{ Close() error }
@@ -189,7 +196,10 @@ func build(pool *pgxpool.Pool, cfg config, roles []string, logger *slog.Logger) 
 		}
 		sys.analytics, err = projections.NewRunner(pool, projections.RunnerConfig{
 			Name: "analytics", Projector: projections.Analytics{First: readFirst, Cache: projections.NewDestinationCache(0)}, Read: readLogLean,
-			Reset: projections.Analytics{}.Reset, PollInterval: cfg.ProjectionInterval, Logger: logger,
+			// Analytics may lag a second: fewer, larger batches cost the
+			// pipeline less.
+			Reset: projections.Analytics{}.Reset, PollInterval: max(cfg.ProjectionInterval, analyticsInterval),
+			BatchSize: analyticsBatch, Logger: logger,
 		})
 		if err != nil {
 			return nil, err
