@@ -67,7 +67,7 @@ type DestinationAnalytics struct {
 	From          time.Time        `json:"from" doc:"Start of the first period: the requested from, rounded down to the granularity"`
 	To            time.Time        `json:"to" doc:"End of the last period (exclusive): the requested to, rounded up"`
 	Granularity   string           `json:"granularity" enum:"hour,day"`
-	Summary       AnalyticsStats   `json:"summary" doc:"The whole range, merged from its hours"`
+	Summary       AnalyticsStats   `json:"summary"` // the whole range, merged from its hours
 	Series        []AnalyticsPoint `json:"series" doc:"One point per period, empty periods included as zeros"`
 }
 

@@ -177,6 +177,10 @@ func TestAPI_WebhookAnalyticsRanges(t *testing.T) {
 	}
 	requireProblem(t, b.get(t, "/api/v1/webhooks/wh_01JDZ8Q6V3N5T8W2X4Y6Z8A0BC/analytics"), http.StatusNotFound)
 
+	for _, p := range []string{"/api/v1/analytics", "/api/v1/webhooks/{webhook_id}/analytics", "/api/v1/webhooks/{webhook_id}/history"} {
+		require.Contains(t, b.api.OpenAPI().Paths, p)
+		require.NotNil(t, b.api.OpenAPI().Paths[p].Get, p)
+	}
 	o := decode[httpapi.AnalyticsOverview](t, b.get(t, "/api/v1/analytics"), http.StatusOK)
 	require.Equal(t, 0, o.Destinations)
 	require.Empty(t, o.TopByFailures)
