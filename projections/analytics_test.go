@@ -263,3 +263,38 @@ func TestAnalyticsRange_Validation(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, r.Periods(), 1, "an empty range still names its period")
 }
+
+func TestAnalytics_PostponedCancelledRedrivenAndIntegrations(t *testing.T) {
+	t.Parallel()
+	b := setupAnalytics(t, 1000)
+	ctx := t.Context()
+	at := time.Date(2026, 11, 29, 8, 15, 0, 0, time.UTC)
+	dest := domain.DestinationID("int_slack_ops")
+	id := domain.DeliveryIDFor(domain.EventID("evt_misc"), dest)
+	_, err := b.store.Append(ctx, domain.Append{StreamID: string(id), StreamType: domain.DeliveryStreamType, Events: []domain.Event{
+		domain.DeliveryScheduled{DeliveryID: id, DestinationID: dest, Kind: domain.KindSlack, EventID: "evt_misc", Type: domain.EventTypeSystemError, At: at},
+		domain.DeliveryPostponed{Reason: domain.PostponedRateLimited, Until: at.Add(time.Minute), At: at},
+		domain.DeliveryAttempted{Attempt: 1, DurationMS: 2, ErrorCategory: domain.ErrorCategoryNetwork,
+			ErrorDetail: domain.NetworkDetailBlocked + ": destination is not allowed", Status: domain.DeliveryPermanentFailure, At: at.Add(time.Minute)},
+		domain.DeliveryRedriven{At: at.Add(2 * time.Minute)},
+		domain.DeliveryCancelled{Reason: "integration is inactive", At: at.Add(3 * time.Minute)},
+	}})
+	require.NoError(t, err)
+	b.catchUp(t)
+	r, err := domain.NewAnalyticsRange(at, at, domain.GranularityHour, at)
+	require.NoError(t, err)
+	a, err := projections.DestinationAnalytics(ctx, b.pool, dest, r)
+	require.NoError(t, err)
+	s := a.Summary
+	require.Equal(t, int64(1), s.TotalDeliveries)
+	require.Equal(t, int64(1), s.Postponed)
+	require.Equal(t, int64(1), s.Redriven)
+	require.Equal(t, int64(1), s.PermanentFailures)
+	require.Equal(t, int64(1), s.Failed, "a cancelled delivery is a failed final")
+	require.Equal(t, int64(1), s.Errors.Blocked)
+	require.Zero(t, s.Errors.Network)
+	require.Zero(t, s.ResponseCount, "a blocked attempt has no response time")
+	o, err := projections.AnalyticsOverview(ctx, b.pool, r, 0)
+	require.NoError(t, err)
+	require.Equal(t, domain.KindSlack, o.TopByFailures[0].Kind)
+}
