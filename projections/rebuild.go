@@ -101,8 +101,8 @@ type RebuildConfig struct {
 //
 // Rebuilds of the same projection in any number of processes take turns
 // (an advisory lock); another projection's may run at once. A rebuild that
-// fails or is cancelled leaves the live tables untouched and its shadow
-// schema behind, which the next rebuild drops.
+// fails or is cancelled leaves the live tables untouched and drops its
+// shadow schema (or, if it cannot, the next rebuild does).
 func Rebuild(ctx context.Context, pool *pgxpool.Pool, def Definition, cfg RebuildConfig) (int64, error) {
 	return rebuild(ctx, pool, def, cfg, true)
 }
@@ -188,6 +188,13 @@ func rebuild(ctx context.Context, pool *pgxpool.Pool, def Definition, cfg Rebuil
 	s := shadow{main: main, name: main + "_rb_" + def.Name, def: def}
 	start := time.Now()
 	logger.InfoContext(ctx, "projection rebuild started", "shadow_schema", s.name)
+	// The shadow schema goes whatever happens: empty after a swap, a
+	// partial build otherwise.
+	defer func() {
+		if _, err := conn.Exec(context.WithoutCancel(ctx), `DROP SCHEMA IF EXISTS `+s.ident()+` CASCADE`); err != nil {
+			logger.WarnContext(ctx, "shadow schema left behind", "shadow_schema", s.name, "error", err)
+		}
+	}()
 	if err := s.create(ctx, conn); err != nil {
 		return 0, fmt.Errorf("rebuild %s: create shadow tables: %w", def.Name, err)
 	}
@@ -197,9 +204,6 @@ func rebuild(ctx context.Context, pool *pgxpool.Pool, def Definition, cfg Rebuil
 	}
 	if err := s.swap(ctx, conn, cfg.SwapLockTimeout); err != nil {
 		return n, fmt.Errorf("rebuild %s: swap tables: %w", def.Name, err)
-	}
-	if _, err := conn.Exec(ctx, `DROP SCHEMA `+s.ident()+` CASCADE`); err != nil {
-		logger.WarnContext(ctx, "shadow schema left behind", "shadow_schema", s.name, "error", err)
 	}
 	logger.InfoContext(ctx, "projection rebuilt", "events", n, "duration_ms", time.Since(start).Milliseconds())
 	return n, nil

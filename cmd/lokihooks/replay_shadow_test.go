@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sync/errgroup"
@@ -277,4 +279,37 @@ func TestReplay_AheadOfTheLiveRunner(t *testing.T) {
 	require.NoError(t, err)
 	require.NotNil(t, w.LastTriggeredAt)
 	require.Equal(t, first.Add(time.Hour+2*time.Minute), *w.LastTriggeredAt)
+}
+
+// failingProjector fails every batch.
+type failingProjector struct{}
+
+func (failingProjector) Project(context.Context, pgx.Tx, []domain.Recorded) error {
+	return errors.New("projector failed")
+}
+
+func TestReplay_FailedRebuildLeavesTheLiveTables(t *testing.T) {
+	t.Parallel()
+	pool, schema := dbtest.PoolSchema(t, nil)
+	ctx := t.Context()
+	store, hooks := newWebhookStore(pool)
+	hook := createHook(t, hooks, "failing")
+	require.NoError(t, appendDelivery(ctx, store, hook, time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC), 1))
+	def := definition("analytics")
+	r, err := projections.NewRunner(pool, projections.RunnerConfig{Name: "analytics", Projector: def.Projector, Read: readLog})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		n, err := r.CatchUp(ctx)
+		require.NoError(t, err)
+		return n > 0
+	}, 10*time.Second, time.Millisecond)
+	before := readModels(t, pool, hooks, nil)
+
+	def.Projector = failingProjector{}
+	_, err = projections.Rebuild(ctx, pool, def, projections.RebuildConfig{Read: readLog})
+	require.ErrorContains(t, err, "projector failed")
+	require.Equal(t, before, readModels(t, pool, hooks, nil), "the live tables are untouched")
+	var shadows int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM pg_namespace WHERE nspname = $1`, schema+"_rb_analytics").Scan(&shadows))
+	require.Zero(t, shadows, "the shadow schema is dropped")
 }
