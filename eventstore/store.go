@@ -446,11 +446,14 @@ func (s *Store) Execute(ctx context.Context, p ExecuteParams) (*ExecuteResult, e
 // readLog returns events after a position whose transactions are older than
 // every transaction still running, so that a transaction committing late
 // (with a lower id) is never skipped: it holds the read back until it ends.
+// ORDER BY names the table's columns: a bare transaction_id would be the
+// output column transaction_id::text, sorted as text ("1000" < "999"),
+// which pages wrongly and defeats events_transaction_position_idx.
 const readLog = `SELECT position, transaction_id::text, stream_id, version, type, data, metadata, recorded_at
 	FROM events
 	WHERE (transaction_id, position) > ($1::text::xid8, $2::bigint)
 	  AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-	ORDER BY transaction_id, position
+	ORDER BY events.transaction_id, events.position
 	LIMIT $3`
 
 // ReadLog returns up to limit events after `after`, in log order, on q.

@@ -10,6 +10,8 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
+
+	"github.com/loki-interceptor/lokihooks/domain"
 )
 
 // Defaults and limits of the API.
@@ -41,6 +43,8 @@ type Deps struct {
 	Readiness  Readiness
 	// Integrations serves /api/v1/integrations (integrations.go).
 	Integrations Integrations
+	Analytics    Analytics
+	History      WebhookHistory
 }
 
 // API is the HTTP API. It is an http.Handler.
@@ -80,6 +84,8 @@ func New(deps Deps, cfg Config) *API {
 	a.registerEvents()
 	a.registerDeliveries()
 	a.registerIntegrations()
+	a.registerAnalytics()
+	a.registerHistory()
 	a.mux.HandleFunc("/", a.notFound)
 	return a
 }
@@ -101,7 +107,8 @@ func (a *API) authenticate(ctx huma.Context, next func(huma.Context)) {
 	// The scheme is case-insensitive (RFC 9110 §11.1).
 	scheme, token, ok := strings.Cut(auth, " ")
 	if ok && strings.EqualFold(scheme, "Bearer") && a.validKey(strings.TrimSpace(token)) {
-		next(ctx)
+		// Commands record which key made them (the audit history).
+		next(huma.WithContext(ctx, domain.WithActor(ctx.Context(), apiKeyActor(strings.TrimSpace(token)))))
 		return
 	}
 	ctx.SetHeader("WWW-Authenticate", `Bearer realm="lokihooks"`)

@@ -56,9 +56,11 @@ func setup(t *testing.T, cfg func(*httpapi.Config, *app.Config)) (*httpapi.API, 
 	if cfg != nil {
 		cfg(&c, &ac)
 	}
+	hooks := app.NewWebhooks(pool, events, nil, nil, ac)
 	api := httpapi.New(httpapi.Deps{
-		Webhooks: app.NewWebhooks(pool, events, nil, nil, ac), Events: app.NewEvents(pool, ac),
+		Webhooks: hooks, Events: app.NewEvents(pool, ac),
 		Deliveries: app.NewDeliveries(pool, nil), Integrations: app.NewIntegrations(pool, events, nil, nil, ac),
+		Analytics: app.NewAnalytics(pool), History: hooks,
 	}, c)
 	server := httptest.NewServer(api)
 	t.Cleanup(server.Close)

@@ -94,6 +94,7 @@ func setupIntegrationsAPI(t *testing.T, allowHTTP bool) *testBundle {
 		Webhooks: app.NewWebhooks(pool, events, nil, nil, ac), Events: app.NewEvents(pool, ac),
 		Deliveries:   app.NewDeliveries(pool, countingRedriver{}),
 		Integrations: app.NewIntegrations(pool, events, nil, mux, ac),
+		Analytics:    app.NewAnalytics(pool),
 	}, httpapi.Config{APIKeys: []string{testKey}, Logger: logger})
 	server := httptest.NewServer(api)
 	t.Cleanup(server.Close)
@@ -144,6 +145,9 @@ func TestAPI_IntegrationLifecycle(t *testing.T) {
 
 	got := decode[httpapi.Integration](t, b.get(t, integrationPath("compliance-slack")), http.StatusOK)
 	require.Equal(t, created, got)
+	stats := decode[httpapi.DestinationAnalytics](t, b.get(t, integrationPath("compliance-slack")+"/analytics"), http.StatusOK)
+	require.Zero(t, stats.Summary.TotalDeliveries, "an integration has analytics like a webhook, zeros until it delivers")
+	requireProblem(t, b.get(t, integrationPath("no-such-integration")+"/analytics"), http.StatusNotFound)
 	list := decode[httpapi.IntegrationList](t, b.get(t, integrationsPath+"?integration_type=slack"), http.StatusOK)
 	require.Len(t, list.Data, 1)
 	require.Empty(t, decode[httpapi.IntegrationList](t, b.get(t, integrationsPath+"?integration_type=teams"), http.StatusOK).Data)

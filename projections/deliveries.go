@@ -65,6 +65,21 @@ func (Deliveries) Reset(ctx context.Context, tx pgx.Tx) error {
 	return nil
 }
 
+// RefreshLastTriggered moves every webhook's last_triggered_at forward to
+// its latest attempt in delivery_attempts (one index lookup per webhook).
+// It is the AfterSwap of a deliveries rebuild, whose projector wrote
+// last_triggered_at only to a stand-in.
+func (Deliveries) RefreshLastTriggered(ctx context.Context, tx pgx.Tx) error {
+	const refresh = `UPDATE webhooks w SET last_triggered_at = m.at
+		FROM (SELECT id, (SELECT max(a.attempted_at) FROM delivery_attempts a WHERE a.destination_id = webhooks.id) AS at
+			FROM webhooks) m
+		WHERE w.id = m.id AND m.at > coalesce(w.last_triggered_at, '-infinity')`
+	if _, err := tx.Exec(ctx, refresh); err != nil {
+		return fmt.Errorf("refresh last_triggered_at: %w", err)
+	}
+	return nil
+}
+
 // ErrGap reports a delivery event that arrived before an earlier version
 // of its stream: applying it would lose the earlier one for good.
 var ErrGap = errors.New("delivery event arrived before an earlier version of its stream")

@@ -29,7 +29,7 @@ const readLogSQL = `SELECT position, transaction_id::text, stream_id, version, t
 	FROM events
 	WHERE (transaction_id, position) > ($1::text::xid8, $2::bigint)
 	  AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-	ORDER BY transaction_id, position
+	ORDER BY events.transaction_id, events.position
 	LIMIT $3`
 
 // readLog is the ReadFunc cmd builds from eventstore.ReadLog.

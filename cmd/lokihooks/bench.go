@@ -37,6 +37,7 @@ type benchOpts struct {
 	backlog     bool
 	keep        bool
 	noProjector bool
+	noAnalytics bool
 	timeout     time.Duration
 	poll        time.Duration
 	cpuProfile  string // write a CPU profile of the run here
@@ -108,6 +109,9 @@ func bench(ctx context.Context, o benchOpts, getenv func(string) string, stdout,
 		g.Go(func() error { return sys.relay.Run(gctx) })
 		if !o.noProjector {
 			g.Go(func() error { return sys.projector.Run(gctx) })
+		}
+		if !o.noAnalytics {
+			g.Go(func() error { return sys.analytics.Run(gctx) })
 		}
 	}
 	if !o.backlog {

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/loki-interceptor/lokihooks/projections"
 )
 
 // cli is what every command gets from run: the process's environment and
@@ -159,7 +161,7 @@ func (c cli) serveCmd() *cobra.Command {
   api        the HTTP API on LOKIHOOKS_ADDR (needs LOKIHOOKS_API_KEYS, LOKIHOOKS_SECRETS_KEY)
   relay      the outbox fan-out; one process is active, others wait as hot standbys
   worker     delivery workers: rate limit, sign, send, record, retry (needs LOKIHOOKS_SECRETS_KEY)
-  projector  keeps the deliveries read model up to date; one process is active
+  projector  keeps the deliveries and analytics read models up to date; one process is active
 
 On shutdown the API drains and in-flight deliveries finish for up to
 LOKIHOOKS_SHUTDOWN_TIMEOUT. Configuration: 'lokihooks help environment'.`,
@@ -215,18 +217,26 @@ func (c cli) replayCmd() *cobra.Command {
 		Use:     "replay",
 		GroupID: groupServer,
 		Short:   "Rebuild read models from the event log",
-		Long: `Throws the read models away and rebuilds them from the append-only event log.
-The result is identical to the live read models; the API keeps answering while
-it runs (the webhooks read model is rebuilt in one transaction).`,
+		Long: `Rebuilds read models from the append-only event log; the result is identical to
+the live read models. The deliveries and analytics projections are rebuilt into
+shadow tables while the API keeps answering from the live ones and the live
+projector keeps going; then one short transaction swaps the shadow tables in and
+the live projector continues from the rebuild's checkpoint. The webhooks read
+model is rebuilt from the webhook streams in one short transaction. Progress goes
+to stderr: a bar on a terminal, a line every 2 s otherwise.
+
+serve runs the same rebuild at start-up for a projection whose definition
+version (stored with its checkpoint) differs from the binary's.`,
 		Example: `  lokihooks replay
-  lokihooks replay --projection deliveries`,
+  lokihooks replay --projection analytics`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return replay(cmd.Context(), o, c.getenv, c.stdout, c.stderr)
 		},
 	}
-	cmd.Flags().StringVar(&o.projection, "projection", "all", "read model to rebuild: all, webhooks, integrations or deliveries")
-	_ = cmd.RegisterFlagCompletionFunc("projection", fixedCompletions(replayProjections...))
+	cmd.Flags().StringVar(&o.projection, "projection", "all", "read model to rebuild: all, webhooks, integrations, deliveries or analytics")
+	cmd.Flags().IntVar(&o.batch, "batch", projections.DefaultRebuildBatchSize, "events per rebuild transaction")
+	_ = cmd.RegisterFlagCompletionFunc("projection", fixedCompletions(append([]string{"all"}, replayable...)...))
 	return cmd
 }
 
@@ -278,6 +288,7 @@ reports throughput and commit→receipt latency. docs/benchmarks.md has results.
 	f.BoolVar(&o.backlog, "backlog", false, "publish everything before starting the relay, then measure the drain")
 	f.BoolVar(&o.keep, "keep", false, "keep the bench schema afterwards")
 	f.BoolVar(&o.noProjector, "no-projector", false, "do not run the deliveries projection (to measure its share)")
+	f.BoolVar(&o.noAnalytics, "no-analytics", false, "do not run the analytics projection (to measure its share)")
 	f.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up after this long")
 	f.DurationVar(&o.poll, "poll", defaultPollInterval, "outbox poll interval")
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file")

@@ -114,8 +114,8 @@ func serve(ctx context.Context, o serveOpts, getenv func(string) string, stdout,
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return sys.relay.Run(gctx) })
-	if sys.projector != nil {
-		g.Go(func() error { return sys.projector.Run(gctx) })
+	for _, p := range sys.projections() {
+		g.Go(func() error { return runProjection(gctx, pool, p, logger) })
 	}
 	if ln != nil {
 		handler := otelhttp.NewHandler(sys.api, "lokihooks-api", otelhttp.WithFilter(func(r *http.Request) bool {
@@ -146,11 +146,19 @@ func serve(ctx context.Context, o serveOpts, getenv func(string) string, stdout,
 	return err
 }
 
+// The analytics runner's pace: at least this long between batches once
+// caught up, and at most this many events per batch.
+const (
+	analyticsInterval = time.Second
+	analyticsBatch    = 5000
+)
+
 // system is everything serve runs, wired.
 type system struct {
 	db        interface{ Close() error }
 	relay     *relay.Relay
-	projector *projections.Runner
+	projector *projections.Runner // deliveries
+	analytics *projections.Runner
 	webhooks  *app.Webhooks
 	api       http.Handler
 }
@@ -186,6 +194,16 @@ func build(pool *pgxpool.Pool, cfg config, roles []string, logger *slog.Logger) 
 		if err != nil {
 			return nil, err
 		}
+		sys.analytics, err = projections.NewRunner(pool, projections.RunnerConfig{
+			Name: "analytics", Projector: projections.Analytics{First: readFirst, Cache: projections.NewDestinationCache(0)}, Read: readLogLean,
+			// Analytics may lag a second: fewer, larger batches cost the
+			// pipeline less.
+			Reset: projections.Analytics{}.Reset, PollInterval: max(cfg.ProjectionInterval, analyticsInterval),
+			BatchSize: analyticsBatch, Logger: logger,
+		})
+		if err != nil {
+			return nil, err
+		}
 	}
 	sys.api = httpapi.New(httpapi.Deps{
 		Webhooks:     sys.webhooks,
@@ -193,6 +211,8 @@ func build(pool *pgxpool.Pool, cfg config, roles []string, logger *slog.Logger) 
 		Deliveries:   app.NewDeliveries(pool, rl),
 		Readiness:    readiness{pool: pool},
 		Integrations: integrations,
+		Analytics:    app.NewAnalytics(pool),
+		History:      sys.webhooks,
 	}, httpapi.Config{APIKeys: cfg.APIKeys, Version: version, Logger: logger})
 	return sys, nil
 }
@@ -230,4 +250,34 @@ func (r readiness) Ready(ctx context.Context) error {
 		return errors.New("database unreachable")
 	}
 	return migrations.Check(ctx, r.pool)
+}
+
+// projection is a log projection serve runs: its runner and definition.
+type projection struct {
+	runner *projections.Runner
+	def    projections.Definition
+}
+
+// projections lists the log projections of the projector role.
+func (s *system) projections() []projection {
+	if s.projector == nil {
+		return nil
+	}
+	return []projection{{s.projector, definition("deliveries")}, {s.analytics, definition("analytics")}}
+}
+
+// runProjection rebuilds a projection into shadow tables when its stored
+// definition version is not the binary's, then runs it.
+func runProjection(ctx context.Context, pool *pgxpool.Pool, p projection, logger *slog.Logger) error {
+	rebuilt, err := projections.EnsureVersion(ctx, pool, p.def, projections.RebuildConfig{Read: readLog, Logger: logger})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	if rebuilt {
+		logger.InfoContext(ctx, "projection rebuilt for its new definition", "projection", p.def.Name, "version", p.def.Version)
+	}
+	return p.runner.Run(ctx)
 }

@@ -96,6 +96,7 @@ func (d *Destinations) DeactivateTx(ctx context.Context, tx pgx.Tx, id domain.De
 		}
 		_, err = d.events.AppendTx(ctx, tx, domain.Append{
 			StreamID: string(id), StreamType: domain.WebhookStreamType, Expect: w.Version, Events: events,
+			Metadata: map[string]string{domain.MetadataActor: domain.ActorSystemRelay},
 		})
 		return err
 	default:

@@ -229,6 +229,7 @@ func (h *Webhooks) execute(ctx context.Context, id domain.WebhookID, expected in
 func (h *Webhooks) executeOnce(ctx context.Context, id domain.WebhookID, expected int64, decide func(w *domain.Webhook) ([]domain.Event, error)) (*domain.Webhook, error) {
 	res, err := h.events.Execute(ctx, eventstore.ExecuteParams{
 		StreamID: string(id), StreamType: domain.WebhookStreamType, ExpectedVersion: expected,
+		Metadata: actorMetadata(ctx),
 		Decide: func(history []domain.Recorded) ([]domain.Event, error) {
 			w, err := h.replay(history)
 			if err != nil {
