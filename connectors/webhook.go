@@ -48,31 +48,6 @@ const (
 	contentTypeJSON = "application/json"
 )
 
-// reservedHeaders are set by the sender and never taken from
-// Request.Headers: the contract headers a receiver verifies, plus those the
-// transport owns.
-var reservedHeaders = map[string]struct{}{
-	"Content-Type":         {},
-	HeaderWebhookID:        {},
-	HeaderWebhookTimestamp: {},
-	HeaderWebhookSignature: {},
-	HeaderLegacySignature:  {},
-	HeaderEventType:        {},
-	HeaderDeliveryID:       {},
-	HeaderAttempt:          {},
-	"Host":                 {},
-	"Content-Length":       {},
-	"Transfer-Encoding":    {},
-	"Connection":           {},
-	"Te":                   {},
-	"Trailer":              {},
-	"Upgrade":              {},
-	"Proxy-Connection":     {},
-	"Keep-Alive":           {},
-	"Expect":               {},
-	"Content-Encoding":     {},
-}
-
 // WebhookConfig configures NewWebhook.
 type WebhookConfig struct {
 	// UserAgent is the User-Agent header. Default DefaultUserAgent
@@ -161,15 +136,15 @@ func (w *Webhook) Send(ctx context.Context, req domain.AttemptRequest) domain.At
 	})
 }
 
-// setHeaders writes the custom headers whose keys are not reserved, then the
-// contract headers, then the trace context.
+// setHeaders writes the custom headers whose keys are not reserved
+// (domain.IsReservedHeader, the list the API refuses), then the contract
+// headers, then the trace context.
 func (w *Webhook) setHeaders(ctx context.Context, h http.Header, req *domain.AttemptRequest, now time.Time, signature string) {
 	for k, v := range req.Headers {
-		k = http.CanonicalHeaderKey(k)
-		if _, reserved := reservedHeaders[k]; reserved {
+		if domain.IsReservedHeader(k) {
 			continue
 		}
-		h.Set(k, v)
+		h.Set(http.CanonicalHeaderKey(k), v)
 	}
 	// Contract headers go in after the custom ones so nothing can shadow
 	// them, whatever the map held.

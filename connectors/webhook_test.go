@@ -223,6 +223,27 @@ func TestWebhook_Send(t *testing.T) {
 		require.NoError(t, ref.Verify(got.body, got.header))
 	})
 
+	t.Run("ReservedHeadersNeverSent", func(t *testing.T) {
+		t.Parallel()
+		// The sender skips exactly the names the API refuses: one list,
+		// domain.ReservedHeaders, so nothing the API accepts is dropped.
+		wh, b := setup(t, nil)
+		req := b.request()
+		req.Headers = map[string]string{"X-Tenant": "acme"}
+		for _, name := range domain.ReservedHeaders() {
+			req.Headers[name] = "custom-" + name
+		}
+		res := wh.Send(t.Context(), req)
+		require.True(t, res.Success, res.Detail)
+		got := b.receive(t)
+		require.Equal(t, "acme", got.header.Get("X-Tenant"))
+		for name, values := range got.header {
+			for _, v := range values {
+				require.NotContains(t, v, "custom-", "reserved header %s was sent from custom headers", name)
+			}
+		}
+	})
+
 	t.Run("TraceContextPropagated", func(t *testing.T) {
 		t.Parallel()
 		_, b := setup(t, nil)

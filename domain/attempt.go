@@ -32,8 +32,8 @@ type AttemptRequest struct {
 	// legacy X-Webhook-Signature uses only the first.
 	Secrets []string
 	// Headers are custom headers. They never replace the contract headers
-	// (Content-Type, webhook-*, X-Webhook-*) or transport-owned ones; those
-	// keys are skipped, compared case-insensitively.
+	// (Content-Type, webhook-*, X-Webhook-*) or transport-owned ones: names
+	// for which IsReservedHeader holds are skipped.
 	Headers map[string]string
 	// Config is an integration's configuration, a JSON object already
 	// validated against its kind's schema; nil for webhooks.

@@ -60,18 +60,35 @@ const (
 const WebhookStreamType = webhookStreamType
 
 // reservedHeaders may not be set through custom_headers: they carry the
-// signature, identity and framing of every delivery.
+// signature, identity and framing of every delivery, or belong to the
+// transport (hop-by-hop and framing headers) or the trace context. It is the
+// one list: the API rejects these names and the sender never sends them from
+// custom headers.
 var reservedHeaders = map[string]bool{
-	"content-type": true, "content-length": true, "host": true, "transfer-encoding": true,
-	"connection": true, "user-agent": true, "traceparent": true, "tracestate": true,
+	"content-type": true, "content-length": true, "content-encoding": true, "host": true,
+	"transfer-encoding": true, "connection": true, "keep-alive": true, "proxy-connection": true,
+	"te": true, "trailer": true, "upgrade": true, "expect": true, "user-agent": true,
+	"traceparent": true, "tracestate": true, "baggage": true,
 	"webhook-id": true, "webhook-timestamp": true, "webhook-signature": true,
 	"x-webhook-signature": true, "x-webhook-event": true, "x-webhook-delivery": true,
 	"x-webhook-attempt": true,
 }
 
-// IsReservedHeader reports whether name is set by lokihooks on every delivery
-// and so may not be overridden by a custom header.
+// IsReservedHeader reports whether name is set by lokihooks or its transport
+// on every delivery and so may not be set by a custom header. Names compare
+// case-insensitively.
 func IsReservedHeader(name string) bool { return reservedHeaders[strings.ToLower(name)] }
+
+// ReservedHeaders returns the reserved header names in canonical form,
+// sorted.
+func ReservedHeaders() []string {
+	out := make([]string, 0, len(reservedHeaders))
+	for name := range reservedHeaders {
+		out = append(out, http.CanonicalHeaderKey(name))
+	}
+	slices.Sort(out)
+	return out
+}
 
 // WebhookSpec is the user-controlled configuration of a webhook. Zero values
 // of numeric fields mean "default" only where Normalize says so.

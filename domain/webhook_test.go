@@ -498,7 +498,8 @@ func specTests() []specTest {
 		"Content-Type", "content-type", "CONTENT-TYPE", "webhook-id", "Webhook-Id",
 		"webhook-timestamp", "WEBHOOK-TIMESTAMP", "Content-Length", "Host", "Transfer-Encoding",
 		"Connection", "User-Agent", "traceparent", "Tracestate", "X-Webhook-Event",
-		"X-Webhook-Delivery", "x-webhook-attempt",
+		"X-Webhook-Delivery", "x-webhook-attempt", "Expect", "TE", "Trailer", "Upgrade",
+		"Keep-Alive", "Proxy-Connection", "Content-Encoding", "baggage",
 	} {
 		tests = append(tests, specTest{
 			name:       "ReservedHeader" + name,
@@ -1634,6 +1635,8 @@ func TestIsReservedHeader(t *testing.T) {
 		{"X-WEBHOOK-SIGNATURE", true},
 		{"content-type", true},
 		{"Traceparent", true},
+		{"expect", true},
+		{"Keep-Alive", true},
 		{"X-Tenant", false},
 		{"Authorization", false},
 		{"webhook-signatures", false},

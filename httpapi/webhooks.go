@@ -58,7 +58,7 @@ type WebhookFields struct {
 	TimeoutSeconds     *int              `json:"timeout_seconds,omitempty" doc:"Per-attempt timeout, 1 to 120 (default 15)"`
 	RateLimitPerMinute *int              `json:"rate_limit_per_minute,omitempty" minimum:"0" maximum:"2147483647" doc:"0 means unlimited (default)"`
 	RateLimitPerHour   *int              `json:"rate_limit_per_hour,omitempty" minimum:"0" maximum:"2147483647" doc:"0 means unlimited (default)"`
-	CustomHeaders      map[string]string `json:"custom_headers,omitempty" doc:"Extra request headers; cannot override signature, id, timestamp or content-type headers"`
+	CustomHeaders      map[string]string `json:"custom_headers,omitempty" doc:"Extra request headers. Names lokihooks or HTTP itself sets are refused: the webhook-* and X-Webhook-* contract headers, Content-Type, Content-Length, Content-Encoding, Host, Connection, Keep-Alive, Transfer-Encoding, TE, Trailer, Upgrade, Expect, Proxy-Connection, User-Agent, traceparent, tracestate and baggage"`
 	Metadata           map[string]any    `json:"metadata,omitempty" doc:"Free-form JSON object kept with the webhook"`
 }
 

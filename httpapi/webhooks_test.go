@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/loki-interceptor/lokihooks/domain"
 	"github.com/loki-interceptor/lokihooks/httpapi"
 	"github.com/loki-interceptor/lokihooks/internal/app"
 )
@@ -152,6 +153,23 @@ func TestAPI_CreateWebhook(t *testing.T) {
 		}})
 		p := requireProblem(t, r, http.StatusUnprocessableEntity)
 		require.Equal(t, []string{"body.custom_headers.webhook-signature"}, errorLocations(p))
+	})
+
+	t.Run("EveryReservedHeaderRefused", func(t *testing.T) {
+		t.Parallel()
+		// The API refuses every header the sender would drop (one list in
+		// domain), in any case, instead of accepting it and sending nothing.
+		_, b := setup(t, nil)
+		for _, name := range append(domain.ReservedHeaders(), "expect", "KEEP-ALIVE") {
+			r := b.do(t, request{method: http.MethodPost, path: webhooksPath, body: map[string]any{
+				"name": "Reserved", "url": "https://example.com/reserved", "event_types": []string{"*"},
+				"custom_headers": map[string]string{name: "v"},
+			}})
+			p := requireProblem(t, r, http.StatusUnprocessableEntity)
+			require.Equal(t, []string{"body.custom_headers." + name}, errorLocations(p), name)
+			require.Contains(t, p.Errors[0].Message, "cannot be overridden", name)
+		}
+		requireNoWebhooks(t, b)
 	})
 
 	t.Run("EveryDomainProblemAtOnce", func(t *testing.T) {
