@@ -31,7 +31,7 @@ func (a *API) problem(ctx context.Context, err error) error {
 	case errors.Is(err, domain.ErrNotFound):
 		return huma.Error404NotFound(err.Error())
 	case errors.Is(err, domain.ErrVersionConflict):
-		return huma.Error412PreconditionFailed("the resource changed since you read it (its ETag is no longer the one you sent); read it again and retry")
+		return errPreconditionFailed()
 	case errors.Is(err, domain.ErrBusy):
 		return huma.Error409Conflict("the resource is being changed concurrently; retry the request")
 	case errors.Is(err, domain.ErrStateTransition):
@@ -49,4 +49,24 @@ func (a *API) problem(ctx context.Context, err error) error {
 	}
 	a.cfg.Logger.ErrorContext(ctx, "request failed", slog.Any("error", err))
 	return huma.NewError(http.StatusInternalServerError, "internal error")
+}
+
+// commandProblem is problem for a webhook command. A version conflict is a
+// 412, unless the webhook no longer exists: then it is a 404, since a
+// precondition is not evaluated when the answer without it would not be a
+// 2xx (RFC 9110 §13.2.1).
+func (a *API) commandProblem(ctx context.Context, id domain.WebhookID, err error) error {
+	if errors.Is(err, domain.ErrVersionConflict) {
+		if _, gerr := a.deps.Webhooks.GetWebhook(ctx, id); gerr != nil {
+			return a.problem(ctx, gerr)
+		}
+	}
+	return a.problem(ctx, err)
+}
+
+// errPreconditionFailed is the 412 of an If-Match that no longer matches,
+// in user terms: no versions or stream names.
+func errPreconditionFailed() error {
+	return huma.Error412PreconditionFailed("the webhook changed since you read it: If-Match does not match its current ETag; " +
+		"GET it again for the current ETag, reapply your change and retry")
 }

@@ -83,14 +83,14 @@ type webhookIDInput struct {
 }
 
 type writeWebhookInput struct {
-	ID      string `path:"webhook_id" maxLength:"64"`
-	IfMatch string `header:"If-Match" doc:"\"v<version>\" from the ETag; the write fails with 412 when the webhook changed"`
-	Body    WebhookFields
+	ID string `path:"webhook_id" maxLength:"64"`
+	Precondition
+	Body WebhookFields
 }
 
 type commandInput struct {
-	ID      string `path:"webhook_id" maxLength:"64"`
-	IfMatch string `header:"If-Match" doc:"Optional ETag precondition"`
+	ID string `path:"webhook_id" maxLength:"64"`
+	Precondition
 }
 
 // RotateSecretBody is the optional body of rotate-secret.
@@ -100,9 +100,9 @@ type RotateSecretBody struct {
 }
 
 type rotateSecretInput struct {
-	ID      string `path:"webhook_id" maxLength:"64"`
-	IfMatch string `header:"If-Match"`
-	Body    *RotateSecretBody
+	ID string `path:"webhook_id" maxLength:"64"`
+	Precondition
+	Body *RotateSecretBody
 }
 
 type listWebhooksInput struct {
@@ -183,8 +183,11 @@ func (a *API) registerWebhooks() {
 // Resolve rejects text PostgreSQL cannot store.
 func (in *createWebhookInput) Resolve(huma.Context) []error { return in.Body.unstorable() }
 
-// Resolve rejects text PostgreSQL cannot store.
-func (in *writeWebhookInput) Resolve(huma.Context) []error { return in.Body.unstorable() }
+// Resolve rejects text PostgreSQL cannot store and records If-Match. It
+// shadows the embedded Precondition's Resolve, so it calls it.
+func (in *writeWebhookInput) Resolve(ctx huma.Context) []error {
+	return append(in.Precondition.Resolve(ctx), in.Body.unstorable()...)
+}
 
 // Resolve rejects an event_type filter PostgreSQL cannot compare.
 func (in *listWebhooksInput) Resolve(huma.Context) []error {
@@ -315,7 +318,7 @@ func (a *API) patchWebhook(ctx context.Context, in *writeWebhookInput) (*webhook
 
 // writeWebhook applies the given fields on top of base(current) and updates.
 func (a *API) writeWebhook(ctx context.Context, in *writeWebhookInput, base func(domain.WebhookSpec) domain.WebhookSpec) (*webhookOutput, error) {
-	id, expected, err := commandTarget(in.ID, in.IfMatch)
+	id, expected, err := a.commandTarget(ctx, in.ID, &in.Precondition)
 	if err != nil {
 		return nil, err
 	}
@@ -325,25 +328,25 @@ func (a *API) writeWebhook(ctx context.Context, in *writeWebhookInput, base func
 		return spec
 	})
 	if err != nil {
-		return nil, a.problem(ctx, err)
+		return nil, a.commandProblem(ctx, id, err)
 	}
 	return a.webhookOutput(w, false), nil
 }
 
 func (a *API) deleteWebhook(ctx context.Context, in *commandInput) (*noContentOutput, error) {
-	id, expected, err := commandTarget(in.ID, in.IfMatch)
+	id, expected, err := a.commandTarget(ctx, in.ID, &in.Precondition)
 	if err != nil {
 		return nil, err
 	}
 	if err := a.deps.Webhooks.DeleteWebhook(ctx, id, expected); err != nil {
-		return nil, a.problem(ctx, err)
+		return nil, a.commandProblem(ctx, id, err)
 	}
 	return &noContentOutput{}, nil
 }
 
 func (a *API) statusCommand(name string) func(context.Context, *commandInput) (*webhookOutput, error) {
 	return func(ctx context.Context, in *commandInput) (*webhookOutput, error) {
-		id, expected, err := commandTarget(in.ID, in.IfMatch)
+		id, expected, err := a.commandTarget(ctx, in.ID, &in.Precondition)
 		if err != nil {
 			return nil, err
 		}
@@ -353,7 +356,7 @@ func (a *API) statusCommand(name string) func(context.Context, *commandInput) (*
 		}
 		w, err := run(ctx, id, expected)
 		if err != nil {
-			return nil, a.problem(ctx, err)
+			return nil, a.commandProblem(ctx, id, err)
 		}
 		return a.webhookOutput(w, false), nil
 	}
@@ -370,25 +373,25 @@ func (a *API) rotateSecret(ctx context.Context, in *rotateSecretInput) (*webhook
 			}
 		}
 	}
-	id, expected, err := commandTarget(in.ID, in.IfMatch)
+	id, expected, err := a.commandTarget(ctx, in.ID, &in.Precondition)
 	if err != nil {
 		return nil, err
 	}
 	w, err := a.deps.Webhooks.RotateWebhookSecret(ctx, id, expected, p)
 	if err != nil {
-		return nil, a.problem(ctx, err)
+		return nil, a.commandProblem(ctx, id, err)
 	}
 	return a.webhookOutput(w, true), nil
 }
 
-// commandTarget parses a webhook id and an If-Match header; errors are
-// already problems.
-func commandTarget(rawID, ifMatch string) (domain.WebhookID, int64, error) {
+// commandTarget parses a webhook id and its If-Match header into the
+// version the command expects; errors are already problems.
+func (a *API) commandTarget(ctx context.Context, rawID string, p *Precondition) (domain.WebhookID, int64, error) {
 	id, err := webhookID(rawID)
 	if err != nil {
 		return "", 0, err
 	}
-	expected, err := parseIfMatch(ifMatch)
+	expected, err := a.expectedVersion(ctx, id, p)
 	if err != nil {
 		return "", 0, err
 	}
@@ -451,25 +454,6 @@ func toWebhook(w *domain.Webhook, withSecret bool) Webhook {
 		out.Secret = w.Secret
 	}
 	return out
-}
-
-func etag(version int64) string { return `"v` + strconv.FormatInt(version, 10) + `"` }
-
-// parseIfMatch turns an If-Match header into an expected version: -1 when
-// absent or "*" (any existing webhook), else the version of "v<n>".
-func parseIfMatch(h string) (int64, error) {
-	h = strings.TrimSpace(h)
-	if h == "" || h == "*" {
-		return -1, nil
-	}
-	tag := strings.Trim(strings.TrimPrefix(h, "W/"), `"`)
-	n, err := strconv.ParseInt(strings.TrimPrefix(tag, "v"), 10, 64)
-	if err != nil || !strings.HasPrefix(tag, "v") || n < 0 {
-		return 0, huma.Error400BadRequest("invalid If-Match", &huma.ErrorDetail{
-			Location: "header.If-Match", Message: `expected an ETag such as "v3"`, Value: h,
-		})
-	}
-	return n, nil
 }
 
 func encodeCursor(id string) string { return base64.RawURLEncoding.EncodeToString([]byte(id)) }
