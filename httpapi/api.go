@@ -2,8 +2,6 @@ package httpapi
 
 import (
 	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/json"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -71,7 +69,6 @@ func New(deps Deps, cfg Config) *API {
 		"bearer": {Type: "http", Scheme: "bearer", Description: "An API key from LOKIHOOKS_API_KEYS."},
 	}
 	a.huma = humago.New(a.mux, hc)
-	a.huma.UseMiddleware(a.authenticate)
 	a.registerHealth()
 	a.registerEventTypes()
 	a.registerWebhooks()
@@ -83,43 +80,6 @@ func New(deps Deps, cfg Config) *API {
 
 // OpenAPI returns the API description.
 func (a *API) OpenAPI() *huma.OpenAPI { return a.huma.OpenAPI() }
-
-// ServeHTTP implements http.Handler.
-func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
-
-// authenticate requires a valid bearer key on every /api route. Keys are
-// compared as SHA-256 digests in constant time.
-func (a *API) authenticate(ctx huma.Context, next func(huma.Context)) {
-	if !strings.HasPrefix(ctx.Operation().Path, apiPrefix) {
-		next(ctx)
-		return
-	}
-	auth := ctx.Header("Authorization")
-	// The scheme is case-insensitive (RFC 9110 §11.1).
-	scheme, token, ok := strings.Cut(auth, " ")
-	if ok && strings.EqualFold(scheme, "Bearer") && a.validKey(strings.TrimSpace(token)) {
-		next(ctx)
-		return
-	}
-	ctx.SetHeader("WWW-Authenticate", `Bearer realm="lokihooks"`)
-	msg := "missing bearer token: send Authorization: Bearer <api key>"
-	if auth != "" {
-		msg = "invalid API key"
-	}
-	_ = huma.WriteErr(a.huma, ctx, http.StatusUnauthorized, msg)
-}
-
-func (a *API) validKey(token string) bool {
-	if token == "" {
-		return false
-	}
-	sum := sha256.Sum256([]byte(token))
-	match := 0
-	for _, k := range a.keyHash {
-		match |= subtle.ConstantTimeCompare(sum[:], k[:])
-	}
-	return match == 1
-}
 
 // notFound answers unknown routes (404) and known routes with the wrong
 // method (405) as problem+json instead of ServeMux's text/plain.
@@ -137,14 +97,7 @@ func (a *API) notFound(w http.ResponseWriter, r *http.Request) {
 		status, detail = http.StatusMethodNotAllowed, "method "+r.Method+" is not allowed here"
 		w.Header().Set("Allow", strings.Join(allowed, ", "))
 	}
-	writeProblem(w, status, detail)
-}
-
-func writeProblem(w http.ResponseWriter, status int, detail string) {
-	body, _ := json.Marshal(&huma.ErrorModel{Title: http.StatusText(status), Status: status, Detail: detail})
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
+	writeProblem(w, r, status, detail)
 }
 
 // bearer marks an operation as requiring the API key.

@@ -1,11 +1,13 @@
 package httpapi_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -217,19 +219,31 @@ func TestAPI_Auth(t *testing.T) {
 			r := b.do(t, request{method: method, path: path, headers: map[string]string{"Authorization": ""}})
 			p := requireProblem(t, r, http.StatusUnauthorized)
 			require.Equal(t, `Bearer realm="lokihooks"`, r.header.Get("WWW-Authenticate"), route)
-			require.Contains(t, p.Detail, "missing bearer token", route)
+			require.Equal(t, "missing API key: send the header Authorization: Bearer <api key>", p.Detail, route)
 		}
 	})
 
 	t.Run("WrongKeyEveryRoute", func(t *testing.T) {
 		t.Parallel()
-		for _, route := range apiRoutes(t, api) {
-			method, path, _ := strings.Cut(route, " ")
-			for _, auth := range []string{"Bearer wrong-key-0123456789", "Bearer " + testKey + "x", "Basic " + testKey, testKey, "Bearer "} {
+		// Each refusal says what is wrong and what to send instead, and
+		// never echoes the key.
+		const want = ": send the header Authorization: Bearer <api key>"
+		for auth, detail := range map[string]string{
+			"Bearer wrong-key-0123456789":      "invalid API key: it is not one of the keys this server accepts (LOKIHOOKS_API_KEYS); check it for typos and stray characters, or ask the operator for a key",
+			"Bearer " + testKey + "x":          "invalid API key: it is not one of the keys this server accepts (LOKIHOOKS_API_KEYS); check it for typos and stray characters, or ask the operator for a key",
+			testKey:                            "the Authorization header is missing the Bearer prefix" + want,
+			"Bearer ":                          "the Authorization header has the Bearer prefix but no API key after it" + want,
+			"Basic " + testKey:                 `the Authorization scheme "Basic" is not supported` + want,
+			"Bearer" + strings.Repeat("x", 30): "the Authorization header is missing the Bearer prefix" + want,
+			`"quoted" ` + testKey:              "the Authorization header is not a bearer key" + want,
+		} {
+			for _, route := range apiRoutes(t, api) {
+				method, path, _ := strings.Cut(route, " ")
 				r := b.do(t, request{method: method, path: path, headers: map[string]string{"Authorization": auth}})
 				p := requireProblem(t, r, http.StatusUnauthorized)
 				require.Equal(t, `Bearer realm="lokihooks"`, r.header.Get("WWW-Authenticate"), route)
-				require.Equal(t, "invalid API key", p.Detail, "%s with %q", route, auth)
+				require.Equal(t, detail, p.Detail, "%s with %q", route, auth)
+				require.NotContains(t, string(r.body), testKey)
 			}
 		}
 	})
@@ -391,4 +405,97 @@ func TestAPI_Routing(t *testing.T) {
 		requireProblem(t, r, http.StatusMethodNotAllowed)
 		require.Equal(t, "GET, PUT, PATCH, DELETE", r.header.Get("Allow"))
 	})
+}
+
+// rawRequest writes head (a request line and headers, without the blank
+// line) and an incomplete body on a new connection, then reads the answer
+// within wait. It returns the status line and whether the server closed
+// the connection after answering.
+func (b *testBundle) rawRequest(t *testing.T, head string, wait time.Duration) (status string, closed bool) {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(b.server.URL, "http://"))
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = io.WriteString(conn, head+"\r\n\r\n"+`{"name": "slow`)
+	require.NoError(t, err)
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(wait)))
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	require.NoError(t, err, "no answer within %s", wait)
+	_, err = io.Copy(io.Discard, res.Body)
+	require.NoError(t, err)
+	require.NoError(t, res.Body.Close())
+	return res.Status, res.Close
+}
+
+func TestAPI_SlowUnauthenticatedBody(t *testing.T) {
+	t.Parallel()
+	// A client without a key that announces a body and sends it slowly is
+	// answered from its headers alone, at once, and its connection closed:
+	// it cannot hold a connection for the body timeout.
+	_, b := setup(t, nil)
+	for _, head := range []string{
+		"POST /api/v1/webhooks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000",
+		"POST /api/v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked",
+		"PATCH /api/v1/webhooks/wh_1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer wrong-key-0123456789\r\nContent-Length: 100000",
+		"POST /api/v1/nope HTTP/1.1\r\nHost: x\r\nContent-Length: 100000",
+	} {
+		status, closed := b.rawRequest(t, head, 2*time.Second)
+		require.Equal(t, "401 Unauthorized", status, head)
+		require.True(t, closed, "the connection must be closed: %s", head)
+	}
+	// Routes that need no key answer before the body too.
+	status, closed := b.rawRequest(t, "POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 100000", 2*time.Second)
+	require.Equal(t, "405 Method Not Allowed", status)
+	require.True(t, closed)
+}
+
+func TestAPI_InvalidQueryString(t *testing.T) {
+	t.Parallel()
+	// Huma drops query pairs it cannot parse; a filter or cursor with a bad
+	// escape must be refused instead of ignored.
+	api, b := setup(t, nil)
+	routes := append(apiRoutes(t, api), "GET /healthz", "GET /openapi.json")
+	for _, route := range routes {
+		method, path, _ := strings.Cut(route, " ")
+		for _, query := range []string{"cursor=%%%", "event_type=%%%", "limit=1&status=%zz", "a=1;b=2", "%"} {
+			r := b.do(t, request{method: method, path: path + "?" + query})
+			p := requireProblem(t, r, http.StatusBadRequest)
+			require.Contains(t, p.Detail, "the query string is not valid", "%s?%s", route, query)
+		}
+	}
+}
+
+func TestAPI_SecurityHeaders(t *testing.T) {
+	t.Parallel()
+	api, b := setup(t, nil)
+	created := b.createWebhook(t, "Headers", "https://example.com/headers", []string{"*"}, nil)
+	check := func(t *testing.T, r response, what string, cache string) {
+		t.Helper()
+		require.Equal(t, "nosniff", r.header.Get("X-Content-Type-Options"), what)
+		require.Equal(t, "DENY", r.header.Get("X-Frame-Options"), what)
+		require.Equal(t, "no-referrer", r.header.Get("Referrer-Policy"), what)
+		require.Equal(t, cache, r.header.Get("Cache-Control"), what)
+	}
+	for _, route := range apiRoutes(t, api) {
+		method, path, _ := strings.Cut(route, " ")
+		for _, auth := range []string{"Bearer " + testKey, ""} {
+			r := b.do(t, request{method: method, path: path, headers: map[string]string{"Authorization": auth}})
+			check(t, r, route, "no-store")
+		}
+	}
+	check(t, b.get(t, webhookPath(created.ID)), "get", "no-store")
+	for path, cache := range map[string]string{
+		"/healthz": "no-store", "/readyz": "no-store", "/openapi.json": "no-cache", "/nope": "no-cache",
+	} {
+		check(t, b.get(t, path), path, cache)
+	}
+	check(t, b.do(t, request{method: http.MethodDelete, path: "/openapi.json"}), "405", "no-cache")
+
+	// The answers that carry a signing secret say so in their own right.
+	r := b.do(t, request{method: http.MethodPost, path: webhooksPath, body: validBody(map[string]any{"name": "Secret", "url": "https://example.com/secret"})})
+	require.Equal(t, http.StatusCreated, r.status)
+	check(t, r, "create", "no-store")
+	r = b.do(t, request{method: http.MethodPost, path: webhookPath(created.ID) + "/rotate-secret"})
+	require.Equal(t, http.StatusOK, r.status)
+	check(t, r, "rotate", "no-store")
 }

@@ -75,7 +75,10 @@ type createWebhookInput struct {
 type webhookOutput struct {
 	ETag     string `header:"ETag"`
 	Location string `header:"Location"`
-	Body     Webhook
+	// CacheControl is no-store on the answers that carry the signing secret
+	// (every /api answer has it; these document it).
+	CacheControl string `header:"Cache-Control"`
+	Body         Webhook
 }
 
 type webhookIDInput struct {
@@ -399,7 +402,11 @@ func (a *API) commandTarget(ctx context.Context, rawID string, p *Precondition) 
 }
 
 func (a *API) webhookOutput(w *domain.Webhook, withSecret bool) *webhookOutput {
-	return &webhookOutput{ETag: etag(w.Version), Body: toWebhook(w, withSecret)}
+	out := &webhookOutput{ETag: etag(w.Version), Body: toWebhook(w, withSecret)}
+	if withSecret {
+		out.CacheControl = "no-store"
+	}
+	return out
 }
 
 // applyTo copies the fields that are present onto spec.
