@@ -43,7 +43,7 @@ type Attempt struct {
 	ErrorCategory   string            `json:"error_category"`
 	ErrorDetail     string            `json:"error_detail"`
 	DurationMS      float64           `json:"duration_ms"`
-	RequestHeaders  map[string]string `json:"request_headers" doc:"Headers as sent; signatures are redacted"`
+	RequestHeaders  map[string]string `json:"request_headers" doc:"Headers as sent; the signatures and the webhook's secret headers read [redacted]"`
 	ResponseHeaders map[string]string `json:"response_headers"`
 	ResponseBody    string            `json:"response_body" doc:"The start of the response body"`
 	Truncated       bool              `json:"truncated" doc:"The response body was longer than response_body"`
@@ -51,11 +51,10 @@ type Attempt struct {
 	AttemptedAt     time.Time         `json:"attempted_at"`
 }
 
-// DeliveryWithAttempts is a delivery and every attempt made.
+// DeliveryWithAttempts is a delivery and the record of every attempt made.
 type DeliveryWithAttempts struct {
 	Delivery
-	// Attempts shadows the summary's attempt count (its length).
-	Attempts []Attempt `json:"attempts" doc:"Every attempt, oldest first"`
+	AttemptHistory []Attempt `json:"attempt_history" doc:"Every attempt, oldest first; attempts is their count"`
 }
 
 // DeliveryList is one page of deliveries.
@@ -75,6 +74,7 @@ type DeliveryQuery struct {
 	Until     string `query:"until" format:"date-time" doc:"Only deliveries created before this RFC 3339 time"`
 	Cursor    string `query:"cursor" maxLength:"300" doc:"next_cursor of the previous page"`
 	Limit     int    `query:"limit" minimum:"1" maximum:"100" default:"20"`
+	Ordering
 }
 
 type listWebhookDeliveriesInput struct {
@@ -147,8 +147,10 @@ func (a *API) registerDeliveries() {
 	}
 	huma.Register(a.huma, reg("Deliveries", huma.Operation{
 		OperationID: "list-webhook-deliveries", Method: http.MethodGet, Path: "/api/v1/webhooks/{webhook_id}/deliveries",
-		Summary:     "List a webhook's deliveries",
-		Description: "Cursor-paginated, oldest first. An unknown webhook has no deliveries.",
+		Summary: "List a webhook's deliveries",
+		Description: listDescription + " A webhook that does not exist (or was deleted) is a 404; " +
+			"GET /api/v1/deliveries?webhook_id=… still lists a deleted webhook's deliveries.",
+		Errors: []int{http.StatusNotFound},
 	}), a.listWebhookDeliveries)
 	huma.Register(a.huma, reg("Deliveries", huma.Operation{
 		OperationID: "get-webhook-delivery", Method: http.MethodGet, Path: "/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}",
@@ -157,7 +159,7 @@ func (a *API) registerDeliveries() {
 	huma.Register(a.huma, reg("Deliveries", huma.Operation{
 		OperationID: "list-deliveries", Method: http.MethodGet, Path: "/api/v1/deliveries",
 		Summary:     "List deliveries across webhooks",
-		Description: "Cursor-paginated, oldest first. status=permanent_failure is the dead-letter view.",
+		Description: listDescription + " status=permanent_failure is the dead-letter view.",
 	}), a.listDeliveries)
 	huma.Register(a.huma, reg("Deliveries", huma.Operation{
 		OperationID: "retry-webhook-deliveries", Method: http.MethodPost, Path: "/api/v1/webhooks/{webhook_id}/retry",
@@ -175,13 +177,15 @@ func (a *API) registerDeliveries() {
 	}), a.testWebhook)
 }
 
-// Resolve rejects filters PostgreSQL cannot compare.
+// Resolve rejects filters PostgreSQL cannot compare and event types
+// outside the catalog.
 func (q *DeliveryQuery) Resolve(huma.Context) []error {
 	var errs []error
-	for _, p := range []struct{ loc, v string }{{"query.event_type", q.EventType}, {"query.event_id", q.EventID}} {
-		if !storable(p.v) {
-			errs = append(errs, &huma.ErrorDetail{Location: p.loc, Message: "must be valid UTF-8 without NUL characters"})
-		}
+	if err := unknownEventTypeFilter("query.event_type", q.EventType, false); err != nil {
+		errs = append(errs, err)
+	}
+	if !storable(q.EventID) {
+		errs = append(errs, &huma.ErrorDetail{Location: "query.event_id", Message: "must be valid UTF-8 without NUL characters"})
 	}
 	return errs
 }
@@ -196,10 +200,10 @@ func (in *listDeliveriesInput) Resolve(ctx huma.Context) []error {
 	return errs
 }
 
-// Resolve rejects an event_type filter PostgreSQL cannot compare.
+// Resolve rejects an event_type outside the catalog.
 func (b *RetryDeliveriesBody) Resolve(huma.Context) []error {
-	if !storable(b.EventType) {
-		return []error{&huma.ErrorDetail{Location: "body.event_type", Message: "must be valid UTF-8 without NUL characters"}}
+	if err := unknownEventTypeFilter("body.event_type", b.EventType, false); err != nil {
+		return []error{err}
 	}
 	return nil
 }
@@ -209,36 +213,53 @@ func (a *API) listWebhookDeliveries(ctx context.Context, in *listWebhookDeliveri
 	if err != nil {
 		return nil, err
 	}
-	return a.deliveryPage(ctx, "/api/v1/webhooks/"+url.PathEscape(in.WebhookID)+"/deliveries", id, &in.DeliveryQuery, url.Values{})
+	f, err := in.filter(domain.DestinationID(id))
+	if err != nil {
+		return nil, err
+	}
+	if _, err := a.webhook(ctx, id); err != nil {
+		return nil, err
+	}
+	return a.deliveryPage(ctx, "/api/v1/webhooks/"+url.PathEscape(in.WebhookID)+"/deliveries", f, &in.DeliveryQuery, url.Values{})
 }
 
 func (a *API) listDeliveries(ctx context.Context, in *listDeliveriesInput) (*listDeliveriesOutput, error) {
+	f, err := in.filter(domain.DestinationID(in.WebhookID))
+	if err != nil {
+		return nil, err
+	}
 	q := url.Values{}
 	if in.WebhookID != "" {
 		q.Set("webhook_id", in.WebhookID)
 	}
-	return a.deliveryPage(ctx, "/api/v1/deliveries", domain.WebhookID(in.WebhookID), &in.DeliveryQuery, q)
+	return a.deliveryPage(ctx, "/api/v1/deliveries", f, &in.DeliveryQuery, q)
 }
 
-// deliveryPage serves one page of deliveries of webhook (all when empty);
-// path and link carry what the next-page Link needs besides the filters.
-func (a *API) deliveryPage(ctx context.Context, path string, webhook domain.WebhookID, in *DeliveryQuery, link url.Values) (*listDeliveriesOutput, error) {
+// filter turns the query into a filter for one more delivery than a page
+// holds (to know whether another page follows).
+func (in *DeliveryQuery) filter(destination domain.DestinationID) (domain.DeliveryFilter, error) {
 	f := domain.DeliveryFilter{
-		DestinationID: domain.DestinationID(webhook), EventID: domain.EventID(in.EventID), Status: domain.DeliveryStatus(in.Status),
-		EventType: in.EventType, Limit: in.Limit + 1,
+		DestinationID: destination, EventID: domain.EventID(in.EventID), Status: domain.DeliveryStatus(in.Status),
+		EventType: in.EventType, Ascending: in.ascending(), Limit: in.Limit + 1,
 	}
 	var err error
 	if f.Since, err = parseTime("query.since", in.Since); err != nil {
-		return nil, err
+		return f, err
 	}
 	if f.Until, err = parseTime("query.until", in.Until); err != nil {
-		return nil, err
+		return f, err
 	}
 	if in.Cursor != "" {
 		if f.After, err = decodeDeliveryCursor(in.Cursor); err != nil {
-			return nil, huma.Error400BadRequest("invalid cursor", &huma.ErrorDetail{Location: "query.cursor", Message: err.Error(), Value: in.Cursor})
+			return f, invalidCursor(in.Cursor)
 		}
 	}
+	return f, nil
+}
+
+// deliveryPage serves one page of the deliveries f selects; path and link
+// carry what the next-page Link needs besides the query's filters.
+func (a *API) deliveryPage(ctx context.Context, path string, f domain.DeliveryFilter, in *DeliveryQuery, link url.Values) (*listDeliveriesOutput, error) {
 	ds, err := a.deps.Deliveries.ListDeliveries(ctx, f)
 	if err != nil {
 		return nil, a.problem(ctx, err)
@@ -257,6 +278,7 @@ func (a *API) deliveryPage(ctx context.Context, path string, webhook domain.Webh
 				link.Set(k, v)
 			}
 		}
+		in.setLink(link)
 		out.Link = nextLink(path, link)
 	}
 	for i := range ds {
@@ -270,8 +292,11 @@ func (a *API) getWebhookDelivery(ctx context.Context, in *deliveryIDInput) (*del
 	if err != nil {
 		return nil, err
 	}
+	if _, err := a.webhook(ctx, wh); err != nil {
+		return nil, err
+	}
 	if !storable(in.DeliveryID) {
-		return nil, huma.Error404NotFound("no such delivery")
+		return nil, errNoDelivery()
 	}
 	d, attempts, err := a.deps.Deliveries.GetDelivery(ctx, domain.DeliveryID(in.DeliveryID))
 	if err != nil {
@@ -280,13 +305,18 @@ func (a *API) getWebhookDelivery(ctx context.Context, in *deliveryIDInput) (*del
 	// A delivery is addressed through its webhook; another webhook's
 	// delivery does not exist here.
 	if d.DestinationID != domain.DestinationID(wh) {
-		return nil, huma.Error404NotFound("no such delivery")
+		return nil, errNoDelivery()
 	}
-	out := &deliveryOutput{Body: DeliveryWithAttempts{Delivery: toDelivery(d), Attempts: make([]Attempt, 0, len(attempts))}}
+	out := &deliveryOutput{Body: DeliveryWithAttempts{Delivery: toDelivery(d), AttemptHistory: make([]Attempt, 0, len(attempts))}}
 	for i := range attempts {
-		out.Body.Attempts = append(out.Body.Attempts, toAttempt(&attempts[i]))
+		out.Body.AttemptHistory = append(out.Body.AttemptHistory, toAttempt(&attempts[i]))
 	}
 	return out, nil
+}
+
+func errNoDelivery() error {
+	return huma.Error404NotFound("no delivery with this id for this webhook: " +
+		"GET /api/v1/webhooks/{webhook_id}/deliveries lists the webhook's deliveries")
 }
 
 func (a *API) retryDeliveries(ctx context.Context, in *retryDeliveriesInput) (*retryDeliveriesOutput, error) {
@@ -303,6 +333,9 @@ func (a *API) retryDeliveries(ctx context.Context, in *retryDeliveriesInput) (*r
 		if f.Until, err = parseTime("body.until", b.Until); err != nil {
 			return nil, err
 		}
+	}
+	if _, err := a.webhook(ctx, id); err != nil {
+		return nil, err
 	}
 	n, err := a.deps.Deliveries.Redrive(ctx, domain.DestinationID(id), f)
 	if err != nil {

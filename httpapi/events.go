@@ -95,13 +95,14 @@ func (Event) TransformSchema(_ huma.Registry, s *huma.Schema) *huma.Schema {
 // EventWithDeliveries is an event and its deliveries.
 type EventWithDeliveries struct {
 	Event
-	Deliveries []Delivery `json:"deliveries" doc:"The event's deliveries, oldest first (at most 100; page through list-deliveries?event_id= for more)"`
+	Deliveries []Delivery `json:"deliveries" doc:"The event's deliveries, newest first (at most 100; GET /api/v1/deliveries?event_id=… pages through all of them)"`
 }
 
 type listEventsInput struct {
 	Type   string `query:"type" maxLength:"100" doc:"Only events of this type"`
 	Cursor string `query:"cursor" maxLength:"200" doc:"next_cursor of the previous page"`
 	Limit  int    `query:"limit" minimum:"1" maximum:"100" default:"20"`
+	Ordering
 }
 
 // EventList is one page of events.
@@ -142,7 +143,7 @@ func (a *API) registerEvents() {
 	}), a.publishEvent)
 	huma.Register(a.huma, reg(huma.Operation{
 		OperationID: "list-events", Method: http.MethodGet, Path: "/api/v1/events",
-		Summary: "List published events", Description: "Cursor-paginated, in publication order.",
+		Summary: "List published events", Description: listDescription + " Events are ordered by publication.",
 	}), a.listEvents)
 	huma.Register(a.huma, reg(huma.Operation{
 		OperationID: "get-event", Method: http.MethodGet, Path: "/api/v1/events/{event_id}",
@@ -171,10 +172,10 @@ func (in *publishEventInput) Resolve(huma.Context) []error {
 	return errs
 }
 
-// Resolve rejects a type filter PostgreSQL cannot compare.
+// Resolve rejects a type filter outside the catalog.
 func (in *listEventsInput) Resolve(huma.Context) []error {
-	if !storable(in.Type) {
-		return []error{&huma.ErrorDetail{Location: "query.type", Message: "must be valid UTF-8 without NUL characters"}}
+	if err := unknownEventTypeFilter("query.type", in.Type, false); err != nil {
+		return []error{err}
 	}
 	return nil
 }
@@ -217,11 +218,11 @@ func idempotencyKey(h string) string {
 }
 
 func (a *API) listEvents(ctx context.Context, in *listEventsInput) (*listEventsOutput, error) {
-	f := domain.PublishedEventFilter{Type: in.Type, Limit: in.Limit + 1}
+	f := domain.PublishedEventFilter{Type: in.Type, Ascending: in.ascending(), Limit: in.Limit + 1}
 	if in.Cursor != "" {
 		seq, err := decodeSeqCursor(in.Cursor)
 		if err != nil {
-			return nil, huma.Error400BadRequest("invalid cursor", &huma.ErrorDetail{Location: "query.cursor", Message: err.Error(), Value: in.Cursor})
+			return nil, invalidCursor(in.Cursor)
 		}
 		f.AfterSeq = seq
 	}
@@ -237,6 +238,7 @@ func (a *API) listEvents(ctx context.Context, in *listEventsInput) (*listEventsO
 		if in.Type != "" {
 			q.Set("type", in.Type)
 		}
+		in.setLink(q)
 		out.Link = nextLink("/api/v1/events", q)
 	}
 	for i := range evs {
@@ -289,11 +291,4 @@ func decodeSeqCursor(c string) (int64, error) {
 		return 0, errNotCursor
 	}
 	return seq, nil
-}
-
-var errNotCursor = errors.New("not a cursor returned by this API")
-
-// nextLink renders an RFC 8288 Link header to the next page.
-func nextLink(path string, q url.Values) string {
-	return "<" + path + "?" + q.Encode() + `>; rel="next"`
 }

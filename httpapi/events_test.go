@@ -156,12 +156,19 @@ func (f *fakePipeline) TestWebhook(_ context.Context, webhookID domain.WebhookID
 	return f.testResult, f.testErr
 }
 
-// fakeWebhooks satisfies httpapi.Webhooks with the fake's TestWebhook; the
-// event and delivery operations never call the rest (a call panics on the
-// nil interface).
+// fakeWebhooks satisfies httpapi.Webhooks with the fake's TestWebhook and
+// a GetWebhook that knows wh_1 and wh_2; the event and delivery operations
+// never call the rest (a call panics on the nil interface).
 type fakeWebhooks struct {
 	httpapi.Webhooks
 	fake *fakePipeline
+}
+
+func (w fakeWebhooks) GetWebhook(_ context.Context, id domain.WebhookID) (*domain.Webhook, error) {
+	if id != "wh_1" && id != "wh_2" {
+		return nil, fmt.Errorf("webhook %s: %w", id, domain.ErrNotFound)
+	}
+	return &domain.Webhook{ID: id, Spec: domain.DefaultWebhookSpec(), Status: domain.WebhookStatusActive, Version: 1}, nil
 }
 
 func (w fakeWebhooks) TestWebhook(ctx context.Context, id domain.WebhookID) (domain.AttemptResult, error) {

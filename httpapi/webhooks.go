@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"encoding/base64"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -110,9 +109,10 @@ type rotateSecretInput struct {
 
 type listWebhooksInput struct {
 	Status    string `query:"status" enum:"active,inactive,paused,deleted" doc:"Only webhooks in this status (default: all but deleted)"`
-	EventType string `query:"event_type" maxLength:"100" doc:"Only webhooks subscribed to this event type"`
+	EventType string `query:"event_type" maxLength:"100" doc:"Only webhooks subscribed to this event type (directly or through *); * selects the webhooks subscribed to every type"`
 	Cursor    string `query:"cursor" maxLength:"200" doc:"next_cursor of the previous page"`
 	Limit     int    `query:"limit" minimum:"1" maximum:"100" default:"20"`
+	Ordering
 }
 
 // WebhookList is one page of webhooks.
@@ -143,7 +143,7 @@ func (a *API) registerWebhooks() {
 	}), a.createWebhook)
 	huma.Register(a.huma, reg(huma.Operation{
 		OperationID: "list-webhooks", Method: http.MethodGet, Path: "/api/v1/webhooks",
-		Summary: "List webhooks", Description: "Cursor-paginated, oldest first.",
+		Summary: "List webhooks", Description: listDescription,
 	}), a.listWebhooks)
 	huma.Register(a.huma, reg(huma.Operation{
 		OperationID: "get-webhook", Method: http.MethodGet, Path: "/api/v1/webhooks/{webhook_id}",
@@ -192,10 +192,10 @@ func (in *writeWebhookInput) Resolve(ctx huma.Context) []error {
 	return append(in.Precondition.Resolve(ctx), in.Body.unstorable()...)
 }
 
-// Resolve rejects an event_type filter PostgreSQL cannot compare.
+// Resolve rejects an event_type filter outside the catalog.
 func (in *listWebhooksInput) Resolve(huma.Context) []error {
-	if !storable(in.EventType) {
-		return []error{&huma.ErrorDetail{Location: "query.event_type", Message: "must be valid UTF-8 without NUL characters"}}
+	if err := unknownEventTypeFilter("query.event_type", in.EventType, true); err != nil {
+		return []error{err}
 	}
 	return nil
 }
@@ -244,9 +244,19 @@ func storableJSON(v any) bool {
 // invalid UTF-8) names no webhook: 404 instead of a query error.
 func webhookID(s string) (domain.WebhookID, error) {
 	if !storable(s) {
-		return "", huma.Error404NotFound("no such webhook")
+		return "", huma.Error404NotFound("no webhook with this id: GET /api/v1/webhooks lists the webhooks")
 	}
 	return domain.WebhookID(s), nil
+}
+
+// webhook returns a webhook that exists and is not deleted; anything else
+// is a problem (404 for one that does not exist).
+func (a *API) webhook(ctx context.Context, id domain.WebhookID) (*domain.Webhook, error) {
+	w, err := a.deps.Webhooks.GetWebhook(ctx, id)
+	if err != nil {
+		return nil, a.problem(ctx, err)
+	}
+	return w, nil
 }
 
 func (a *API) createWebhook(ctx context.Context, in *createWebhookInput) (*webhookOutput, error) {
@@ -274,11 +284,13 @@ func (a *API) getWebhook(ctx context.Context, in *webhookIDInput) (*webhookOutpu
 }
 
 func (a *API) listWebhooks(ctx context.Context, in *listWebhooksInput) (*listWebhooksOutput, error) {
-	f := domain.WebhookFilter{Status: domain.WebhookStatus(in.Status), EventType: in.EventType, Limit: in.Limit + 1}
+	f := domain.WebhookFilter{
+		Status: domain.WebhookStatus(in.Status), EventType: in.EventType, Ascending: in.ascending(), Limit: in.Limit + 1,
+	}
 	if in.Cursor != "" {
 		after, err := decodeCursor(in.Cursor, domain.WebhookIDPrefix)
 		if err != nil {
-			return nil, huma.Error400BadRequest("invalid cursor", &huma.ErrorDetail{Location: "query.cursor", Message: err.Error(), Value: in.Cursor})
+			return nil, invalidCursor(in.Cursor)
 		}
 		f.After = domain.WebhookID(after)
 	}
@@ -297,6 +309,7 @@ func (a *API) listWebhooks(ctx context.Context, in *listWebhooksInput) (*listWeb
 		if in.EventType != "" {
 			q.Set("event_type", in.EventType)
 		}
+		in.setLink(q)
 		out.Link = nextLink("/api/v1/webhooks", q)
 	}
 	for i := range ws {
@@ -461,14 +474,4 @@ func toWebhook(w *domain.Webhook, withSecret bool) Webhook {
 		out.Secret = w.Secret
 	}
 	return out
-}
-
-func encodeCursor(id string) string { return base64.RawURLEncoding.EncodeToString([]byte(id)) }
-
-func decodeCursor(c, prefix string) (string, error) {
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil || !strings.HasPrefix(string(b), prefix) || !storable(string(b)) {
-		return "", errNotCursor
-	}
-	return string(b), nil
 }

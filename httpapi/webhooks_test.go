@@ -260,6 +260,26 @@ func TestAPI_ListWebhooks(t *testing.T) {
 		}
 	})
 
+	t.Run("OrderAscending", func(t *testing.T) {
+		t.Parallel()
+		_, b := setup(t, nil)
+		var want []string
+		for i := range 3 {
+			w := b.createWebhook(t, fmt.Sprintf("asc %d", i), fmt.Sprintf("https://example.com/asc/%d", i), []string{"*"}, nil)
+			want = append(want, w.ID)
+		}
+		slices.Sort(want)
+		r := b.get(t, webhooksPath+"?order=asc&limit=2")
+		list := decode[httpapi.WebhookList](t, r, http.StatusOK)
+		require.Equal(t, want[:2], ids(list.Data))
+		link := r.header.Get("Link")
+		require.Equal(t, `</api/v1/webhooks?cursor=`+list.NextCursor+`&limit=2&order=asc>; rel="next"`, link)
+		list = decode[httpapi.WebhookList](t, b.get(t, strings.TrimSuffix(strings.TrimPrefix(link, "<"), `>; rel="next"`)), http.StatusOK)
+		require.Equal(t, want[2:], ids(list.Data))
+		slices.Reverse(want)
+		require.Equal(t, want, ids(decode[httpapi.WebhookList](t, b.get(t, webhooksPath+"?order=desc"), http.StatusOK).Data))
+	})
+
 	t.Run("ExactPageHasNoCursor", func(t *testing.T) {
 		t.Parallel()
 		_, b := setup(t, nil)
@@ -322,7 +342,7 @@ func TestAPI_ListWebhooks(t *testing.T) {
 		_, b := setup(t, nil)
 		for _, cursor := range []string{"!!!", base64.RawURLEncoding.EncodeToString([]byte("evt_1")), "d2hfMQ=="} {
 			p := requireProblem(t, b.get(t, webhooksPath+"?cursor="+cursor), http.StatusBadRequest)
-			require.Equal(t, "invalid cursor", p.Detail)
+			require.Contains(t, p.Detail, "invalid cursor: pass the next_cursor of the previous page unchanged")
 			require.Equal(t, []string{"query.cursor"}, errorLocations(p))
 		}
 	})
@@ -457,6 +477,32 @@ func TestAPI_UpdateWebhook(t *testing.T) {
 		got := decode[httpapi.Webhook](t, b.get(t, webhookPath(created.ID)), http.StatusOK)
 		require.Equal(t, withoutSecret(created), got)
 	})
+}
+
+func TestAPI_DeliveriesOfMissingWebhook(t *testing.T) {
+	t.Parallel()
+	// Through the real stack: a webhook that never existed or was deleted
+	// has no deliveries to list, get or retry.
+	_, b := setup(t, nil)
+	live := b.createWebhook(t, "Live", "https://example.com/live", []string{"*"}, nil)
+	gone := b.createWebhook(t, "Gone", "https://example.com/gone", []string{"*"}, nil)
+	require.Equal(t, http.StatusNoContent, b.do(t, request{method: http.MethodDelete, path: webhookPath(gone.ID)}).status)
+
+	list := decode[httpapi.DeliveryList](t, b.get(t, webhookPath(live.ID)+"/deliveries"), http.StatusOK)
+	require.Empty(t, list.Data)
+	for _, id := range []string{gone.ID, "wh_01JDZ8Q6V3N5T8W2X4Y6Z8A0BC"} {
+		for _, req := range []request{
+			{method: http.MethodGet, path: webhookPath(id) + "/deliveries"},
+			{method: http.MethodGet, path: webhookPath(id) + "/deliveries/dlv_01JDZ8Q6V3N5T8W2X4Y6Z8A0BC"},
+			{method: http.MethodPost, path: webhookPath(id) + "/retry"},
+		} {
+			p := requireProblem(t, b.do(t, req), http.StatusNotFound)
+			require.Contains(t, p.Detail, id, "%s %s", req.method, req.path)
+		}
+	}
+	// The deleted webhook's deliveries stay listable as a filter.
+	list = decode[httpapi.DeliveryList](t, b.get(t, "/api/v1/deliveries?webhook_id="+gone.ID), http.StatusOK)
+	require.Empty(t, list.Data)
 }
 
 func TestAPI_WebhookCommands(t *testing.T) {
