@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 
 	"github.com/danielgtaylor/huma/v2"
 
@@ -33,22 +34,54 @@ func (a *API) problem(ctx context.Context, err error) error {
 	case errors.Is(err, domain.ErrVersionConflict):
 		return errPreconditionFailed()
 	case errors.Is(err, domain.ErrBusy):
-		return huma.Error409Conflict("the resource is being changed concurrently; retry the request")
+		return huma.Error409Conflict("the resource is being changed by several requests at once; retry the request")
 	case errors.Is(err, domain.ErrStateTransition):
-		return huma.Error409Conflict(err.Error())
+		return huma.Error409Conflict(err.Error() + "; GET the resource to see its current state")
 	case errors.Is(err, domain.ErrIdempotencyKeyReused):
-		return huma.Error422UnprocessableEntity("Idempotency-Key reused with a different request", &huma.ErrorDetail{
-			Location: "header.Idempotency-Key", Message: "already used with a different request; use a new key for a new request",
-		})
+		return errIdempotencyKeyReused()
 	case errors.Is(err, domain.ErrConflict):
-		return huma.Error409Conflict(err.Error())
+		return huma.Error409Conflict(err.Error() + ": choose another value")
 	case errors.Is(err, domain.ErrUnknownEventType):
 		return huma.Error422UnprocessableEntity(err.Error())
 	case errors.Is(err, context.Canceled):
 		return huma.NewError(499, "client closed request")
 	}
 	a.cfg.Logger.ErrorContext(ctx, "request failed", slog.Any("error", err))
-	return huma.NewError(http.StatusInternalServerError, "internal error")
+	return huma.NewError(http.StatusInternalServerError, errInternal)
+}
+
+// errInternal is the whole answer to an unexpected error: its details are
+// logged, never returned.
+const errInternal = "internal error: the server logged the details; retry later, and tell the operator if it persists"
+
+// publishProblem is problem for create-event, whose conflicts name the
+// request field at fault: a reused Idempotency-Key (422) and a reused event
+// id (409) are told apart.
+func (a *API) publishProblem(ctx context.Context, err error, body *PublishEventBody) error {
+	switch {
+	case errors.Is(err, domain.ErrIdempotencyKeyReused):
+		return errIdempotencyKeyReused()
+	case errors.Is(err, domain.ErrConflict):
+		return huma.Error409Conflict("event id "+strconv.Quote(body.ID)+" was already published with different content",
+			&huma.ErrorDetail{
+				Location: "body.id",
+				Message: "choose a new id for a new event, or send the same type, data and metadata " +
+					"to repeat the publication (which answers with the first one)",
+			})
+	case errors.Is(err, domain.ErrUnknownEventType):
+		if d := unknownEventTypeFilter("body.type", body.Type, false); d != nil {
+			return huma.Error422UnprocessableEntity("unknown event type", d)
+		}
+	}
+	return a.problem(ctx, err)
+}
+
+func errIdempotencyKeyReused() error {
+	return huma.Error422UnprocessableEntity("Idempotency-Key was already used with a different request", &huma.ErrorDetail{
+		Location: "header.Idempotency-Key",
+		Message: "send a new key for a new request, or repeat the first request unchanged " +
+			"(same body) to get its answer again",
+	})
 }
 
 // commandProblem is problem for a webhook command. A version conflict is a

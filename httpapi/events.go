@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -43,14 +42,14 @@ func (d *EventData) UnmarshalJSON(b []byte) error {
 func (EventData) Schema(huma.Registry) *huma.Schema {
 	return &huma.Schema{
 		Type:        huma.TypeObject,
-		Description: "The event's payload; it must match the event type's schema (see get-event-type)",
+		Description: "The event's payload; it must match the event type's schema (GET /api/v1/event-types/{type})",
 		Examples:    []any{map[string]any{"document_id": "doc_123", "severity": "high"}},
 	}
 }
 
 // PublishEventBody is the body of POST /api/v1/events.
 type PublishEventBody struct {
-	Type     string            `json:"type" minLength:"1" maxLength:"100" example:"compliance.alert" doc:"An event type of the catalog (list-event-types)"`
+	Type     string            `json:"type" minLength:"1" maxLength:"100" example:"compliance.alert" doc:"An event type of the catalog (GET /api/v1/event-types)"`
 	Data     EventData         `json:"data"`
 	ID       string            `json:"id,omitempty" pattern:"^[A-Za-z0-9_:-]{1,200}$" example:"order-42:shipped" doc:"Caller-chosen event id, sent to receivers as webhook-id; generated (evt_…) when absent. Reusing an id with different content is a 409"`
 	Metadata map[string]string `json:"metadata,omitempty" maxProperties:"50" doc:"String labels kept with the event"`
@@ -189,13 +188,8 @@ func (a *API) publishEvent(ctx context.Context, in *publishEventInput) (*publish
 	id, replayed, err := a.deps.Events.Publish(ctx, domain.PublishRequest{
 		Type: in.Body.Type, Data: data, ID: in.Body.ID, Metadata: in.Body.Metadata, IdempotencyKey: key,
 	})
-	switch {
-	case errors.Is(err, domain.ErrUnknownEventType):
-		return nil, huma.Error422UnprocessableEntity("unknown event type", &huma.ErrorDetail{
-			Location: "body.type", Message: "not in the event catalog (see list-event-types)", Value: in.Body.Type,
-		})
-	case err != nil:
-		return nil, a.problem(ctx, err)
+	if err != nil {
+		return nil, a.publishProblem(ctx, err, &in.Body)
 	}
 	out := &publishEventOutput{
 		Location: "/api/v1/events/" + url.PathEscape(string(id)),

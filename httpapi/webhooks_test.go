@@ -103,7 +103,7 @@ func TestAPI_CreateWebhook(t *testing.T) {
 			"name": "Same", "url": "https://example.com/b", "event_types": []string{"*"},
 		}})
 		p := requireProblem(t, r, http.StatusConflict)
-		require.Equal(t, `name "Same" is already used by another webhook`, p.Detail)
+		require.Equal(t, `name "Same" is already used by another webhook: choose another value`, p.Detail)
 	})
 
 	t.Run("DuplicateURL", func(t *testing.T) {
@@ -114,7 +114,7 @@ func TestAPI_CreateWebhook(t *testing.T) {
 			"name": "Second", "url": "https://example.com/same", "event_types": []string{"*"},
 		}})
 		p := requireProblem(t, r, http.StatusConflict)
-		require.Equal(t, `url "https://example.com/same" is already used by another webhook`, p.Detail)
+		require.Equal(t, `url "https://example.com/same" is already used by another webhook: choose another value`, p.Detail)
 	})
 
 	t.Run("ReuseAfterDelete", func(t *testing.T) {
