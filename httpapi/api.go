@@ -2,9 +2,12 @@ package httpapi
 
 import (
 	"crypto/sha256"
+	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
@@ -64,6 +67,8 @@ func New(deps Deps, cfg Config) *API {
 	hc.Info.Description = "Webhooks and integrations for LOKI services: register webhooks, " +
 		"inspect the event catalog, deliveries and analytics."
 	hc.CreateHooks = nil // no $schema links in bodies
+	hc.Formats = map[string]huma.Format{"application/json": jsonFormat, "json": jsonFormat}
+	hc.Transformers = append(hc.Transformers, sanitizeProblem)
 	hc.Servers = []*huma.Server{{URL: "/", Description: "This server"}}
 	hc.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
 		"bearer": {Type: "http", Scheme: "bearer", Description: "An API key from LOKIHOOKS_API_KEYS."},
@@ -76,6 +81,19 @@ func New(deps Deps, cfg Config) *API {
 	a.registerDeliveries()
 	a.mux.HandleFunc("/", a.notFound)
 	return a
+}
+
+// jsonFormat is Huma's JSON format, except that a body that is not valid
+// UTF-8 is refused (RFC 8259 §8.1) instead of having its bad bytes
+// silently replaced.
+var jsonFormat = huma.Format{
+	Marshal: huma.DefaultJSONFormat.Marshal,
+	Unmarshal: func(data []byte, v any) error {
+		if !utf8.Valid(data) {
+			return errors.New("the body is not valid UTF-8: JSON text must be encoded in UTF-8")
+		}
+		return json.Unmarshal(data, v)
+	},
 }
 
 // OpenAPI returns the API description.

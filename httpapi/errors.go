@@ -2,10 +2,14 @@ package httpapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/danielgtaylor/huma/v2"
 
@@ -102,4 +106,84 @@ func (a *API) commandProblem(ctx context.Context, id domain.WebhookID, err error
 func errPreconditionFailed() error {
 	return huma.Error412PreconditionFailed("the webhook changed since you read it: If-Match does not match its current ETag; " +
 		"GET it again for the current ETag, reapply your change and retry")
+}
+
+// Limits on what an error body echoes of the request.
+const (
+	// maxEchoBytes caps an echoed string value.
+	maxEchoBytes = 200
+)
+
+// secretFields are the body fields whose values an error never echoes:
+// signing secrets, custom header values (often credentials) and
+// integration credentials.
+var secretFields = []string{"secret", "custom_headers", "secret_headers", "credentials", "password", "token", "authorization"}
+
+// sanitizeProblem is a Huma transformer for error bodies. An error detail
+// echoes the value at its location to help a client find its mistake, but
+// never the whole body (a JSON parse error), never an object or a list (an
+// unknown property echoes its parent object, secrets included), never the
+// value of a secret field, and at most maxEchoBytes of a string. Messages
+// that name Go types (a number that does not fit its field) are rewritten
+// in the API's terms.
+func sanitizeProblem(_ huma.Context, _ string, v any) (any, error) {
+	em, ok := v.(*huma.ErrorModel)
+	if !ok {
+		return v, nil
+	}
+	for _, d := range em.Errors {
+		if d == nil {
+			continue
+		}
+		d.Value = echoValue(d.Location, d.Value)
+		d.Message = apiMessage(d.Message)
+	}
+	return em, nil
+}
+
+func echoValue(location string, v any) any {
+	if location == "body" || isSecretLocation(location) {
+		return nil
+	}
+	switch v := v.(type) {
+	case string:
+		return truncate(v, maxEchoBytes)
+	case bool, float64, float32, int, int64, int32, json.Number:
+		return v
+	}
+	return nil
+}
+
+// isSecretLocation reports whether a location such as
+// "body.custom_headers.Authorization" or "body.credentials.token" lies in
+// a secret field.
+func isSecretLocation(location string) bool {
+	for _, part := range strings.FieldsFunc(strings.ToLower(location), func(r rune) bool { return r == '.' || r == '[' }) {
+		if slices.Contains(secretFields, part) {
+			return true
+		}
+	}
+	return false
+}
+
+// truncate cuts s to at most n bytes at a character boundary and marks the
+// cut.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+// apiMessage rewrites encoding/json's messages, which name Go types, in the
+// API's terms.
+func apiMessage(msg string) string {
+	if strings.Contains(msg, " into Go ") {
+		return "a value does not fit its field: a number out of range, or a value of the wrong type"
+	}
+	return strings.TrimPrefix(msg, "json: ")
 }

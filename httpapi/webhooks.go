@@ -50,11 +50,11 @@ type WebhookFields struct {
 	EventTypes         []string          `json:"event_types,omitempty" maxItems:"50" example:"[\"compliance.alert\",\"validation.failed\"]" doc:"Event types to receive, or [\"*\"] for all"`
 	RetryStrategy      *string           `json:"retry_strategy,omitempty" enum:"exponential_backoff,linear_backoff,fixed_interval,no_retry" doc:"Default exponential_backoff"`
 	MaxRetries         *int              `json:"max_retries,omitempty" minimum:"0" maximum:"50" doc:"Retries after the first attempt (default 5)"`
-	RetryDelaySeconds  *int              `json:"retry_delay_seconds,omitempty" minimum:"0" doc:"Initial delay (default 60)"`
-	MaxDelaySeconds    *int              `json:"max_delay_seconds,omitempty" minimum:"0" doc:"Cap on any delay (default 7200)"`
+	RetryDelaySeconds  *int              `json:"retry_delay_seconds,omitempty" minimum:"0" maximum:"2147483647" doc:"Initial delay, at most 604800 (7 days; default 60)"`
+	MaxDelaySeconds    *int              `json:"max_delay_seconds,omitempty" minimum:"0" maximum:"2147483647" doc:"Cap on any delay, at most 604800 (7 days; default 7200)"`
 	BackoffMultiplier  *float64          `json:"backoff_multiplier,omitempty" doc:"Exponential growth factor, 1 to 10 (default 2)"`
 	JitterEnabled      *bool             `json:"jitter_enabled,omitempty" doc:"Randomise delays by up to ±20% (default true)"`
-	TimeoutSeconds     *int              `json:"timeout_seconds,omitempty" doc:"Per-attempt timeout, 1 to 120 (default 15)"`
+	TimeoutSeconds     *int              `json:"timeout_seconds,omitempty" minimum:"-2147483648" maximum:"2147483647" doc:"Per-attempt timeout, 1 to 120 (default 15)"`
 	RateLimitPerMinute *int              `json:"rate_limit_per_minute,omitempty" minimum:"0" maximum:"2147483647" doc:"0 means unlimited (default)"`
 	RateLimitPerHour   *int              `json:"rate_limit_per_hour,omitempty" minimum:"0" maximum:"2147483647" doc:"0 means unlimited (default)"`
 	CustomHeaders      map[string]string `json:"custom_headers,omitempty" doc:"Extra request headers. Names lokihooks or HTTP itself sets are refused: the webhook-* and X-Webhook-* contract headers, Content-Type, Content-Length, Content-Encoding, Host, Connection, Keep-Alive, Transfer-Encoding, TE, Trailer, Upgrade, Expect, Proxy-Connection, User-Agent, traceparent, tracestate and baggage"`

@@ -788,3 +788,75 @@ func TestAPI_IfMatch(t *testing.T) {
 		require.Equal(t, http.StatusOK, res.StatusCode)
 	})
 }
+
+func TestAPI_ErrorBodiesEchoNoSecrets(t *testing.T) {
+	t.Parallel()
+	// An error body helps a client find its mistake without repeating its
+	// secrets or its whole request back (probe finding: a 422 returned the
+	// body, secrets included, up to 256 KiB).
+	_, b := setup(t, nil)
+	const secretValue = "supersecret-credential-4711"
+	secretBody := func(extra string) string {
+		return `{"name": "Echo", "url": "https://example.com/echo", "event_types": ["*"], "secret": "` + testSecret +
+			`", "custom_headers": {"Authorization": "Bearer ` + secretValue + `"}` + extra + `}`
+	}
+	for name, c := range map[string]struct {
+		body     string
+		status   int
+		location string
+	}{
+		"UnknownField":      {secretBody(`, "colour": "red"`), http.StatusUnprocessableEntity, "body.colour"},
+		"UnknownNested":     {secretBody(`, "metadata": {"k": "v"}, "extra": {"nested": "` + secretValue + `"}`), http.StatusUnprocessableEntity, "body.extra"},
+		"NotJSON":           {secretBody(`,`), http.StatusBadRequest, "body"},
+		"Truncated":         {secretBody("")[:120], http.StatusBadRequest, "body"},
+		"SecretWrongType":   {`{"name": "Echo", "url": "https://example.com/echo", "event_types": ["*"], "secret": ["` + secretValue + `"]}`, http.StatusUnprocessableEntity, "body.secret"},
+		"HeaderWrongType":   {`{"name": "Echo", "url": "https://example.com/echo", "event_types": ["*"], "custom_headers": {"X-Key": ["` + secretValue + `"]}}`, http.StatusUnprocessableEntity, "body.custom_headers.X-Key"},
+		"HeaderWithNewline": {`{"name": "Echo", "url": "https://example.com/echo", "event_types": ["*"], "custom_headers": {"X-Key": "` + secretValue + `\r\nHost: evil"}}`, http.StatusUnprocessableEntity, "body.custom_headers.X-Key"},
+		"SecretInvalid":     {`{"name": "Echo", "url": "https://example.com/echo", "event_types": ["*"], "secret": "whsec_` + secretValue + `"}`, http.StatusUnprocessableEntity, "body.secret"},
+	} {
+		r := b.do(t, request{method: http.MethodPost, path: webhooksPath, body: c.body})
+		p := requireProblem(t, r, c.status)
+		require.Contains(t, errorLocations(p), c.location, name)
+		require.NotContains(t, string(r.body), secretValue, name)
+		require.NotContains(t, string(r.body), testSecret, name)
+		require.Less(t, len(r.body), 1024, "%s: %s", name, r.body)
+	}
+
+	// A non-secret string is echoed, capped.
+	r := b.do(t, request{method: http.MethodPost, path: webhooksPath, body: validBody(map[string]any{"name": strings.Repeat("n", 300)})})
+	p := requireProblem(t, r, http.StatusUnprocessableEntity)
+	require.Equal(t, []string{"body.name"}, errorLocations(p))
+	require.Equal(t, strings.Repeat("n", 200)+"…", p.Errors[0].Value)
+	// An oversized, deeply nested body is refused without being echoed.
+	r = b.do(t, request{method: http.MethodPost, path: webhooksPath, body: strings.Repeat("[", 10001)})
+	requireProblem(t, r, http.StatusBadRequest)
+	require.Less(t, len(r.body), 1024, "body: %s", r.body)
+}
+
+func TestAPI_BodyEncodingAndNumbers(t *testing.T) {
+	t.Parallel()
+	_, b := setup(t, nil)
+	// JSON is UTF-8: invalid bytes are refused, not replaced with U+FFFD
+	// and stored.
+	r := b.do(t, request{method: http.MethodPost, path: webhooksPath,
+		body: "{\"name\": \"a\xffb\", \"url\": \"https://example.com/utf8\", \"event_types\": [\"*\"]}"})
+	p := requireProblem(t, r, http.StatusBadRequest)
+	require.Contains(t, p.Errors[0].Message, "not valid UTF-8")
+	requireNoWebhooks(t, b)
+
+	// Numbers that do not fit are refused in the API's terms, never Go's.
+	for body, location := range map[string]string{
+		`{"name": "n", "url": "https://example.com/n", "event_types": ["*"], "retry_delay_seconds": 1e300}`: "body.retry_delay_seconds",
+		`{"name": "n", "url": "https://example.com/n", "event_types": ["*"], "max_delay_seconds": 1e19}`:    "body.max_delay_seconds",
+		`{"name": "n", "url": "https://example.com/n", "event_types": ["*"], "timeout_seconds": -1e19}`:     "body.timeout_seconds",
+		`{"name": "n", "url": "https://example.com/n", "event_types": ["*"], "backoff_multiplier": 1e400}`:  "body",
+	} {
+		r := b.do(t, request{method: http.MethodPost, path: webhooksPath, body: body})
+		require.Contains(t, []int{http.StatusBadRequest, http.StatusUnprocessableEntity}, r.status, "body: %s", r.body)
+		p := requireProblem(t, r, r.status)
+		require.Contains(t, errorLocations(p), location, body)
+		require.NotContains(t, string(r.body), "Go ", body)
+		require.NotContains(t, string(r.body), "float64", body)
+	}
+	requireNoWebhooks(t, b)
+}
