@@ -90,6 +90,27 @@ func ReservedHeaders() []string {
 	return out
 }
 
+// credentialHeaders carry credentials by HTTP's own definition (RFC 9110
+// §11.6.2, §11.7.2; RFC 6265): as custom headers they are always secret,
+// whether or not secret_headers lists them.
+var credentialHeaders = map[string]bool{"authorization": true, "proxy-authorization": true, "cookie": true}
+
+// IsSecretHeader reports whether the custom header name holds a secret:
+// Authorization, Proxy-Authorization and Cookie always do, any other header
+// when listed (names compare case-insensitively). Secret header values are
+// masked in API answers and redacted in attempt records.
+func IsSecretHeader(name string, listed []string) bool {
+	if credentialHeaders[strings.ToLower(name)] {
+		return true
+	}
+	for _, l := range listed {
+		if strings.EqualFold(l, name) {
+			return true
+		}
+	}
+	return false
+}
+
 // WebhookSpec is the user-controlled configuration of a webhook. Zero values
 // of numeric fields mean "default" only where Normalize says so.
 type WebhookSpec struct {
@@ -106,7 +127,51 @@ type WebhookSpec struct {
 	RateLimitPerMinute int               `json:"rate_limit_per_minute"`
 	RateLimitPerHour   int               `json:"rate_limit_per_hour"`
 	CustomHeaders      map[string]string `json:"custom_headers"`
-	Metadata           map[string]any    `json:"metadata"`
+	// SecretHeaders names the custom headers whose values are credentials,
+	// besides those that always are (see IsSecretHeader). Each must name a
+	// header of CustomHeaders.
+	SecretHeaders []string       `json:"secret_headers,omitempty"`
+	Metadata      map[string]any `json:"metadata"`
+}
+
+// IsSecretHeader reports whether the custom header name holds a secret.
+func (s WebhookSpec) IsSecretHeader(name string) bool { return IsSecretHeader(name, s.SecretHeaders) }
+
+// withSecretHeadersNormalized returns s with SecretHeaders spelled as the
+// custom headers they name, sorted, and nil when empty, so that equal
+// configurations are recorded alike. Names that match no header are kept
+// (Validate reports them).
+func (s WebhookSpec) withSecretHeadersNormalized() WebhookSpec {
+	if len(s.SecretHeaders) == 0 {
+		s.SecretHeaders = nil
+		return s
+	}
+	names := make([]string, 0, len(s.SecretHeaders))
+	for _, listed := range s.SecretHeaders {
+		name := listed
+		for h := range s.CustomHeaders {
+			if strings.EqualFold(h, listed) {
+				name = h
+			}
+		}
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	s.SecretHeaders = names
+	return s
+}
+
+// SecretHeaderNames returns the custom headers whose values are secret, as
+// CustomHeaders spells them, sorted.
+func (s WebhookSpec) SecretHeaderNames() []string {
+	out := []string{}
+	for name := range s.CustomHeaders {
+		if s.IsSecretHeader(name) {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // DefaultWebhookSpec returns a spec holding every default; callers overwrite
@@ -182,6 +247,7 @@ func (s WebhookSpec) Validate(opts ValidationOpts) error {
 		v.add("rate_limit_per_hour", "must be 0 (unlimited) or positive")
 	}
 	validateHeaders(v, s.CustomHeaders)
+	validateSecretHeaders(v, s.SecretHeaders, s.CustomHeaders)
 	if b, err := json.Marshal(s.Metadata); err != nil {
 		v.add("metadata", "must be a JSON object")
 	} else if len(b) > MaxMetadataBytes {
@@ -212,6 +278,33 @@ func validateHeaders(v *ValidationError, headers map[string]string) {
 		}
 		seen[canonical] = true
 	}
+}
+
+func validateSecretHeaders(v *ValidationError, names []string, headers map[string]string) {
+	if len(names) > MaxCustomHeaders {
+		v.add("secret_headers", "at most %d names", MaxCustomHeaders)
+		return
+	}
+	seen := make(map[string]bool, len(names))
+	for _, name := range names {
+		canonical := http.CanonicalHeaderKey(name)
+		switch {
+		case seen[canonical]:
+			v.add("secret_headers", "names %q twice", name)
+		case !hasHeader(headers, name):
+			v.add("secret_headers", "%q names no header of custom_headers: add the header, or leave the name out", name)
+		}
+		seen[canonical] = true
+	}
+}
+
+func hasHeader(headers map[string]string, name string) bool {
+	for h := range headers {
+		if strings.EqualFold(h, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // isToken reports whether s is an RFC 9110 token (a valid header name).
@@ -303,7 +396,7 @@ func (w *Webhook) Destination(now time.Time) *Destination {
 		RateLimitPerMinute: w.Spec.RateLimitPerMinute, RateLimitPerHour: w.Spec.RateLimitPerHour,
 		Timeout: time.Duration(w.Spec.TimeoutSeconds) * time.Second,
 		URL:     w.Spec.URL, Secrets: w.SigningSecrets(now), Headers: w.Spec.CustomHeaders,
-		Version: w.Version,
+		SecretHeaders: w.Spec.SecretHeaderNames(), Version: w.Version,
 	}
 }
 
@@ -334,7 +427,7 @@ func CreateWebhook(p CreateWebhookParams, opts ValidationOpts, now time.Time) ([
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	return []Event{WebhookCreated{ID: p.ID, Spec: p.Spec, Secret: secret, At: now.UTC()}}, nil
+	return []Event{WebhookCreated{ID: p.ID, Spec: p.Spec.withSecretHeadersNormalized(), Secret: secret, At: now.UTC()}}, nil
 }
 
 // Update replaces the webhook's configuration.
@@ -345,7 +438,7 @@ func (w *Webhook) Update(spec WebhookSpec, opts ValidationOpts, now time.Time) (
 	if err := spec.Validate(opts); err != nil {
 		return nil, err
 	}
-	return []Event{WebhookUpdated{Spec: spec, At: now.UTC()}}, nil
+	return []Event{WebhookUpdated{Spec: spec.withSecretHeadersNormalized(), At: now.UTC()}}, nil
 }
 
 // Pause holds deliveries (they stay pending) until Resume.

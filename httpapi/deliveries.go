@@ -17,6 +17,9 @@ import (
 // responseExcerptBytes bounds the response body test-webhook returns.
 const responseExcerptBytes = 1 << 10
 
+// redacted replaces a secret value in attempt records, as the sender does.
+const redacted = "[redacted]"
+
 // Delivery is the summary of one event's delivery to one webhook.
 type Delivery struct {
 	ID                string     `json:"id" example:"dlv_01JDZ8Q6V3N5T8W2X4Y6Z8A0BC"`
@@ -292,7 +295,8 @@ func (a *API) getWebhookDelivery(ctx context.Context, in *deliveryIDInput) (*del
 	if err != nil {
 		return nil, err
 	}
-	if _, err := a.webhook(ctx, wh); err != nil {
+	w, err := a.webhook(ctx, wh)
+	if err != nil {
 		return nil, err
 	}
 	if !storable(in.DeliveryID) {
@@ -309,7 +313,7 @@ func (a *API) getWebhookDelivery(ctx context.Context, in *deliveryIDInput) (*del
 	}
 	out := &deliveryOutput{Body: DeliveryWithAttempts{Delivery: toDelivery(d), AttemptHistory: make([]Attempt, 0, len(attempts))}}
 	for i := range attempts {
-		out.Body.AttemptHistory = append(out.Body.AttemptHistory, toAttempt(&attempts[i]))
+		out.Body.AttemptHistory = append(out.Body.AttemptHistory, toAttempt(&attempts[i], &w.Spec))
 	}
 	return out, nil
 }
@@ -405,15 +409,22 @@ func toDelivery(d *domain.DeliveryView) Delivery {
 	}
 }
 
-func toAttempt(at *domain.AttemptView) Attempt {
+// toAttempt presents an attempt record. Request headers were redacted when
+// recorded; those the webhook marks secret now are redacted too, so that
+// marking a header secret also covers the attempts made before.
+func toAttempt(at *domain.AttemptView, webhook *domain.WebhookSpec) Attempt {
 	out := Attempt{
 		Attempt: at.Attempt, Status: string(at.Status), StatusCode: at.StatusCode,
 		ErrorCategory: string(at.ErrorCategory), ErrorDetail: at.ErrorDetail, DurationMS: at.DurationMS,
-		RequestHeaders: at.RequestHeaders, ResponseHeaders: at.ResponseHeaders, ResponseBody: at.ResponseBody,
-		Truncated: at.Truncated, NextAttemptAt: utcPtr(at.NextAttemptAt), AttemptedAt: at.AttemptedAt.UTC(),
+		RequestHeaders: make(map[string]string, len(at.RequestHeaders)), ResponseHeaders: at.ResponseHeaders,
+		ResponseBody: at.ResponseBody, Truncated: at.Truncated, NextAttemptAt: utcPtr(at.NextAttemptAt),
+		AttemptedAt: at.AttemptedAt.UTC(),
 	}
-	if out.RequestHeaders == nil {
-		out.RequestHeaders = map[string]string{}
+	for name, value := range at.RequestHeaders {
+		if webhook.IsSecretHeader(name) {
+			value = redacted
+		}
+		out.RequestHeaders[name] = value
 	}
 	if out.ResponseHeaders == nil {
 		out.ResponseHeaders = map[string]string{}

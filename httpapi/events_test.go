@@ -168,7 +168,10 @@ func (w fakeWebhooks) GetWebhook(_ context.Context, id domain.WebhookID) (*domai
 	if id != "wh_1" && id != "wh_2" {
 		return nil, fmt.Errorf("webhook %s: %w", id, domain.ErrNotFound)
 	}
-	return &domain.Webhook{ID: id, Spec: domain.DefaultWebhookSpec(), Status: domain.WebhookStatusActive, Version: 1}, nil
+	spec := domain.DefaultWebhookSpec()
+	spec.CustomHeaders = map[string]string{"X-Api-Key": "k", "X-Tenant": "acme"}
+	spec.SecretHeaders = []string{"X-Api-Key"}
+	return &domain.Webhook{ID: id, Spec: spec, Status: domain.WebhookStatusActive, Version: 1}, nil
 }
 
 func (w fakeWebhooks) TestWebhook(ctx context.Context, id domain.WebhookID) (domain.AttemptResult, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -33,7 +34,8 @@ type Webhook struct {
 	TimeoutSeconds     int               `json:"timeout_seconds"`
 	RateLimitPerMinute int               `json:"rate_limit_per_minute" doc:"0 means unlimited"`
 	RateLimitPerHour   int               `json:"rate_limit_per_hour" doc:"0 means unlimited"`
-	CustomHeaders      map[string]string `json:"custom_headers"`
+	CustomHeaders      map[string]string `json:"custom_headers" doc:"Secret header values are masked (Bearer ****cret); send a masked value back unchanged to keep the stored one"`
+	SecretHeaders      []string          `json:"secret_headers" doc:"The custom headers whose values are secret: those listed when written, plus Authorization, Proxy-Authorization and Cookie, which always are"`
 	Metadata           map[string]any    `json:"metadata"`
 	CreatedAt          time.Time         `json:"created_at"`
 	UpdatedAt          time.Time         `json:"updated_at"`
@@ -57,7 +59,8 @@ type WebhookFields struct {
 	TimeoutSeconds     *int              `json:"timeout_seconds,omitempty" minimum:"-2147483648" maximum:"2147483647" doc:"Per-attempt timeout, 1 to 120 (default 15)"`
 	RateLimitPerMinute *int              `json:"rate_limit_per_minute,omitempty" minimum:"0" maximum:"2147483647" doc:"0 means unlimited (default)"`
 	RateLimitPerHour   *int              `json:"rate_limit_per_hour,omitempty" minimum:"0" maximum:"2147483647" doc:"0 means unlimited (default)"`
-	CustomHeaders      map[string]string `json:"custom_headers,omitempty" doc:"Extra request headers. Names lokihooks or HTTP itself sets are refused: the webhook-* and X-Webhook-* contract headers, Content-Type, Content-Length, Content-Encoding, Host, Connection, Keep-Alive, Transfer-Encoding, TE, Trailer, Upgrade, Expect, Proxy-Connection, User-Agent, traceparent, tracestate and baggage"`
+	CustomHeaders      map[string]string `json:"custom_headers,omitempty" doc:"Extra request headers. Names lokihooks or HTTP itself sets are refused: the webhook-* and X-Webhook-* contract headers, Content-Type, Content-Length, Content-Encoding, Host, Connection, Keep-Alive, Transfer-Encoding, TE, Trailer, Upgrade, Expect, Proxy-Connection, User-Agent, traceparent, tracestate and baggage. Values are encrypted at rest"`
+	SecretHeaders      []string          `json:"secret_headers,omitempty" maxItems:"32" example:"[\"X-Api-Key\"]" doc:"Custom headers whose values are credentials: masked in every answer and redacted in attempt records. Authorization, Proxy-Authorization and Cookie always are. When custom_headers is written without secret_headers, the secret headers that remain keep their mark"`
 	Metadata           map[string]any    `json:"metadata,omitempty" doc:"Free-form JSON object kept with the webhook"`
 }
 
@@ -261,7 +264,7 @@ func (a *API) webhook(ctx context.Context, id domain.WebhookID) (*domain.Webhook
 
 func (a *API) createWebhook(ctx context.Context, in *createWebhookInput) (*webhookOutput, error) {
 	spec := domain.DefaultWebhookSpec()
-	in.Body.WebhookFields.applyTo(&spec)
+	in.Body.WebhookFields.applyTo(&spec, nil)
 	w, err := a.deps.Webhooks.CreateWebhook(ctx, spec, in.Body.Secret)
 	if err != nil {
 		return nil, a.problem(ctx, err)
@@ -340,7 +343,7 @@ func (a *API) writeWebhook(ctx context.Context, in *writeWebhookInput, base func
 	}
 	w, err := a.deps.Webhooks.UpdateWebhook(ctx, id, expected, func(current domain.WebhookSpec) domain.WebhookSpec {
 		spec := base(current)
-		in.Body.applyTo(&spec)
+		in.Body.applyTo(&spec, &current)
 		return spec
 	})
 	if err != nil {
@@ -422,8 +425,11 @@ func (a *API) webhookOutput(w *domain.Webhook, withSecret bool) *webhookOutput {
 	return out
 }
 
-// applyTo copies the fields that are present onto spec.
-func (f *WebhookFields) applyTo(spec *domain.WebhookSpec) {
+// applyTo copies the fields that are present onto spec. current is the
+// webhook's configuration before the write (nil on create): a masked
+// secret header value sent back unchanged keeps the current value, and
+// stays secret.
+func (f *WebhookFields) applyTo(spec *domain.WebhookSpec, current *domain.WebhookSpec) {
 	set(&spec.Name, f.Name)
 	set(&spec.URL, f.URL)
 	if f.EventTypes != nil {
@@ -441,7 +447,9 @@ func (f *WebhookFields) applyTo(spec *domain.WebhookSpec) {
 	set(&spec.RateLimitPerMinute, f.RateLimitPerMinute)
 	set(&spec.RateLimitPerHour, f.RateLimitPerHour)
 	if f.CustomHeaders != nil {
-		spec.CustomHeaders = f.CustomHeaders
+		f.applyHeaders(spec, current)
+	} else if f.SecretHeaders != nil {
+		spec.SecretHeaders = f.SecretHeaders
 	}
 	if f.Metadata != nil {
 		spec.Metadata = f.Metadata
@@ -454,6 +462,51 @@ func set[T any](dst *T, src *T) {
 	}
 }
 
+// applyHeaders sets custom_headers and secret_headers. Without
+// secret_headers, the headers marked secret in current that remain keep
+// their mark. A value equal to the mask of a current secret value is that
+// value, sent back from a GET.
+func (f *WebhookFields) applyHeaders(spec *domain.WebhookSpec, current *domain.WebhookSpec) {
+	headers := make(map[string]string, len(f.CustomHeaders))
+	secret := f.SecretHeaders
+	if secret == nil && current != nil {
+		for name := range f.CustomHeaders {
+			if slices.ContainsFunc(current.SecretHeaders, func(s string) bool { return strings.EqualFold(s, name) }) {
+				secret = append(secret, name)
+			}
+		}
+	}
+	for name, value := range f.CustomHeaders {
+		headers[name] = value
+		if current == nil {
+			continue
+		}
+		for cname, cvalue := range current.CustomHeaders {
+			if strings.EqualFold(cname, name) && current.IsSecretHeader(cname) && value == maskSecret(cvalue) {
+				headers[name] = cvalue
+				if !domain.IsSecretHeader(name, secret) {
+					secret = append(secret, name)
+				}
+			}
+		}
+	}
+	spec.CustomHeaders, spec.SecretHeaders = headers, secret
+}
+
+// maskSecret shows enough of a secret value to recognise it: an
+// authentication scheme ("Bearer ") and, for values of at least 10
+// characters, the last 4.
+func maskSecret(v string) string {
+	prefix, rest := "", v
+	if scheme, token, ok := strings.Cut(v, " "); ok && isToken(scheme) && token != "" {
+		prefix, rest = scheme+" ", token
+	}
+	if r := []rune(rest); len(r) >= 10 {
+		return prefix + "****" + string(r[len(r)-4:])
+	}
+	return prefix + "****"
+}
+
 func toWebhook(w *domain.Webhook, withSecret bool) Webhook {
 	out := Webhook{
 		ID: string(w.ID), Name: w.Spec.Name, URL: w.Spec.URL, Status: string(w.Status), StatusReason: w.StatusReason,
@@ -461,12 +514,17 @@ func toWebhook(w *domain.Webhook, withSecret bool) Webhook {
 		RetryDelaySeconds: w.Spec.RetryDelaySeconds, MaxDelaySeconds: w.Spec.MaxDelaySeconds,
 		BackoffMultiplier: w.Spec.BackoffMultiplier, JitterEnabled: w.Spec.JitterEnabled,
 		TimeoutSeconds: w.Spec.TimeoutSeconds, RateLimitPerMinute: w.Spec.RateLimitPerMinute,
-		RateLimitPerHour: w.Spec.RateLimitPerHour, CustomHeaders: w.Spec.CustomHeaders, Metadata: w.Spec.Metadata,
+		RateLimitPerHour: w.Spec.RateLimitPerHour, Metadata: w.Spec.Metadata,
 		CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt, LastTriggeredAt: w.LastTriggeredAt, Version: w.Version,
 	}
-	if out.CustomHeaders == nil {
-		out.CustomHeaders = map[string]string{}
+	out.CustomHeaders = make(map[string]string, len(w.Spec.CustomHeaders))
+	for name, value := range w.Spec.CustomHeaders {
+		if w.Spec.IsSecretHeader(name) {
+			value = maskSecret(value)
+		}
+		out.CustomHeaders[name] = value
 	}
+	out.SecretHeaders = w.Spec.SecretHeaderNames()
 	if out.Metadata == nil {
 		out.Metadata = map[string]any{}
 	}

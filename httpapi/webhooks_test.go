@@ -59,7 +59,7 @@ func TestAPI_CreateWebhook(t *testing.T) {
 			Status: "active", EventTypes: []string{"compliance.alert"},
 			RetryStrategy: "exponential_backoff", MaxRetries: 5, RetryDelaySeconds: 60, MaxDelaySeconds: 7200,
 			BackoffMultiplier: 2, JitterEnabled: true, TimeoutSeconds: 15, RateLimitPerMinute: 0, RateLimitPerHour: 0,
-			CustomHeaders: map[string]string{}, Metadata: map[string]any{},
+			CustomHeaders: map[string]string{}, SecretHeaders: []string{}, Metadata: map[string]any{},
 			CreatedAt: testNow, UpdatedAt: testNow, LastTriggeredAt: nil, Version: 1,
 		}, created)
 
@@ -86,7 +86,7 @@ func TestAPI_CreateWebhook(t *testing.T) {
 			Status: "active", EventTypes: []string{"*"},
 			RetryStrategy: "linear_backoff", MaxRetries: 9, RetryDelaySeconds: 5, MaxDelaySeconds: 50,
 			BackoffMultiplier: 1.5, JitterEnabled: false, TimeoutSeconds: 30, RateLimitPerMinute: 10, RateLimitPerHour: 100,
-			CustomHeaders: map[string]string{"X-Team": "compliance"}, Metadata: map[string]any{"owner": "ops", "tier": 2.0},
+			CustomHeaders: map[string]string{"X-Team": "compliance"}, SecretHeaders: []string{}, Metadata: map[string]any{"owner": "ops", "tier": 2.0},
 			CreatedAt: testNow, UpdatedAt: testNow, Version: 1,
 		}, created)
 
@@ -393,7 +393,7 @@ func TestAPI_UpdateWebhook(t *testing.T) {
 			ID: created.ID, Name: "Put 2", URL: "https://example.com/put2", Status: "active",
 			EventTypes: []string{"validation.failed"}, RetryStrategy: "exponential_backoff", MaxRetries: 5,
 			RetryDelaySeconds: 60, MaxDelaySeconds: 7200, BackoffMultiplier: 2, JitterEnabled: true,
-			TimeoutSeconds: 15, CustomHeaders: map[string]string{}, Metadata: map[string]any{},
+			TimeoutSeconds: 15, CustomHeaders: map[string]string{}, SecretHeaders: []string{}, Metadata: map[string]any{},
 			CreatedAt: testNow, UpdatedAt: testNow, Version: 2,
 		}
 		require.Equal(t, want, got)
