@@ -41,6 +41,32 @@ type Webhook struct {
 	UpdatedAt          time.Time         `json:"updated_at"`
 	LastTriggeredAt    *time.Time        `json:"last_triggered_at" doc:"When a delivery was last attempted; null if never"`
 	Version            int64             `json:"version" doc:"Incremented by every change; the ETag is \"v<version>\""`
+	// RetrySchedulePreview is the retry policy worked out.
+	RetrySchedulePreview []ScheduledRetry `json:"retry_schedule_preview" doc:"The retries a failing delivery gets, in order (empty for no_retry). A receiver's Retry-After on a 429 or 503 can lengthen a wait, up to an hour"`
+}
+
+// ScheduledRetry is one retry of a webhook's schedule, in seconds.
+type ScheduledRetry struct {
+	Retry           int     `json:"retry" doc:"1 is the first retry, which is the delivery's second attempt"`
+	DelaySeconds    float64 `json:"delay_seconds" doc:"Wait after the previous attempt failed; with jitter, the middle of its range"`
+	MinDelaySeconds float64 `json:"min_delay_seconds" doc:"Shortest wait jitter allows (equal to delay_seconds without jitter)"`
+	MaxDelaySeconds float64 `json:"max_delay_seconds" doc:"Longest wait jitter allows (equal to delay_seconds without jitter)"`
+	AfterSeconds    float64 `json:"after_seconds" doc:"When this retry starts, counted from the first attempt: the sum of the waits so far (the attempts' own durations come on top)"`
+	AfterMinSeconds float64 `json:"after_min_seconds" doc:"Earliest start jitter allows"`
+	AfterMaxSeconds float64 `json:"after_max_seconds" doc:"Latest start jitter allows"`
+}
+
+// retrySchedule presents a policy's schedule.
+func retrySchedule(p domain.RetryPolicy) []ScheduledRetry {
+	rs := p.Schedule()
+	out := make([]ScheduledRetry, len(rs))
+	for i, r := range rs {
+		out[i] = ScheduledRetry{
+			Retry: r.N, DelaySeconds: r.Delay.Seconds(), MinDelaySeconds: r.Min.Seconds(), MaxDelaySeconds: r.Max.Seconds(),
+			AfterSeconds: r.Cumulative.Seconds(), AfterMinSeconds: r.CumulativeMin.Seconds(), AfterMaxSeconds: r.CumulativeMax.Seconds(),
+		}
+	}
+	return out
 }
 
 // WebhookFields are the configurable fields of create, PUT and PATCH. On
@@ -516,6 +542,7 @@ func toWebhook(w *domain.Webhook, withSecret bool) Webhook {
 		TimeoutSeconds: w.Spec.TimeoutSeconds, RateLimitPerMinute: w.Spec.RateLimitPerMinute,
 		RateLimitPerHour: w.Spec.RateLimitPerHour, Metadata: w.Spec.Metadata,
 		CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt, LastTriggeredAt: w.LastTriggeredAt, Version: w.Version,
+		RetrySchedulePreview: retrySchedule(w.Spec.RetryPolicy()),
 	}
 	out.CustomHeaders = make(map[string]string, len(w.Spec.CustomHeaders))
 	for name, value := range w.Spec.CustomHeaders {

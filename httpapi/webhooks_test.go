@@ -33,6 +33,24 @@ func requireNoKey(t *testing.T, body []byte, key string) {
 	require.NotContains(t, raw, key, "body: %s", body)
 }
 
+// withSchedule sets the retry_schedule_preview that a webhook's retry
+// fields imply (TestAPI_RetrySchedulePreview checks the numbers).
+func withSchedule(w httpapi.Webhook) httpapi.Webhook {
+	p := domain.WebhookSpec{
+		RetryStrategy: domain.RetryStrategy(w.RetryStrategy), MaxRetries: w.MaxRetries,
+		RetryDelaySeconds: w.RetryDelaySeconds, MaxDelaySeconds: w.MaxDelaySeconds,
+		BackoffMultiplier: w.BackoffMultiplier, JitterEnabled: w.JitterEnabled,
+	}.RetryPolicy()
+	w.RetrySchedulePreview = []httpapi.ScheduledRetry{}
+	for _, r := range p.Schedule() {
+		w.RetrySchedulePreview = append(w.RetrySchedulePreview, httpapi.ScheduledRetry{
+			Retry: r.N, DelaySeconds: r.Delay.Seconds(), MinDelaySeconds: r.Min.Seconds(), MaxDelaySeconds: r.Max.Seconds(),
+			AfterSeconds: r.Cumulative.Seconds(), AfterMinSeconds: r.CumulativeMin.Seconds(), AfterMaxSeconds: r.CumulativeMax.Seconds(),
+		})
+	}
+	return w
+}
+
 func withoutSecret(w httpapi.Webhook) httpapi.Webhook {
 	w.Secret = ""
 	return w
@@ -54,14 +72,14 @@ func TestAPI_CreateWebhook(t *testing.T) {
 		require.True(t, strings.HasPrefix(created.Secret, "whsec_"), "secret %q", created.Secret)
 		require.Greater(t, len(created.Secret), len("whsec_")+30)
 
-		require.Equal(t, httpapi.Webhook{
+		require.Equal(t, withSchedule(httpapi.Webhook{
 			ID: created.ID, Name: "Compliance", URL: "https://example.com/hooks", Secret: created.Secret,
 			Status: "active", EventTypes: []string{"compliance.alert"},
 			RetryStrategy: "exponential_backoff", MaxRetries: 5, RetryDelaySeconds: 60, MaxDelaySeconds: 7200,
 			BackoffMultiplier: 2, JitterEnabled: true, TimeoutSeconds: 15, RateLimitPerMinute: 0, RateLimitPerHour: 0,
 			CustomHeaders: map[string]string{}, SecretHeaders: []string{}, Metadata: map[string]any{},
 			CreatedAt: testNow, UpdatedAt: testNow, LastTriggeredAt: nil, Version: 1,
-		}, created)
+		}), created)
 
 		r = b.get(t, webhookPath(created.ID))
 		got := decode[httpapi.Webhook](t, r, http.StatusOK)
@@ -81,14 +99,14 @@ func TestAPI_CreateWebhook(t *testing.T) {
 			"metadata": map[string]any{"owner": "ops", "tier": 2.0},
 		})
 		require.Equal(t, testSecret, created.Secret)
-		require.Equal(t, httpapi.Webhook{
+		require.Equal(t, withSchedule(httpapi.Webhook{
 			ID: created.ID, Name: "All", URL: "https://example.com/all", Secret: testSecret,
 			Status: "active", EventTypes: []string{"*"},
 			RetryStrategy: "linear_backoff", MaxRetries: 9, RetryDelaySeconds: 5, MaxDelaySeconds: 50,
 			BackoffMultiplier: 1.5, JitterEnabled: false, TimeoutSeconds: 30, RateLimitPerMinute: 10, RateLimitPerHour: 100,
 			CustomHeaders: map[string]string{"X-Team": "compliance"}, SecretHeaders: []string{}, Metadata: map[string]any{"owner": "ops", "tier": 2.0},
 			CreatedAt: testNow, UpdatedAt: testNow, Version: 1,
-		}, created)
+		}), created)
 
 		r := b.get(t, webhookPath(created.ID))
 		requireNoKey(t, r.body, "secret")
@@ -372,6 +390,7 @@ func TestAPI_UpdateWebhook(t *testing.T) {
 		require.Equal(t, `"v2"`, r.header.Get("ETag"))
 		want := withoutSecret(created)
 		want.MaxRetries, want.Version = 3, 2
+		want = withSchedule(want)
 		require.Equal(t, want, got)
 		require.Equal(t, want, decode[httpapi.Webhook](t, b.get(t, webhookPath(created.ID)), http.StatusOK))
 	})
@@ -389,13 +408,13 @@ func TestAPI_UpdateWebhook(t *testing.T) {
 		}})
 		got := decode[httpapi.Webhook](t, r, http.StatusOK)
 		require.Equal(t, `"v2"`, r.header.Get("ETag"))
-		want := httpapi.Webhook{
+		want := withSchedule(httpapi.Webhook{
 			ID: created.ID, Name: "Put 2", URL: "https://example.com/put2", Status: "active",
 			EventTypes: []string{"validation.failed"}, RetryStrategy: "exponential_backoff", MaxRetries: 5,
 			RetryDelaySeconds: 60, MaxDelaySeconds: 7200, BackoffMultiplier: 2, JitterEnabled: true,
 			TimeoutSeconds: 15, CustomHeaders: map[string]string{}, SecretHeaders: []string{}, Metadata: map[string]any{},
 			CreatedAt: testNow, UpdatedAt: testNow, Version: 2,
-		}
+		})
 		require.Equal(t, want, got)
 		require.Equal(t, want, decode[httpapi.Webhook](t, b.get(t, webhookPath(created.ID)), http.StatusOK))
 	})
@@ -859,4 +878,45 @@ func TestAPI_BodyEncodingAndNumbers(t *testing.T) {
 		require.NotContains(t, string(r.body), "float64", body)
 	}
 	requireNoWebhooks(t, b)
+}
+
+func TestAPI_RetrySchedulePreview(t *testing.T) {
+	t.Parallel()
+	_, b := setup(t, nil)
+
+	// The defaults: exponential from 60 s, doubling, ±20 % jitter.
+	created := b.createWebhook(t, "Preview", "https://example.com/preview", []string{"*"}, nil)
+	r := b.get(t, webhookPath(created.ID))
+	var raw map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal(decodeRaw(t, r), &raw))
+	require.JSONEq(t, `[
+		{"retry": 1, "delay_seconds": 60, "min_delay_seconds": 48, "max_delay_seconds": 72, "after_seconds": 60, "after_min_seconds": 48, "after_max_seconds": 72},
+		{"retry": 2, "delay_seconds": 120, "min_delay_seconds": 96, "max_delay_seconds": 144, "after_seconds": 180, "after_min_seconds": 144, "after_max_seconds": 216},
+		{"retry": 3, "delay_seconds": 240, "min_delay_seconds": 192, "max_delay_seconds": 288, "after_seconds": 420, "after_min_seconds": 336, "after_max_seconds": 504},
+		{"retry": 4, "delay_seconds": 480, "min_delay_seconds": 384, "max_delay_seconds": 576, "after_seconds": 900, "after_min_seconds": 720, "after_max_seconds": 1080},
+		{"retry": 5, "delay_seconds": 960, "min_delay_seconds": 768, "max_delay_seconds": 1152, "after_seconds": 1860, "after_min_seconds": 1488, "after_max_seconds": 2232}
+	]`, string(raw["retry_schedule_preview"]))
+
+	// Linear without jitter, capped by max_delay_seconds.
+	r = b.do(t, request{method: http.MethodPatch, path: webhookPath(created.ID), body: map[string]any{
+		"retry_strategy": "linear_backoff", "max_retries": 3, "retry_delay_seconds": 30, "max_delay_seconds": 70, "jitter_enabled": false,
+	}})
+	got := decode[httpapi.Webhook](t, r, http.StatusOK)
+	require.Equal(t, []httpapi.ScheduledRetry{
+		{Retry: 1, DelaySeconds: 30, MinDelaySeconds: 30, MaxDelaySeconds: 30, AfterSeconds: 30, AfterMinSeconds: 30, AfterMaxSeconds: 30},
+		{Retry: 2, DelaySeconds: 60, MinDelaySeconds: 60, MaxDelaySeconds: 60, AfterSeconds: 90, AfterMinSeconds: 90, AfterMaxSeconds: 90},
+		{Retry: 3, DelaySeconds: 70, MinDelaySeconds: 70, MaxDelaySeconds: 70, AfterSeconds: 160, AfterMinSeconds: 160, AfterMaxSeconds: 160},
+	}, got.RetrySchedulePreview)
+
+	// no_retry: an empty list, not null.
+	r = b.do(t, request{method: http.MethodPatch, path: webhookPath(created.ID), body: map[string]any{"retry_strategy": "no_retry"}})
+	require.Equal(t, http.StatusOK, r.status, "body: %s", r.body)
+	require.NoError(t, json.Unmarshal(r.body, &raw))
+	require.JSONEq(t, `[]`, string(raw["retry_schedule_preview"]))
+}
+
+func decodeRaw(t *testing.T, r response) []byte {
+	t.Helper()
+	require.Equal(t, http.StatusOK, r.status, "body: %s", r.body)
+	return r.body
 }
