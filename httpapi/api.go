@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -30,6 +31,11 @@ type Config struct {
 	Version string
 	// Logger receives request errors (default: discard).
 	Logger *slog.Logger
+	// RateLimit is each API key's request budget, per process (default:
+	// DefaultRateLimitPerSecond, bursts of DefaultRateLimitBurst).
+	RateLimit RateLimit
+	// NowFunc is the rate limiter's clock (default time.Now).
+	NowFunc func() time.Time
 }
 
 // Deps are the API's collaborators. Every operation is registered whatever
@@ -49,6 +55,7 @@ type API struct {
 	mux     *http.ServeMux
 	huma    huma.API
 	keyHash [][32]byte
+	limiter *keyLimiter // nil: no rate limit
 }
 
 // New builds the API and registers every operation.
@@ -59,10 +66,14 @@ func New(deps Deps, cfg Config) *API {
 	if cfg.Version == "" {
 		cfg.Version = "dev"
 	}
+	if cfg.NowFunc == nil {
+		cfg.NowFunc = time.Now
+	}
 	a := &API{cfg: cfg, deps: deps, mux: http.NewServeMux()}
 	for _, k := range cfg.APIKeys {
 		a.keyHash = append(a.keyHash, sha256.Sum256([]byte(k)))
 	}
+	a.limiter = newKeyLimiter(cfg.RateLimit, len(cfg.APIKeys), cfg.NowFunc)
 	hc := huma.DefaultConfig("lokihooks API", cfg.Version)
 	hc.Info.Description = "Webhooks and integrations for LOKI services: register webhooks, " +
 		"inspect the event catalog, deliveries and analytics."

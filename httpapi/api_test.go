@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -498,4 +499,67 @@ func TestAPI_SecurityHeaders(t *testing.T) {
 	r = b.do(t, request{method: http.MethodPost, path: webhookPath(created.ID) + "/rotate-secret"})
 	require.Equal(t, http.StatusOK, r.status)
 	check(t, r, "rotate", "no-store")
+}
+
+func TestAPI_RateLimit(t *testing.T) {
+	t.Parallel()
+	const secondKey = "second-key-0123456789"
+	var mu sync.Mutex
+	now := testNow
+	clock := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return now
+	}
+	advance := func(d time.Duration) {
+		mu.Lock()
+		defer mu.Unlock()
+		now = now.Add(d)
+	}
+	_, b := setup(t, func(c *httpapi.Config, _ *app.Config) {
+		c.APIKeys = []string{testKey, secondKey}
+		c.RateLimit = httpapi.RateLimit{PerSecond: 2, Burst: 3}
+		c.NowFunc = clock
+	})
+	get := func(key string) response {
+		return b.do(t, request{method: http.MethodGet, path: "/api/v1/event-types", headers: map[string]string{"Authorization": "Bearer " + key}})
+	}
+
+	for range 3 {
+		require.Equal(t, http.StatusOK, get(testKey).status)
+	}
+	r := get(testKey)
+	p := requireProblem(t, r, http.StatusTooManyRequests)
+	require.Equal(t, "1", r.header.Get("Retry-After"))
+	require.Contains(t, p.Detail, "retry after 1 s")
+	require.Equal(t, "nosniff", r.header.Get("X-Content-Type-Options"))
+
+	// Each key has its own budget; routes without a key have none.
+	require.Equal(t, http.StatusOK, get(secondKey).status)
+	require.Equal(t, http.StatusOK, b.get(t, "/healthz").status)
+	// An unknown key is refused before it costs anyone a token.
+	for range 5 {
+		requireProblem(t, get("wrong-key-0123456789"), http.StatusUnauthorized)
+	}
+
+	// Half a second refills one token at 2 per second.
+	advance(500 * time.Millisecond)
+	require.Equal(t, http.StatusOK, get(testKey).status)
+	requireProblem(t, get(testKey), http.StatusTooManyRequests)
+	advance(10 * time.Second) // refills to the burst, no further
+	for range 3 {
+		require.Equal(t, http.StatusOK, get(testKey).status)
+	}
+	requireProblem(t, get(testKey), http.StatusTooManyRequests)
+
+	t.Run("Off", func(t *testing.T) {
+		t.Parallel()
+		_, b := setup(t, func(c *httpapi.Config, _ *app.Config) {
+			c.RateLimit = httpapi.RateLimit{PerSecond: -1}
+			c.NowFunc = func() time.Time { return testNow }
+		})
+		for range 50 {
+			require.Equal(t, http.StatusOK, b.get(t, "/api/v1/event-types").status)
+		}
+	})
 }

@@ -14,11 +14,12 @@ import (
 
 // ServeHTTP implements http.Handler. Before a route sees a request, and so
 // before any body is read, it sets the security headers, checks the API
-// key of every /api route, then the query string.
+// key of every /api route and the key's rate limit, then the query string.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	setSecurityHeaders(w.Header(), r.URL.Path)
 	if strings.HasPrefix(r.URL.Path, apiPrefix) {
-		if _, ok := a.authenticate(w, r); !ok {
+		key, ok := a.authenticate(w, r)
+		if !ok || !a.limit(w, r, key) {
 			return
 		}
 	}
