@@ -112,6 +112,9 @@ func errPreconditionFailed() error {
 const (
 	// maxEchoBytes caps an echoed string value.
 	maxEchoBytes = 200
+	// maxErrorDetails caps the details of one error body, so that a body
+	// with thousands of mistakes gets a bounded answer.
+	maxErrorDetails = 50
 )
 
 // secretFields are the body fields whose values an error never echoes:
@@ -123,13 +126,18 @@ var secretFields = []string{"secret", "custom_headers", "secret_headers", "crede
 // echoes the value at its location to help a client find its mistake, but
 // never the whole body (a JSON parse error), never an object or a list (an
 // unknown property echoes its parent object, secrets included), never the
-// value of a secret field, and at most maxEchoBytes of a string. Messages
-// that name Go types (a number that does not fit its field) are rewritten
-// in the API's terms.
+// value of a secret field, and at most maxEchoBytes of a string; it lists
+// at most maxErrorDetails problems. Messages that name Go types (a number
+// that does not fit its field) are rewritten in the API's terms.
 func sanitizeProblem(_ huma.Context, _ string, v any) (any, error) {
 	em, ok := v.(*huma.ErrorModel)
 	if !ok {
 		return v, nil
+	}
+	if n := len(em.Errors); n > maxErrorDetails {
+		em.Errors = append(em.Errors[:maxErrorDetails-1], &huma.ErrorDetail{
+			Message: strconv.Itoa(n-maxErrorDetails+1) + " more problems not listed: fix these and send the request again",
+		})
 	}
 	for _, d := range em.Errors {
 		if d == nil {

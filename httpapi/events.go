@@ -56,8 +56,10 @@ type PublishEventBody struct {
 }
 
 type publishEventInput struct {
-	IdempotencyKey string `header:"Idempotency-Key" maxLength:"255" doc:"Makes retries safe: a repeated request with the same key and body returns the first response (with Idempotent-Replayed: true) instead of publishing again; the same key with a different body is a 422"`
+	IdempotencyKey string `header:"Idempotency-Key" maxLength:"255" doc:"Makes retries safe: a repeated request with the same key and body returns the first response (with Idempotent-Replayed: true) instead of publishing again; the same key with a different body is a 422. A structured-field string (\"…\") or the bare key"`
 	Body           PublishEventBody
+
+	key string // the key, unquoted; set by Resolve
 }
 
 // PublishEventResult is the body of a publish-event response.
@@ -150,12 +152,23 @@ func (a *API) registerEvents() {
 	}), a.getEvent)
 }
 
-// Resolve rejects text PostgreSQL cannot store.
-func (in *publishEventInput) Resolve(huma.Context) []error {
+// Resolve reads the Idempotency-Key and rejects text PostgreSQL cannot
+// store.
+func (in *publishEventInput) Resolve(ctx huma.Context) []error {
 	var errs []error
-	if !storable(in.IdempotencyKey) {
+	present := false
+	ctx.EachHeader(func(name, _ string) { present = present || strings.EqualFold(name, "Idempotency-Key") })
+	key, ok := idempotencyKey(in.IdempotencyKey)
+	switch {
+	case present && (!ok || key == ""):
+		errs = append(errs, &huma.ErrorDetail{
+			Location: "header.Idempotency-Key",
+			Message:  `must be a non-empty key, bare or as a quoted string ("key"); leave the header out to publish without one`,
+		})
+	case !storable(key):
 		errs = append(errs, &huma.ErrorDetail{Location: "header.Idempotency-Key", Message: "must be valid UTF-8 without NUL characters"})
 	}
+	in.key = key
 	if !storable(in.Body.Type) {
 		errs = append(errs, &huma.ErrorDetail{Location: "body.type", Message: "must be valid UTF-8 without NUL characters"})
 	}
@@ -184,9 +197,8 @@ func (a *API) publishEvent(ctx context.Context, in *publishEventInput) (*publish
 	if err != nil {
 		return nil, a.problem(ctx, err)
 	}
-	key := idempotencyKey(in.IdempotencyKey)
 	id, replayed, err := a.deps.Events.Publish(ctx, domain.PublishRequest{
-		Type: in.Body.Type, Data: data, ID: in.Body.ID, Metadata: in.Body.Metadata, IdempotencyKey: key,
+		Type: in.Body.Type, Data: data, ID: in.Body.ID, Metadata: in.Body.Metadata, IdempotencyKey: in.key,
 	})
 	if err != nil {
 		return nil, a.publishProblem(ctx, err, &in.Body)
@@ -201,14 +213,31 @@ func (a *API) publishEvent(ctx context.Context, in *publishEventInput) (*publish
 	return out, nil
 }
 
-// idempotencyKey accepts the key as the draft's structured-field string
-// ("…") or bare, as most clients send it.
-func idempotencyKey(h string) string {
+// idempotencyKey reads the key as the draft's structured-field string
+// ("…", RFC 8941 §3.3.3: printable ASCII, with \" and \\ escapes) or bare,
+// as most clients send it. ok is false for a quoted string that is not
+// well-formed.
+func idempotencyKey(h string) (key string, ok bool) {
 	h = strings.TrimSpace(h)
-	if len(h) >= 2 && h[0] == '"' && h[len(h)-1] == '"' {
-		return h[1 : len(h)-1]
+	quoted, found := strings.CutPrefix(h, `"`)
+	if !found {
+		return h, true
 	}
-	return h
+	var b strings.Builder
+	for i := 0; i < len(quoted); i++ {
+		switch c := quoted[i]; {
+		case c == '\\' && i+1 < len(quoted) && (quoted[i+1] == '"' || quoted[i+1] == '\\'):
+			b.WriteByte(quoted[i+1])
+			i++
+		case c == '"':
+			return b.String(), i == len(quoted)-1
+		case c < 0x20 || c > 0x7e || c == '\\':
+			return "", false
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return "", false // no closing quote
 }
 
 func (a *API) listEvents(ctx context.Context, in *listEventsInput) (*listEventsOutput, error) {

@@ -253,6 +253,25 @@ func TestAPI_PublishEvent(t *testing.T) {
 		require.Equal(t, "key-1", fake.seen().published[0].IdempotencyKey)
 	})
 
+	t.Run("IdempotencyKeyForms", func(t *testing.T) {
+		t.Parallel()
+		fake, b := setupPipeline(t)
+		fake.publishID = "evt_1"
+		body := map[string]any{"type": "compliance.alert", "data": map[string]any{}}
+		for header, key := range map[string]string{
+			`key-1`: "key-1", ` key-2 `: "key-2", `"key-3"`: "key-3", `"a \"quoted\" \\ key"`: `a "quoted" \ key`,
+		} {
+			r := b.do(t, publish(body, map[string]string{"Idempotency-Key": header}))
+			require.Equal(t, http.StatusAccepted, r.status, "body: %s", r.body)
+			calls := fake.seen().published
+			require.Equal(t, key, calls[len(calls)-1].IdempotencyKey, header)
+		}
+		for _, header := range []string{" ", `""`, `"unterminated`, `"a"b"`, `"bad \x escape"`, "\"tab\tinside\"", "\"\xff\""} {
+			p := requireProblem(t, b.do(t, publish(body, map[string]string{"Idempotency-Key": header})), http.StatusUnprocessableEntity)
+			require.Equal(t, []string{"header.Idempotency-Key"}, errorLocations(p), "%q", header)
+		}
+	})
+
 	t.Run("UnknownType", func(t *testing.T) {
 		t.Parallel()
 		fake, b := setupPipeline(t)
