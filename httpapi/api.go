@@ -121,9 +121,10 @@ func (a *API) notFound(w http.ResponseWriter, r *http.Request) {
 			allowed = append(allowed, m)
 		}
 	}
-	status, detail := http.StatusNotFound, "no such route: "+r.URL.Path
+	status, detail := http.StatusNotFound, "no such route: "+r.URL.Path+
+		" (the API is under /api/v1; GET /openapi.json describes every route)"
 	if len(allowed) > 0 {
-		status, detail = http.StatusMethodNotAllowed, "method "+r.Method+" is not allowed here"
+		status, detail = http.StatusMethodNotAllowed, "method "+r.Method+" is not allowed here; use "+strings.Join(allowed, ", ")
 		w.Header().Set("Allow", strings.Join(allowed, ", "))
 	}
 	writeProblem(w, r, status, detail)

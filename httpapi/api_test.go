@@ -323,6 +323,9 @@ func TestAPI_OpenAPI(t *testing.T) {
 			want := []map[string][]string{{}}
 			if strings.HasPrefix(path, "/api/") {
 				want = []map[string][]string{{"bearer": {}}}
+				for _, status := range []string{"400", "401", "422", "429"} {
+					require.Contains(t, op.Responses, status, "%s %s documents %s", op.Method, path, status)
+				}
 			}
 			require.Equal(t, want, op.Security, "%s %s", op.Method, path)
 		}
@@ -391,7 +394,7 @@ func TestAPI_Routing(t *testing.T) {
 		t.Parallel()
 		for _, path := range []string{"/", "/api", "/api/v2/webhooks", "/api/v1/webhooks/", "/api/v1/event-types/", "/nope"} {
 			p := requireProblem(t, b.get(t, path), http.StatusNotFound)
-			require.Equal(t, "no such route: "+path, p.Detail)
+			require.Equal(t, "no such route: "+path+" (the API is under /api/v1; GET /openapi.json describes every route)", p.Detail)
 		}
 	})
 
@@ -399,7 +402,7 @@ func TestAPI_Routing(t *testing.T) {
 		t.Parallel()
 		r := b.do(t, request{method: http.MethodDelete, path: "/api/v1/webhooks"})
 		p := requireProblem(t, r, http.StatusMethodNotAllowed)
-		require.Equal(t, "method DELETE is not allowed here", p.Detail)
+		require.Equal(t, "method DELETE is not allowed here; use GET, POST", p.Detail)
 		require.Equal(t, "GET, POST", r.header.Get("Allow"))
 
 		r = b.do(t, request{method: http.MethodPost, path: "/api/v1/webhooks/wh_x"})
@@ -499,6 +502,28 @@ func TestAPI_SecurityHeaders(t *testing.T) {
 	r = b.do(t, request{method: http.MethodPost, path: webhookPath(created.ID) + "/rotate-secret"})
 	require.Equal(t, http.StatusOK, r.status)
 	check(t, r, "rotate", "no-store")
+}
+
+func TestAPI_HumaMessagesSayWhatToDo(t *testing.T) {
+	t.Parallel()
+	_, b := setup(t, nil)
+	for _, c := range []struct {
+		req    request
+		status int
+		detail string
+	}{
+		{request{method: http.MethodPost, path: webhooksPath, body: validBody(map[string]any{"max_retries": "5"})}, http.StatusUnprocessableEntity,
+			"the request is not valid: errors lists each problem and where it is"},
+		{request{method: http.MethodPost, path: webhooksPath, body: `{"name": "` + strings.Repeat("x", httpapi.MaxBodyBytes) + `"}`}, http.StatusRequestEntityTooLarge,
+			"the request body is larger than 256 KiB: send a smaller one"},
+		{request{method: http.MethodPost, path: webhooksPath, body: "<webhook/>", headers: map[string]string{"Content-Type": "application/xml"}}, http.StatusUnsupportedMediaType,
+			"the request body must be JSON: send it with Content-Type: application/json"},
+		{request{method: http.MethodPost, path: webhooksPath, body: ""}, http.StatusBadRequest,
+			"this operation needs a JSON request body"},
+	} {
+		p := requireProblem(t, b.do(t, c.req), c.status)
+		require.Equal(t, c.detail, p.Detail)
+	}
 }
 
 func TestAPI_RateLimit(t *testing.T) {

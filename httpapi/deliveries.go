@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -145,7 +146,7 @@ type webhookTestOutput struct {
 func (a *API) registerDeliveries() {
 	reg := func(tag string, op huma.Operation) huma.Operation {
 		op.Tags, op.Security, op.MaxBodyBytes = []string{tag}, bearer, MaxBodyBytes
-		op.Errors = append([]int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusUnprocessableEntity}, op.Errors...)
+		op.Errors = append(slices.Clone(apiErrors), op.Errors...)
 		return op
 	}
 	huma.Register(a.huma, reg("Deliveries", huma.Operation{

@@ -30,7 +30,7 @@ func (a *API) problem(ctx context.Context, err error) error {
 		for i, f := range ve.Fields {
 			details[i] = &huma.ErrorDetail{Location: "body." + f.Field, Message: f.Message}
 		}
-		return huma.Error422UnprocessableEntity("validation failed", details...)
+		return huma.Error422UnprocessableEntity("the request is not valid: errors lists each problem and where it is", details...)
 	case errors.Is(err, domain.ErrInvalid):
 		return huma.Error422UnprocessableEntity(err.Error())
 	case errors.Is(err, domain.ErrNotFound):
@@ -134,6 +134,7 @@ func sanitizeProblem(_ huma.Context, _ string, v any) (any, error) {
 	if !ok {
 		return v, nil
 	}
+	em.Detail = problemDetail(em)
 	if n := len(em.Errors); n > maxErrorDetails {
 		em.Errors = append(em.Errors[:maxErrorDetails-1], &huma.ErrorDetail{
 			Message: strconv.Itoa(n-maxErrorDetails+1) + " more problems not listed: fix these and send the request again",
@@ -185,6 +186,24 @@ func truncate(s string, n int) string {
 		cut--
 	}
 	return s[:cut] + "…"
+}
+
+// problemDetail rewrites the details Huma writes itself, which name the
+// problem but not what to do about it.
+func problemDetail(em *huma.ErrorModel) string {
+	switch {
+	case em.Status == http.StatusRequestEntityTooLarge:
+		return "the request body is larger than " + strconv.Itoa(MaxBodyBytes>>10) + " KiB: send a smaller one"
+	case em.Status == http.StatusUnsupportedMediaType:
+		return "the request body must be JSON: send it with Content-Type: application/json"
+	case em.Status == http.StatusRequestTimeout:
+		return "the request body arrived too slowly: send it at once"
+	case em.Detail == "request body is required":
+		return "this operation needs a JSON request body"
+	case em.Detail == "validation failed":
+		return "the request is not valid: errors lists each problem and where it is"
+	}
+	return em.Detail
 }
 
 // apiMessage rewrites encoding/json's messages, which name Go types, in the

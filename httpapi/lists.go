@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 
@@ -11,6 +12,11 @@ import (
 
 	"github.com/loki-interceptor/lokihooks/domain"
 )
+
+// apiErrors are the statuses every /api operation may answer: a bad query
+// string (400), no valid key (401), invalid input (422), the key's rate
+// limit (429).
+var apiErrors = []int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusUnprocessableEntity, http.StatusTooManyRequests}
 
 // listDescription is what every list operation says about its pages.
 const listDescription = "Cursor-paginated, newest first; order=asc lists oldest first. " +

@@ -161,7 +161,7 @@ func (a *API) registerWebhooks() {
 	tags := []string{"Webhooks"}
 	reg := func(op huma.Operation) huma.Operation {
 		op.Tags, op.Security, op.MaxBodyBytes = tags, bearer, MaxBodyBytes
-		op.Errors = append([]int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusUnprocessableEntity}, op.Errors...)
+		op.Errors = append(slices.Clone(apiErrors), op.Errors...)
 		return op
 	}
 	huma.Register(a.huma, reg(huma.Operation{

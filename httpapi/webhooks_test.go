@@ -154,6 +154,7 @@ func TestAPI_CreateWebhook(t *testing.T) {
 		p := requireProblem(t, r, http.StatusUnprocessableEntity)
 		require.Equal(t, []string{"body.url"}, errorLocations(p))
 		require.Contains(t, p.Errors[0].Message, "must use https")
+		require.Contains(t, p.Errors[0].Message, "LOKIHOOKS_ALLOW_HTTP=true", "the refusal names the setting")
 	})
 
 	t.Run("HTTPURLAllowed", func(t *testing.T) {
@@ -200,7 +201,7 @@ func TestAPI_CreateWebhook(t *testing.T) {
 			"timeout_seconds": 0, "secret": "not-a-secret",
 		}})
 		p := requireProblem(t, r, http.StatusUnprocessableEntity)
-		require.Equal(t, "validation failed", p.Detail)
+		require.Equal(t, "the request is not valid: errors lists each problem and where it is", p.Detail)
 		require.ElementsMatch(t, []string{
 			"body.name", "body.url", "body.event_types", "body.max_delay_seconds",
 			"body.backoff_multiplier", "body.timeout_seconds", "body.secret",
