@@ -104,7 +104,7 @@ func (a *API) commandProblem(ctx context.Context, id domain.WebhookID, err error
 // errPreconditionFailed is the 412 of an If-Match that no longer matches,
 // in user terms: no versions or stream names.
 func errPreconditionFailed() error {
-	return huma.Error412PreconditionFailed("the webhook changed since you read it: If-Match does not match its current ETag; " +
+	return huma.Error412PreconditionFailed("the resource changed since you read it: If-Match does not match its current ETag; " +
 		"GET it again for the current ETag, reapply your change and retry")
 }
 
