@@ -28,6 +28,11 @@ import (
 // OpenAPI document for every operation in it, so that an operation added
 // later is covered without touching this file. Each is sent to the real
 // stack and its answer must be a 4xx RFC 9457 problem that leaks nothing.
+//
+// It leaves out what net/http refuses before any handler runs, with a
+// text/plain 400 of its own: a bad % escape in the path, CR, LF or NUL in a
+// header value, a malformed request line. (NUL bytes do reach the API in
+// paths, query strings and bodies, and are sent there.)
 
 // badRequest is one generated request.
 type badRequest struct {
