@@ -46,11 +46,30 @@ type badRequest struct {
 
 func (r badRequest) String() string { return r.op + " " + r.what }
 
-// leaks are texts no error body may contain: SQL and driver text, Go type
-// and package names, stack traces.
-var leaks = regexp.MustCompile(`(?i:sqlstate|pgx|pgconn|pq: |postgres|syntax error at|duplicate key|violates|relation ")|` +
-	`SELECT |INSERT |UPDATE |DELETE FROM|goroutine \d|panic|\.go:\d|runtime\.|reflect\.|` +
-	`Go (struct field|value)|map\[|interface \{|\[\]byte|\b(domain|httpapi|projections|eventstore|app|huma|json|secretbox)\.[A-Z]`)
+// Texts no error body may contain: SQL and driver text, Go type and
+// package names, stack traces. Plain substrings are checked first (cheaply),
+// then the patterns.
+var (
+	leakWords      = []string{"SQLSTATE", "SELECT ", "INSERT ", "UPDATE ", "DELETE FROM", "goroutine ", "runtime.", "reflect.", "map[", "interface {", "[]byte"}
+	leakWordsLower = []string{"pgx", "pgconn", "pq: ", "postgres", "syntax error at", "duplicate key", "violates", `relation "`, "panic", "go struct field", "go value of type"}
+	leakPatterns   = regexp.MustCompile(`goroutine \d|\.go:\d|\b(domain|httpapi|projections|eventstore|app|huma|json|secretbox)\.[A-Z]`)
+)
+
+// leak returns the first leaking text of body, or "".
+func leak(body []byte) string {
+	s, lower := string(body), strings.ToLower(string(body))
+	for _, w := range leakWords {
+		if strings.Contains(s, w) {
+			return w
+		}
+	}
+	for _, w := range leakWordsLower {
+		if strings.Contains(lower, w) {
+			return w
+		}
+	}
+	return leakPatterns.FindString(s)
+}
 
 // corpus generates the requests.
 type corpus struct {
@@ -166,7 +185,7 @@ func badValues(s *huma.Schema) map[string]any {
 		if s.MaxLength != nil {
 			out["too-long"] = strings.Repeat("x", *s.MaxLength+1)
 		} else {
-			out["huge"] = strings.Repeat("x", 200<<10)
+			out["huge"] = strings.Repeat("x", 64<<10)
 		}
 		if len(s.Enum) > 0 {
 			out["not-in-enum"] = "not-in-enum"
@@ -193,7 +212,7 @@ func badValues(s *huma.Schema) map[string]any {
 		}
 	case huma.TypeArray:
 		out["items-wrong"] = []any{map[string]any{"k": 1}, nil}
-		out["many-items"] = slices.Repeat([]any{"x"}, 5000)
+		out["many-items"] = slices.Repeat([]any{"x"}, 2000)
 	case huma.TypeObject:
 		out["value-nested"] = map[string]any{"k": map[string]any{"deep": []any{nil, "\x00"}}}
 		out["key-nul"] = map[string]any{"a\x00b": "v"}
@@ -498,8 +517,8 @@ func TestAPI_BadInputCorpus(t *testing.T) {
 				fail(r, "%d with Content-Type %q: %.300s", res.StatusCode, res.Header.Get("Content-Type"), body.Bytes())
 			case body.Len() > maxAnswerBytes:
 				fail(r, "answer of more than %d bytes: %.300s", maxAnswerBytes, body.Bytes())
-			case leaks.Match(body.Bytes()):
-				fail(r, "leaks %q: %.500s", leaks.Find(body.Bytes()), body.Bytes())
+			case leak(body.Bytes()) != "":
+				fail(r, "leaks %q: %.500s", leak(body.Bytes()), body.Bytes())
 			default:
 				var p huma.ErrorModel
 				if err := json.Unmarshal(body.Bytes(), &p); err != nil || p.Status != res.StatusCode || p.Title == "" {
