@@ -34,6 +34,9 @@ type post struct {
 	// what names the attempt in error text, e.g. "delivery dlv_1"; never a
 	// URL or a credential.
 	what string
+	// secretHeaders names headers whose values the result must not keep,
+	// besides the signatures and HTTP's credential headers.
+	secretHeaders []string
 }
 
 // roundTrip makes p within p.timeout and describes the outcome: Success on
@@ -58,7 +61,7 @@ func roundTrip(ctx context.Context, client *http.Client, p *post) domain.Attempt
 		httpReq.Header[k] = vs
 	}
 
-	res := domain.AttemptResult{RequestHeaders: redactSignatures(httpReq.Header)}
+	res := domain.AttemptResult{RequestHeaders: redactHeaders(httpReq.Header, p.secretHeaders)}
 	start := time.Now()
 	resp, err := client.Do(httpReq)
 	if err != nil {

@@ -48,31 +48,6 @@ const (
 	contentTypeJSON = "application/json"
 )
 
-// reservedHeaders are set by the sender and never taken from
-// Request.Headers: the contract headers a receiver verifies, plus those the
-// transport owns.
-var reservedHeaders = map[string]struct{}{
-	"Content-Type":         {},
-	HeaderWebhookID:        {},
-	HeaderWebhookTimestamp: {},
-	HeaderWebhookSignature: {},
-	HeaderLegacySignature:  {},
-	HeaderEventType:        {},
-	HeaderDeliveryID:       {},
-	HeaderAttempt:          {},
-	"Host":                 {},
-	"Content-Length":       {},
-	"Transfer-Encoding":    {},
-	"Connection":           {},
-	"Te":                   {},
-	"Trailer":              {},
-	"Upgrade":              {},
-	"Proxy-Connection":     {},
-	"Keep-Alive":           {},
-	"Expect":               {},
-	"Content-Encoding":     {},
-}
-
 // WebhookConfig configures NewWebhook.
 type WebhookConfig struct {
 	// UserAgent is the User-Agent header. Default DefaultUserAgent
@@ -157,19 +132,19 @@ func (w *Webhook) Send(ctx context.Context, req domain.AttemptRequest) domain.At
 	w.setHeaders(ctx, h, &req, now, signature)
 	return roundTrip(ctx, w.client, &post{
 		url: req.URL, header: h, body: req.Body, now: now, timeout: timeout,
-		maxResponseBytes: w.cfg.MaxResponseBytes, what: "delivery " + req.DeliveryID,
+		maxResponseBytes: w.cfg.MaxResponseBytes, what: "delivery " + req.DeliveryID, secretHeaders: req.SecretHeaders,
 	})
 }
 
-// setHeaders writes the custom headers whose keys are not reserved, then the
-// contract headers, then the trace context.
+// setHeaders writes the custom headers whose keys are not reserved
+// (domain.IsReservedHeader, the list the API refuses), then the contract
+// headers, then the trace context.
 func (w *Webhook) setHeaders(ctx context.Context, h http.Header, req *domain.AttemptRequest, now time.Time, signature string) {
 	for k, v := range req.Headers {
-		k = http.CanonicalHeaderKey(k)
-		if _, reserved := reservedHeaders[k]; reserved {
+		if domain.IsReservedHeader(k) {
 			continue
 		}
-		h.Set(k, v)
+		h.Set(http.CanonicalHeaderKey(k), v)
 	}
 	// Contract headers go in after the custom ones so nothing can shadow
 	// them, whatever the map held.
@@ -201,31 +176,19 @@ func withoutURL(err error) error {
 	return err
 }
 
-func redactSignatures(h http.Header) http.Header {
+// redactHeaders returns h with the values of the signature headers and of
+// the secret headers replaced by "[redacted]". Secret headers are those the
+// destination lists plus HTTP's credential headers (domain.IsSecretHeader);
+// no name is guessed, so a header the user did not mark is recorded as sent.
+func redactHeaders(h http.Header, secret []string) http.Header {
 	out := h.Clone()
 	for name := range out {
-		if isSensitiveHeader(name) {
+		if strings.EqualFold(name, HeaderWebhookSignature) || strings.EqualFold(name, HeaderLegacySignature) ||
+			domain.IsSecretHeader(name, secret) {
 			out.Set(name, redactedValue)
 		}
 	}
 	return out
-}
-
-// isSensitiveHeader reports headers whose values are credentials: the
-// signatures, and custom headers that by their name carry a secret
-// (Authorization, Cookie, API keys, tokens). Their values are never stored.
-func isSensitiveHeader(name string) bool {
-	n := strings.ToLower(name)
-	switch n {
-	case "authorization", "proxy-authorization", "cookie", strings.ToLower(HeaderWebhookSignature), strings.ToLower(HeaderLegacySignature):
-		return true
-	}
-	for _, part := range []string{"token", "secret", "key", "password", "auth", "signature", "credential"} {
-		if strings.Contains(n, part) {
-			return true
-		}
-	}
-	return false
 }
 
 func statusDetail(code int) string {

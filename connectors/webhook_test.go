@@ -223,6 +223,27 @@ func TestWebhook_Send(t *testing.T) {
 		require.NoError(t, ref.Verify(got.body, got.header))
 	})
 
+	t.Run("ReservedHeadersNeverSent", func(t *testing.T) {
+		t.Parallel()
+		// The sender skips exactly the names the API refuses: one list,
+		// domain.ReservedHeaders, so nothing the API accepts is dropped.
+		wh, b := setup(t, nil)
+		req := b.request()
+		req.Headers = map[string]string{"X-Tenant": "acme"}
+		for _, name := range domain.ReservedHeaders() {
+			req.Headers[name] = "custom-" + name
+		}
+		res := wh.Send(t.Context(), req)
+		require.True(t, res.Success, res.Detail)
+		got := b.receive(t)
+		require.Equal(t, "acme", got.header.Get("X-Tenant"))
+		for name, values := range got.header {
+			for _, v := range values {
+				require.NotContains(t, v, "custom-", "reserved header %s was sent from custom headers", name)
+			}
+		}
+	})
+
 	t.Run("TraceContextPropagated", func(t *testing.T) {
 		t.Parallel()
 		_, b := setup(t, nil)
@@ -634,11 +655,20 @@ func TestWebhook_Send_RedactsCredentialHeaders(t *testing.T) {
 	res := connectors.NewWebhook(client, connectors.WebhookConfig{}).Send(t.Context(), domain.AttemptRequest{
 		URL: srv.URL, EventID: "evt_1", EventType: "system.error", DeliveryID: "dlv_1", Attempt: 1, Body: []byte(`{}`),
 		Secrets: []string{domain.GenerateSecret()},
-		Headers: map[string]string{"Authorization": "Bearer s3cr3t", "X-Api-Key": "k3y", "X-Tenant": "acme"},
+		Headers: map[string]string{
+			"Authorization": "Bearer s3cr3t", "Cookie": "session=1", "X-Api-Key": "k3y", "X-Custom-Credential": "c0de",
+			"X-Secret-Token": "by name only", "X-Tenant": "acme",
+		},
+		SecretHeaders: []string{"x-api-key", "X-Custom-Credential"},
 	})
 	require.True(t, res.Success)
 	require.Equal(t, "Bearer s3cr3t", got.Get("Authorization"), "the receiver gets the real value")
-	require.Equal(t, "[redacted]", res.RequestHeaders.Get("Authorization"))
-	require.Equal(t, "[redacted]", res.RequestHeaders.Get("X-Api-Key"))
+	require.Equal(t, "k3y", got.Get("X-Api-Key"), "the receiver gets the real value")
+	// Redacted: the webhook's own list, and HTTP's credential headers.
+	for _, name := range []string{"Authorization", "Cookie", "X-Api-Key", "X-Custom-Credential", "webhook-signature", "X-Webhook-Signature"} {
+		require.Equal(t, "[redacted]", res.RequestHeaders.Get(name), name)
+	}
+	// Nothing is guessed from a name.
+	require.Equal(t, "by name only", res.RequestHeaders.Get("X-Secret-Token"))
 	require.Equal(t, "acme", res.RequestHeaders.Get("X-Tenant"), "other headers are kept")
 }

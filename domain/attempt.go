@@ -32,9 +32,14 @@ type AttemptRequest struct {
 	// legacy X-Webhook-Signature uses only the first.
 	Secrets []string
 	// Headers are custom headers. They never replace the contract headers
-	// (Content-Type, webhook-*, X-Webhook-*) or transport-owned ones; those
-	// keys are skipped, compared case-insensitively.
+	// (Content-Type, webhook-*, X-Webhook-*) or transport-owned ones: names
+	// for which IsReservedHeader holds are skipped.
 	Headers map[string]string
+	// SecretHeaders names the custom headers whose values are secret (the
+	// destination's SecretHeaders). Their values, and those of the headers
+	// that are always secret (IsSecretHeader), are redacted in
+	// AttemptResult.RequestHeaders; no other header is.
+	SecretHeaders []string
 	// Config is an integration's configuration, a JSON object already
 	// validated against its kind's schema; nil for webhooks.
 	Config json.RawMessage
@@ -69,6 +74,7 @@ type AttemptResult struct {
 	// Truncated reports that the body was longer than ResponseBody.
 	Truncated bool
 	// RequestHeaders are the headers as sent, with both signature headers
+	// and the secret headers (AttemptRequest.SecretHeaders, IsSecretHeader)
 	// replaced by "[redacted]". Nil when the request could not be built.
 	RequestHeaders http.Header
 	// Duration is the wall time from sending to the end of reading the

@@ -67,10 +67,12 @@ type Destination struct {
 	RateLimitPerHour   int
 	// Timeout bounds one attempt.
 	Timeout time.Duration
-	// URL, Secrets and Headers describe a webhook.
-	URL     string
-	Secrets []string
-	Headers map[string]string
+	// URL, Secrets and Headers describe a webhook. SecretHeaders names the
+	// headers whose values are secret (WebhookSpec.SecretHeaderNames).
+	URL           string
+	Secrets       []string
+	Headers       map[string]string
+	SecretHeaders []string
 	// Config and Credentials describe an integration.
 	Config      json.RawMessage
 	Credentials json.RawMessage

@@ -60,18 +60,56 @@ const (
 const WebhookStreamType = webhookStreamType
 
 // reservedHeaders may not be set through custom_headers: they carry the
-// signature, identity and framing of every delivery.
+// signature, identity and framing of every delivery, or belong to the
+// transport (hop-by-hop and framing headers) or the trace context. It is the
+// one list: the API rejects these names and the sender never sends them from
+// custom headers.
 var reservedHeaders = map[string]bool{
-	"content-type": true, "content-length": true, "host": true, "transfer-encoding": true,
-	"connection": true, "user-agent": true, "traceparent": true, "tracestate": true,
+	"content-type": true, "content-length": true, "content-encoding": true, "host": true,
+	"transfer-encoding": true, "connection": true, "keep-alive": true, "proxy-connection": true,
+	"te": true, "trailer": true, "upgrade": true, "expect": true, "user-agent": true,
+	"traceparent": true, "tracestate": true, "baggage": true,
 	"webhook-id": true, "webhook-timestamp": true, "webhook-signature": true,
 	"x-webhook-signature": true, "x-webhook-event": true, "x-webhook-delivery": true,
 	"x-webhook-attempt": true,
 }
 
-// IsReservedHeader reports whether name is set by lokihooks on every delivery
-// and so may not be overridden by a custom header.
+// IsReservedHeader reports whether name is set by lokihooks or its transport
+// on every delivery and so may not be set by a custom header. Names compare
+// case-insensitively.
 func IsReservedHeader(name string) bool { return reservedHeaders[strings.ToLower(name)] }
+
+// ReservedHeaders returns the reserved header names in canonical form,
+// sorted.
+func ReservedHeaders() []string {
+	out := make([]string, 0, len(reservedHeaders))
+	for name := range reservedHeaders {
+		out = append(out, http.CanonicalHeaderKey(name))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// credentialHeaders carry credentials by HTTP's own definition (RFC 9110
+// §11.6.2, §11.7.2; RFC 6265): as custom headers they are always secret,
+// whether or not secret_headers lists them.
+var credentialHeaders = map[string]bool{"authorization": true, "proxy-authorization": true, "cookie": true}
+
+// IsSecretHeader reports whether the custom header name holds a secret:
+// Authorization, Proxy-Authorization and Cookie always do, any other header
+// when listed (names compare case-insensitively). Secret header values are
+// masked in API answers and redacted in attempt records.
+func IsSecretHeader(name string, listed []string) bool {
+	if credentialHeaders[strings.ToLower(name)] {
+		return true
+	}
+	for _, l := range listed {
+		if strings.EqualFold(l, name) {
+			return true
+		}
+	}
+	return false
+}
 
 // WebhookSpec is the user-controlled configuration of a webhook. Zero values
 // of numeric fields mean "default" only where Normalize says so.
@@ -89,7 +127,51 @@ type WebhookSpec struct {
 	RateLimitPerMinute int               `json:"rate_limit_per_minute"`
 	RateLimitPerHour   int               `json:"rate_limit_per_hour"`
 	CustomHeaders      map[string]string `json:"custom_headers"`
-	Metadata           map[string]any    `json:"metadata"`
+	// SecretHeaders names the custom headers whose values are credentials,
+	// besides those that always are (see IsSecretHeader). Each must name a
+	// header of CustomHeaders.
+	SecretHeaders []string       `json:"secret_headers,omitempty"`
+	Metadata      map[string]any `json:"metadata"`
+}
+
+// IsSecretHeader reports whether the custom header name holds a secret.
+func (s WebhookSpec) IsSecretHeader(name string) bool { return IsSecretHeader(name, s.SecretHeaders) }
+
+// withSecretHeadersNormalized returns s with SecretHeaders spelled as the
+// custom headers they name, sorted, and nil when empty, so that equal
+// configurations are recorded alike. Names that match no header are kept
+// (Validate reports them).
+func (s WebhookSpec) withSecretHeadersNormalized() WebhookSpec {
+	if len(s.SecretHeaders) == 0 {
+		s.SecretHeaders = nil
+		return s
+	}
+	names := make([]string, 0, len(s.SecretHeaders))
+	for _, listed := range s.SecretHeaders {
+		name := listed
+		for h := range s.CustomHeaders {
+			if strings.EqualFold(h, listed) {
+				name = h
+			}
+		}
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	s.SecretHeaders = names
+	return s
+}
+
+// SecretHeaderNames returns the custom headers whose values are secret, as
+// CustomHeaders spells them, sorted.
+func (s WebhookSpec) SecretHeaderNames() []string {
+	out := []string{}
+	for name := range s.CustomHeaders {
+		if s.IsSecretHeader(name) {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // DefaultWebhookSpec returns a spec holding every default; callers overwrite
@@ -138,6 +220,7 @@ func (s WebhookSpec) Validate(opts ValidationOpts) error {
 	}
 	s.deliverySettings().validate(v)
 	validateHeaders(v, s.CustomHeaders)
+	validateSecretHeaders(v, s.SecretHeaders, s.CustomHeaders)
 	if b, err := json.Marshal(s.Metadata); err != nil {
 		v.add("metadata", "must be a JSON object")
 	} else if len(b) > MaxMetadataBytes {
@@ -168,6 +251,33 @@ func validateHeaders(v *ValidationError, headers map[string]string) {
 		}
 		seen[canonical] = true
 	}
+}
+
+func validateSecretHeaders(v *ValidationError, names []string, headers map[string]string) {
+	if len(names) > MaxCustomHeaders {
+		v.add("secret_headers", "at most %d names", MaxCustomHeaders)
+		return
+	}
+	seen := make(map[string]bool, len(names))
+	for _, name := range names {
+		canonical := http.CanonicalHeaderKey(name)
+		switch {
+		case seen[canonical]:
+			v.add("secret_headers", "names %q twice", name)
+		case !hasHeader(headers, name):
+			v.add("secret_headers", "%q names no header of custom_headers: add the header, or leave the name out", name)
+		}
+		seen[canonical] = true
+	}
+}
+
+func hasHeader(headers map[string]string, name string) bool {
+	for h := range headers {
+		if strings.EqualFold(h, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // isToken reports whether s is an RFC 9110 token (a valid header name).
@@ -259,7 +369,7 @@ func (w *Webhook) Destination(now time.Time) *Destination {
 		RateLimitPerMinute: w.Spec.RateLimitPerMinute, RateLimitPerHour: w.Spec.RateLimitPerHour,
 		Timeout: time.Duration(w.Spec.TimeoutSeconds) * time.Second,
 		URL:     w.Spec.URL, Secrets: w.SigningSecrets(now), Headers: w.Spec.CustomHeaders,
-		Version: w.Version,
+		SecretHeaders: w.Spec.SecretHeaderNames(), Version: w.Version,
 	}
 }
 
@@ -290,7 +400,7 @@ func CreateWebhook(p CreateWebhookParams, opts ValidationOpts, now time.Time) ([
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	return []Event{WebhookCreated{ID: p.ID, Spec: p.Spec, Secret: secret, At: now.UTC()}}, nil
+	return []Event{WebhookCreated{ID: p.ID, Spec: p.Spec.withSecretHeadersNormalized(), Secret: secret, At: now.UTC()}}, nil
 }
 
 // Update replaces the webhook's configuration.
@@ -301,7 +411,7 @@ func (w *Webhook) Update(spec WebhookSpec, opts ValidationOpts, now time.Time) (
 	if err := spec.Validate(opts); err != nil {
 		return nil, err
 	}
-	return []Event{WebhookUpdated{Spec: spec, At: now.UTC()}}, nil
+	return []Event{WebhookUpdated{Spec: spec.withSecretHeadersNormalized(), At: now.UTC()}}, nil
 }
 
 // Pause holds deliveries (they stay pending) until Resume.

@@ -217,6 +217,10 @@ func specTests() []specTest {
 			s.CustomHeaders = map[string]string{"X-Big": strings.Repeat("v", 4096)}
 		}},
 		{name: "32Headers", change: func(s *domain.WebhookSpec) { s.CustomHeaders = headers(domain.MaxCustomHeaders) }},
+		{name: "SecretHeaderListed", change: func(s *domain.WebhookSpec) {
+			s.CustomHeaders = map[string]string{"X-Api-Key": "k", "X-Tenant": "acme"}
+			s.SecretHeaders = []string{"X-Api-Key"}
+		}},
 		{name: "NilMetadata", change: func(s *domain.WebhookSpec) { s.Metadata = nil }},
 		{name: "MetadataAtLimit", change: func(s *domain.WebhookSpec) { s.Metadata = metadataOfSize(domain.MaxMetadataBytes) }},
 
@@ -435,6 +439,27 @@ func specTests() []specTest {
 			thenFields: []string{"custom_headers.X-Big"},
 		},
 		{
+			name: "SecretHeaderNotAHeader",
+			change: func(s *domain.WebhookSpec) {
+				s.CustomHeaders = map[string]string{"X-Tenant": "acme"}
+				s.SecretHeaders = []string{"X-Api-Key"}
+			},
+			thenFields: []string{"secret_headers"},
+		},
+		{
+			name: "SecretHeaderTwice",
+			change: func(s *domain.WebhookSpec) {
+				s.CustomHeaders = map[string]string{"X-Api-Key": "k"}
+				s.SecretHeaders = []string{"X-Api-Key", "x-api-key"}
+			},
+			thenFields: []string{"secret_headers"},
+		},
+		{
+			name:       "TooManySecretHeaders",
+			change:     func(s *domain.WebhookSpec) { s.SecretHeaders = make([]string, domain.MaxCustomHeaders+1) },
+			thenFields: []string{"secret_headers"},
+		},
+		{
 			name:       "33Headers",
 			change:     func(s *domain.WebhookSpec) { s.CustomHeaders = headers(domain.MaxCustomHeaders + 1) },
 			thenFields: []string{"custom_headers"},
@@ -498,7 +523,8 @@ func specTests() []specTest {
 		"Content-Type", "content-type", "CONTENT-TYPE", "webhook-id", "Webhook-Id",
 		"webhook-timestamp", "WEBHOOK-TIMESTAMP", "Content-Length", "Host", "Transfer-Encoding",
 		"Connection", "User-Agent", "traceparent", "Tracestate", "X-Webhook-Event",
-		"X-Webhook-Delivery", "x-webhook-attempt",
+		"X-Webhook-Delivery", "x-webhook-attempt", "Expect", "TE", "Trailer", "Upgrade",
+		"Keep-Alive", "Proxy-Connection", "Content-Encoding", "baggage",
 	} {
 		tests = append(tests, specTest{
 			name:       "ReservedHeader" + name,
@@ -1634,6 +1660,8 @@ func TestIsReservedHeader(t *testing.T) {
 		{"X-WEBHOOK-SIGNATURE", true},
 		{"content-type", true},
 		{"Traceparent", true},
+		{"expect", true},
+		{"Keep-Alive", true},
 		{"X-Tenant", false},
 		{"Authorization", false},
 		{"webhook-signatures", false},
@@ -1644,4 +1672,48 @@ func TestIsReservedHeader(t *testing.T) {
 			require.Equal(t, tt.then, domain.IsReservedHeader(tt.name))
 		})
 	}
+}
+
+func TestWebhookSpec_SecretHeaders(t *testing.T) {
+	t.Parallel()
+	s := domain.DefaultWebhookSpec()
+	s.CustomHeaders = map[string]string{
+		"authorization": "Bearer t", "Cookie": "c=1", "Proxy-Authorization": "Basic x",
+		"X-Api-Key": "k", "X-Secret-Token": "not listed", "X-Tenant": "acme",
+	}
+	s.SecretHeaders = []string{"x-api-key"}
+
+	// Listed names and HTTP's credential headers are secret; nothing is
+	// guessed from a name.
+	require.Equal(t, []string{"Cookie", "Proxy-Authorization", "X-Api-Key", "authorization"}, s.SecretHeaderNames())
+	require.True(t, s.IsSecretHeader("X-API-KEY"))
+	require.True(t, s.IsSecretHeader("Authorization"))
+	require.False(t, s.IsSecretHeader("X-Secret-Token"))
+	require.False(t, s.IsSecretHeader("X-Tenant"))
+	require.Empty(t, domain.DefaultWebhookSpec().SecretHeaderNames())
+
+	w := &domain.Webhook{ID: "wh_1", Spec: s, Secret: domain.GenerateSecret(), Status: domain.WebhookStatusActive}
+	require.Equal(t, s.SecretHeaderNames(), w.Destination(time.Now()).SecretHeaders)
+}
+
+func TestCreateWebhook_NormalizesSecretHeaders(t *testing.T) {
+	t.Parallel()
+	s := validSpec()
+	s.CustomHeaders = map[string]string{"x-b": "2", "X-A": "1"}
+	s.SecretHeaders = []string{"X-B", "x-a"}
+	events, err := domain.CreateWebhook(domain.CreateWebhookParams{ID: "wh_1", Spec: s}, domain.ValidationOpts{}, time.Now())
+	require.NoError(t, err)
+	created, ok := events[0].(domain.WebhookCreated)
+	require.True(t, ok)
+	require.Equal(t, []string{"X-A", "x-b"}, created.Spec.SecretHeaders, "spelled as the headers, sorted")
+	require.Equal(t, []string{"X-B", "x-a"}, s.SecretHeaders, "the caller's spec is unchanged")
+
+	w := &domain.Webhook{}
+	w.Apply(created, 1)
+	s.SecretHeaders = []string{}
+	events, err = w.Update(s, domain.ValidationOpts{}, time.Now())
+	require.NoError(t, err)
+	updated, ok := events[0].(domain.WebhookUpdated)
+	require.True(t, ok)
+	require.Nil(t, updated.Spec.SecretHeaders)
 }

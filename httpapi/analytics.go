@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -163,7 +164,7 @@ type analyticsOverviewOutput struct {
 func (a *API) registerAnalytics() {
 	op := func(o huma.Operation) huma.Operation {
 		o.Tags, o.Security = []string{"Analytics"}, bearer
-		o.Errors = append([]int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusUnprocessableEntity}, o.Errors...)
+		o.Errors = append(slices.Clone(apiErrors), o.Errors...)
 		return o
 	}
 	RegisterDestinationAnalytics[webhookAnalyticsInput](a, op(huma.Operation{
@@ -174,6 +175,9 @@ func (a *API) registerAnalytics() {
 		Errors: []int{http.StatusNotFound},
 	}), func(_ context.Context, param string) (domain.DestinationID, error) {
 		id, err := webhookID(param)
+		if err == nil && domain.KindOf(domain.DestinationID(id)) != domain.KindWebhook {
+			err = huma.Error404NotFound("no such webhook: webhook ids start with " + domain.WebhookIDPrefix)
+		}
 		return domain.DestinationID(id), err
 	})
 	RegisterDestinationAnalytics[integrationAnalyticsInput](a, op(huma.Operation{

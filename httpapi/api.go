@@ -2,16 +2,16 @@ package httpapi
 
 import (
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
+	"unicode/utf8"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
-
-	"github.com/loki-interceptor/lokihooks/domain"
 )
 
 // Defaults and limits of the API.
@@ -31,6 +31,11 @@ type Config struct {
 	Version string
 	// Logger receives request errors (default: discard).
 	Logger *slog.Logger
+	// RateLimit is each API key's request budget, per process (default:
+	// DefaultRateLimitPerSecond, bursts of DefaultRateLimitBurst).
+	RateLimit RateLimit
+	// NowFunc is the rate limiter's clock (default time.Now).
+	NowFunc func() time.Time
 }
 
 // Deps are the API's collaborators. Every operation is registered whatever
@@ -54,6 +59,9 @@ type API struct {
 	mux     *http.ServeMux
 	huma    huma.API
 	keyHash [][32]byte
+	// actors name each key in the audit history, by index (apiKeyActor).
+	actors  []string
+	limiter *keyLimiter // nil: no rate limit
 }
 
 // New builds the API and registers every operation.
@@ -64,20 +72,26 @@ func New(deps Deps, cfg Config) *API {
 	if cfg.Version == "" {
 		cfg.Version = "dev"
 	}
+	if cfg.NowFunc == nil {
+		cfg.NowFunc = time.Now
+	}
 	a := &API{cfg: cfg, deps: deps, mux: http.NewServeMux()}
 	for _, k := range cfg.APIKeys {
 		a.keyHash = append(a.keyHash, sha256.Sum256([]byte(k)))
+		a.actors = append(a.actors, apiKeyActor(k))
 	}
+	a.limiter = newKeyLimiter(cfg.RateLimit, len(cfg.APIKeys), cfg.NowFunc)
 	hc := huma.DefaultConfig("lokihooks API", cfg.Version)
 	hc.Info.Description = "Webhooks and integrations for LOKI services: register webhooks, " +
 		"inspect the event catalog, deliveries and analytics."
 	hc.CreateHooks = nil // no $schema links in bodies
+	hc.Formats = map[string]huma.Format{"application/json": jsonFormat, "json": jsonFormat}
+	hc.Transformers = append(hc.Transformers, sanitizeProblem)
 	hc.Servers = []*huma.Server{{URL: "/", Description: "This server"}}
 	hc.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
 		"bearer": {Type: "http", Scheme: "bearer", Description: "An API key from LOKIHOOKS_API_KEYS."},
 	}
 	a.huma = humago.New(a.mux, hc)
-	a.huma.UseMiddleware(a.authenticate)
 	a.registerHealth()
 	a.registerEventTypes()
 	a.registerWebhooks()
@@ -90,46 +104,21 @@ func New(deps Deps, cfg Config) *API {
 	return a
 }
 
+// jsonFormat is Huma's JSON format, except that a body that is not valid
+// UTF-8 is refused (RFC 8259 §8.1) instead of having its bad bytes
+// silently replaced.
+var jsonFormat = huma.Format{
+	Marshal: huma.DefaultJSONFormat.Marshal,
+	Unmarshal: func(data []byte, v any) error {
+		if !utf8.Valid(data) {
+			return errors.New("the body is not valid UTF-8: JSON text must be encoded in UTF-8")
+		}
+		return json.Unmarshal(data, v)
+	},
+}
+
 // OpenAPI returns the API description.
 func (a *API) OpenAPI() *huma.OpenAPI { return a.huma.OpenAPI() }
-
-// ServeHTTP implements http.Handler.
-func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
-
-// authenticate requires a valid bearer key on every /api route. Keys are
-// compared as SHA-256 digests in constant time.
-func (a *API) authenticate(ctx huma.Context, next func(huma.Context)) {
-	if !strings.HasPrefix(ctx.Operation().Path, apiPrefix) {
-		next(ctx)
-		return
-	}
-	auth := ctx.Header("Authorization")
-	// The scheme is case-insensitive (RFC 9110 §11.1).
-	scheme, token, ok := strings.Cut(auth, " ")
-	if ok && strings.EqualFold(scheme, "Bearer") && a.validKey(strings.TrimSpace(token)) {
-		// Commands record which key made them (the audit history).
-		next(huma.WithContext(ctx, domain.WithActor(ctx.Context(), apiKeyActor(strings.TrimSpace(token)))))
-		return
-	}
-	ctx.SetHeader("WWW-Authenticate", `Bearer realm="lokihooks"`)
-	msg := "missing bearer token: send Authorization: Bearer <api key>"
-	if auth != "" {
-		msg = "invalid API key"
-	}
-	_ = huma.WriteErr(a.huma, ctx, http.StatusUnauthorized, msg)
-}
-
-func (a *API) validKey(token string) bool {
-	if token == "" {
-		return false
-	}
-	sum := sha256.Sum256([]byte(token))
-	match := 0
-	for _, k := range a.keyHash {
-		match |= subtle.ConstantTimeCompare(sum[:], k[:])
-	}
-	return match == 1
-}
 
 // notFound answers unknown routes (404) and known routes with the wrong
 // method (405) as problem+json instead of ServeMux's text/plain.
@@ -142,19 +131,13 @@ func (a *API) notFound(w http.ResponseWriter, r *http.Request) {
 			allowed = append(allowed, m)
 		}
 	}
-	status, detail := http.StatusNotFound, "no such route: "+r.URL.Path
+	status, detail := http.StatusNotFound, "no such route: "+r.URL.Path+
+		" (the API is under /api/v1; GET /openapi.json describes every route)"
 	if len(allowed) > 0 {
-		status, detail = http.StatusMethodNotAllowed, "method "+r.Method+" is not allowed here"
+		status, detail = http.StatusMethodNotAllowed, "method "+r.Method+" is not allowed here; use "+strings.Join(allowed, ", ")
 		w.Header().Set("Allow", strings.Join(allowed, ", "))
 	}
-	writeProblem(w, status, detail)
-}
-
-func writeProblem(w http.ResponseWriter, status int, detail string) {
-	body, _ := json.Marshal(&huma.ErrorModel{Title: http.StatusText(status), Status: status, Detail: detail})
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
+	writeProblem(w, r, status, detail)
 }
 
 // bearer marks an operation as requiring the API key.

@@ -1,15 +1,18 @@
 package httpapi_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -220,19 +223,31 @@ func TestAPI_Auth(t *testing.T) {
 			r := b.do(t, request{method: method, path: path, headers: map[string]string{"Authorization": ""}})
 			p := requireProblem(t, r, http.StatusUnauthorized)
 			require.Equal(t, `Bearer realm="lokihooks"`, r.header.Get("WWW-Authenticate"), route)
-			require.Contains(t, p.Detail, "missing bearer token", route)
+			require.Equal(t, "missing API key: send the header Authorization: Bearer <api key>", p.Detail, route)
 		}
 	})
 
 	t.Run("WrongKeyEveryRoute", func(t *testing.T) {
 		t.Parallel()
-		for _, route := range apiRoutes(t, api) {
-			method, path, _ := strings.Cut(route, " ")
-			for _, auth := range []string{"Bearer wrong-key-0123456789", "Bearer " + testKey + "x", "Basic " + testKey, testKey, "Bearer "} {
+		// Each refusal says what is wrong and what to send instead, and
+		// never echoes the key.
+		const want = ": send the header Authorization: Bearer <api key>"
+		for auth, detail := range map[string]string{
+			"Bearer wrong-key-0123456789":      "invalid API key: it is not one of the keys this server accepts (LOKIHOOKS_API_KEYS); check it for typos and stray characters, or ask the operator for a key",
+			"Bearer " + testKey + "x":          "invalid API key: it is not one of the keys this server accepts (LOKIHOOKS_API_KEYS); check it for typos and stray characters, or ask the operator for a key",
+			testKey:                            "the Authorization header is missing the Bearer prefix" + want,
+			"Bearer ":                          "the Authorization header has the Bearer prefix but no API key after it" + want,
+			"Basic " + testKey:                 `the Authorization scheme "Basic" is not supported` + want,
+			"Bearer" + strings.Repeat("x", 30): "the Authorization header is missing the Bearer prefix" + want,
+			`"quoted" ` + testKey:              "the Authorization header is not a bearer key" + want,
+		} {
+			for _, route := range apiRoutes(t, api) {
+				method, path, _ := strings.Cut(route, " ")
 				r := b.do(t, request{method: method, path: path, headers: map[string]string{"Authorization": auth}})
 				p := requireProblem(t, r, http.StatusUnauthorized)
 				require.Equal(t, `Bearer realm="lokihooks"`, r.header.Get("WWW-Authenticate"), route)
-				require.Equal(t, "invalid API key", p.Detail, "%s with %q", route, auth)
+				require.Equal(t, detail, p.Detail, "%s with %q", route, auth)
+				require.NotContains(t, string(r.body), testKey)
 			}
 		}
 	})
@@ -311,6 +326,9 @@ func TestAPI_OpenAPI(t *testing.T) {
 			want := []map[string][]string{{}}
 			if strings.HasPrefix(path, "/api/") {
 				want = []map[string][]string{{"bearer": {}}}
+				for _, status := range []string{"400", "401", "422", "429"} {
+					require.Contains(t, op.Responses, status, "%s %s documents %s", op.Method, path, status)
+				}
 			}
 			require.Equal(t, want, op.Security, "%s %s", op.Method, path)
 		}
@@ -379,7 +397,7 @@ func TestAPI_Routing(t *testing.T) {
 		t.Parallel()
 		for _, path := range []string{"/", "/api", "/api/v2/webhooks", "/api/v1/webhooks/", "/api/v1/event-types/", "/nope"} {
 			p := requireProblem(t, b.get(t, path), http.StatusNotFound)
-			require.Equal(t, "no such route: "+path, p.Detail)
+			require.Equal(t, "no such route: "+path+" (the API is under /api/v1; GET /openapi.json describes every route)", p.Detail)
 		}
 	})
 
@@ -387,11 +405,189 @@ func TestAPI_Routing(t *testing.T) {
 		t.Parallel()
 		r := b.do(t, request{method: http.MethodDelete, path: "/api/v1/webhooks"})
 		p := requireProblem(t, r, http.StatusMethodNotAllowed)
-		require.Equal(t, "method DELETE is not allowed here", p.Detail)
+		require.Equal(t, "method DELETE is not allowed here; use GET, POST", p.Detail)
 		require.Equal(t, "GET, POST", r.header.Get("Allow"))
 
 		r = b.do(t, request{method: http.MethodPost, path: "/api/v1/webhooks/wh_x"})
 		requireProblem(t, r, http.StatusMethodNotAllowed)
 		require.Equal(t, "GET, PUT, PATCH, DELETE", r.header.Get("Allow"))
+	})
+}
+
+// rawRequest writes head (a request line and headers, without the blank
+// line) and an incomplete body on a new connection, then reads the answer
+// within wait. It returns the status line and whether the server closed
+// the connection after answering.
+func (b *testBundle) rawRequest(t *testing.T, head string, wait time.Duration) (status string, closed bool) {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(b.server.URL, "http://"))
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = io.WriteString(conn, head+"\r\n\r\n"+`{"name": "slow`)
+	require.NoError(t, err)
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(wait)))
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	require.NoError(t, err, "no answer within %s", wait)
+	_, err = io.Copy(io.Discard, res.Body)
+	require.NoError(t, err)
+	require.NoError(t, res.Body.Close())
+	return res.Status, res.Close
+}
+
+func TestAPI_SlowUnauthenticatedBody(t *testing.T) {
+	t.Parallel()
+	// A client without a key that announces a body and sends it slowly is
+	// answered from its headers alone, at once, and its connection closed:
+	// it cannot hold a connection for the body timeout.
+	_, b := setup(t, nil)
+	for _, head := range []string{
+		"POST /api/v1/webhooks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000",
+		"POST /api/v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked",
+		"PATCH /api/v1/webhooks/wh_1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer wrong-key-0123456789\r\nContent-Length: 100000",
+		"POST /api/v1/nope HTTP/1.1\r\nHost: x\r\nContent-Length: 100000",
+	} {
+		status, closed := b.rawRequest(t, head, 2*time.Second)
+		require.Equal(t, "401 Unauthorized", status, head)
+		require.True(t, closed, "the connection must be closed: %s", head)
+	}
+	// Routes that need no key answer before the body too.
+	status, closed := b.rawRequest(t, "POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 100000", 2*time.Second)
+	require.Equal(t, "405 Method Not Allowed", status)
+	require.True(t, closed)
+}
+
+func TestAPI_InvalidQueryString(t *testing.T) {
+	t.Parallel()
+	// Huma drops query pairs it cannot parse; a filter or cursor with a bad
+	// escape must be refused instead of ignored.
+	api, b := setup(t, nil)
+	routes := append(apiRoutes(t, api), "GET /healthz", "GET /openapi.json")
+	for _, route := range routes {
+		method, path, _ := strings.Cut(route, " ")
+		for _, query := range []string{"cursor=%%%", "event_type=%%%", "limit=1&status=%zz", "a=1;b=2", "%"} {
+			r := b.do(t, request{method: method, path: path + "?" + query})
+			p := requireProblem(t, r, http.StatusBadRequest)
+			require.Contains(t, p.Detail, "the query string is not valid", "%s?%s", route, query)
+		}
+	}
+}
+
+func TestAPI_SecurityHeaders(t *testing.T) {
+	t.Parallel()
+	api, b := setup(t, nil)
+	created := b.createWebhook(t, "Headers", "https://example.com/headers", []string{"*"}, nil)
+	check := func(t *testing.T, r response, what string, cache string) {
+		t.Helper()
+		require.Equal(t, "nosniff", r.header.Get("X-Content-Type-Options"), what)
+		require.Equal(t, "DENY", r.header.Get("X-Frame-Options"), what)
+		require.Equal(t, "no-referrer", r.header.Get("Referrer-Policy"), what)
+		require.Equal(t, cache, r.header.Get("Cache-Control"), what)
+	}
+	for _, route := range apiRoutes(t, api) {
+		method, path, _ := strings.Cut(route, " ")
+		for _, auth := range []string{"Bearer " + testKey, ""} {
+			r := b.do(t, request{method: method, path: path, headers: map[string]string{"Authorization": auth}})
+			check(t, r, route, "no-store")
+		}
+	}
+	check(t, b.get(t, webhookPath(created.ID)), "get", "no-store")
+	for path, cache := range map[string]string{
+		"/healthz": "no-store", "/readyz": "no-store", "/openapi.json": "no-cache", "/nope": "no-cache",
+	} {
+		check(t, b.get(t, path), path, cache)
+	}
+	check(t, b.do(t, request{method: http.MethodDelete, path: "/openapi.json"}), "405", "no-cache")
+
+	// The answers that carry a signing secret say so in their own right.
+	r := b.do(t, request{method: http.MethodPost, path: webhooksPath, body: validBody(map[string]any{"name": "Secret", "url": "https://example.com/secret"})})
+	require.Equal(t, http.StatusCreated, r.status)
+	check(t, r, "create", "no-store")
+	r = b.do(t, request{method: http.MethodPost, path: webhookPath(created.ID) + "/rotate-secret"})
+	require.Equal(t, http.StatusOK, r.status)
+	check(t, r, "rotate", "no-store")
+}
+
+func TestAPI_HumaMessagesSayWhatToDo(t *testing.T) {
+	t.Parallel()
+	_, b := setup(t, nil)
+	for _, c := range []struct {
+		req    request
+		status int
+		detail string
+	}{
+		{request{method: http.MethodPost, path: webhooksPath, body: validBody(map[string]any{"max_retries": "5"})}, http.StatusUnprocessableEntity,
+			"the request is not valid: errors lists each problem and where it is"},
+		{request{method: http.MethodPost, path: webhooksPath, body: `{"name": "` + strings.Repeat("x", httpapi.MaxBodyBytes) + `"}`}, http.StatusRequestEntityTooLarge,
+			"the request body is larger than 256 KiB: send a smaller one"},
+		{request{method: http.MethodPost, path: webhooksPath, body: "<webhook/>", headers: map[string]string{"Content-Type": "application/xml"}}, http.StatusUnsupportedMediaType,
+			"the request body must be JSON: send it with Content-Type: application/json"},
+		{request{method: http.MethodPost, path: webhooksPath, body: ""}, http.StatusBadRequest,
+			"this operation needs a JSON request body"},
+	} {
+		p := requireProblem(t, b.do(t, c.req), c.status)
+		require.Equal(t, c.detail, p.Detail)
+	}
+}
+
+func TestAPI_RateLimit(t *testing.T) {
+	t.Parallel()
+	const secondKey = "second-key-0123456789"
+	var mu sync.Mutex
+	now := testNow
+	clock := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return now
+	}
+	advance := func(d time.Duration) {
+		mu.Lock()
+		defer mu.Unlock()
+		now = now.Add(d)
+	}
+	_, b := setup(t, func(c *httpapi.Config, _ *app.Config) {
+		c.APIKeys = []string{testKey, secondKey}
+		c.RateLimit = httpapi.RateLimit{PerSecond: 2, Burst: 3}
+		c.NowFunc = clock
+	})
+	get := func(key string) response {
+		return b.do(t, request{method: http.MethodGet, path: "/api/v1/event-types", headers: map[string]string{"Authorization": "Bearer " + key}})
+	}
+
+	for range 3 {
+		require.Equal(t, http.StatusOK, get(testKey).status)
+	}
+	r := get(testKey)
+	p := requireProblem(t, r, http.StatusTooManyRequests)
+	require.Equal(t, "1", r.header.Get("Retry-After"))
+	require.Contains(t, p.Detail, "retry after 1 s")
+	require.Equal(t, "nosniff", r.header.Get("X-Content-Type-Options"))
+
+	// Each key has its own budget; routes without a key have none.
+	require.Equal(t, http.StatusOK, get(secondKey).status)
+	require.Equal(t, http.StatusOK, b.get(t, "/healthz").status)
+	// An unknown key is refused before it costs anyone a token.
+	for range 5 {
+		requireProblem(t, get("wrong-key-0123456789"), http.StatusUnauthorized)
+	}
+
+	// Half a second refills one token at 2 per second.
+	advance(500 * time.Millisecond)
+	require.Equal(t, http.StatusOK, get(testKey).status)
+	requireProblem(t, get(testKey), http.StatusTooManyRequests)
+	advance(10 * time.Second) // refills to the burst, no further
+	for range 3 {
+		require.Equal(t, http.StatusOK, get(testKey).status)
+	}
+	requireProblem(t, get(testKey), http.StatusTooManyRequests)
+
+	t.Run("Off", func(t *testing.T) {
+		t.Parallel()
+		_, b := setup(t, func(c *httpapi.Config, _ *app.Config) {
+			c.RateLimit = httpapi.RateLimit{PerSecond: -1}
+			c.NowFunc = func() time.Time { return testNow }
+		})
+		for range 50 {
+			require.Equal(t, http.StatusOK, b.get(t, "/api/v1/event-types").status)
+		}
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +17,9 @@ import (
 
 // responseExcerptBytes bounds the response body test-webhook returns.
 const responseExcerptBytes = 1 << 10
+
+// redacted replaces a secret value in attempt records, as the sender does.
+const redacted = "[redacted]"
 
 // Delivery is the summary of one event's delivery to one destination: a
 // webhook or an integration.
@@ -46,7 +50,7 @@ type Attempt struct {
 	ErrorCategory   string            `json:"error_category"`
 	ErrorDetail     string            `json:"error_detail"`
 	DurationMS      float64           `json:"duration_ms"`
-	RequestHeaders  map[string]string `json:"request_headers" doc:"Headers as sent; signatures are redacted"`
+	RequestHeaders  map[string]string `json:"request_headers" doc:"Headers as sent; the signatures and the webhook's secret headers read [redacted]"`
 	ResponseHeaders map[string]string `json:"response_headers"`
 	ResponseBody    string            `json:"response_body" doc:"The start of the response body"`
 	Truncated       bool              `json:"truncated" doc:"The response body was longer than response_body"`
@@ -54,11 +58,10 @@ type Attempt struct {
 	AttemptedAt     time.Time         `json:"attempted_at"`
 }
 
-// DeliveryWithAttempts is a delivery and every attempt made.
+// DeliveryWithAttempts is a delivery and the record of every attempt made.
 type DeliveryWithAttempts struct {
 	Delivery
-	// Attempts shadows the summary's attempt count (its length).
-	Attempts []Attempt `json:"attempts" doc:"Every attempt, oldest first"`
+	AttemptHistory []Attempt `json:"attempt_history" doc:"Every attempt, oldest first; attempts is their count"`
 }
 
 // DeliveryList is one page of deliveries.
@@ -78,6 +81,7 @@ type DeliveryQuery struct {
 	Until     string `query:"until" format:"date-time" doc:"Only deliveries created before this RFC 3339 time"`
 	Cursor    string `query:"cursor" maxLength:"300" doc:"next_cursor of the previous page"`
 	Limit     int    `query:"limit" minimum:"1" maximum:"100" default:"20"`
+	Ordering
 }
 
 type listWebhookDeliveriesInput struct {
@@ -146,13 +150,15 @@ type webhookTestOutput struct {
 func (a *API) registerDeliveries() {
 	reg := func(tag string, op huma.Operation) huma.Operation {
 		op.Tags, op.Security, op.MaxBodyBytes = []string{tag}, bearer, MaxBodyBytes
-		op.Errors = append([]int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusUnprocessableEntity}, op.Errors...)
+		op.Errors = append(slices.Clone(apiErrors), op.Errors...)
 		return op
 	}
 	huma.Register(a.huma, reg("Deliveries", huma.Operation{
 		OperationID: "list-webhook-deliveries", Method: http.MethodGet, Path: "/api/v1/webhooks/{webhook_id}/deliveries",
-		Summary:     "List a webhook's deliveries",
-		Description: "Cursor-paginated, oldest first. An unknown webhook has no deliveries.",
+		Summary: "List a webhook's deliveries",
+		Description: listDescription + " A webhook that does not exist (or was deleted) is a 404; " +
+			"GET /api/v1/deliveries?webhook_id=… still lists a deleted webhook's deliveries.",
+		Errors: []int{http.StatusNotFound},
 	}), a.listWebhookDeliveries)
 	huma.Register(a.huma, reg("Deliveries", huma.Operation{
 		OperationID: "get-webhook-delivery", Method: http.MethodGet, Path: "/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}",
@@ -161,7 +167,7 @@ func (a *API) registerDeliveries() {
 	huma.Register(a.huma, reg("Deliveries", huma.Operation{
 		OperationID: "list-deliveries", Method: http.MethodGet, Path: "/api/v1/deliveries",
 		Summary:     "List deliveries across webhooks and integrations",
-		Description: "Cursor-paginated, oldest first. status=permanent_failure is the dead-letter view.",
+		Description: listDescription + " status=permanent_failure is the dead-letter view.",
 	}), a.listDeliveries)
 	huma.Register(a.huma, reg("Deliveries", huma.Operation{
 		OperationID: "retry-webhook-deliveries", Method: http.MethodPost, Path: "/api/v1/webhooks/{webhook_id}/retry",
@@ -179,13 +185,15 @@ func (a *API) registerDeliveries() {
 	}), a.testWebhook)
 }
 
-// Resolve rejects filters PostgreSQL cannot compare.
+// Resolve rejects filters PostgreSQL cannot compare and event types
+// outside the catalog.
 func (q *DeliveryQuery) Resolve(huma.Context) []error {
 	var errs []error
-	for _, p := range []struct{ loc, v string }{{"query.event_type", q.EventType}, {"query.event_id", q.EventID}} {
-		if !storable(p.v) {
-			errs = append(errs, &huma.ErrorDetail{Location: p.loc, Message: "must be valid UTF-8 without NUL characters"})
-		}
+	if err := unknownEventTypeFilter("query.event_type", q.EventType, false); err != nil {
+		errs = append(errs, err)
+	}
+	if !storable(q.EventID) {
+		errs = append(errs, &huma.ErrorDetail{Location: "query.event_id", Message: "must be valid UTF-8 without NUL characters"})
 	}
 	return errs
 }
@@ -206,10 +214,10 @@ func (in *listDeliveriesInput) Resolve(ctx huma.Context) []error {
 	return errs
 }
 
-// Resolve rejects an event_type filter PostgreSQL cannot compare.
+// Resolve rejects an event_type outside the catalog.
 func (b *RetryDeliveriesBody) Resolve(huma.Context) []error {
-	if !storable(b.EventType) {
-		return []error{&huma.ErrorDetail{Location: "body.event_type", Message: "must be valid UTF-8 without NUL characters"}}
+	if err := unknownEventTypeFilter("body.event_type", b.EventType, false); err != nil {
+		return []error{err}
 	}
 	return nil
 }
@@ -219,10 +227,25 @@ func (a *API) listWebhookDeliveries(ctx context.Context, in *listWebhookDeliveri
 	if err != nil {
 		return nil, err
 	}
-	return a.deliveryPage(ctx, "/api/v1/webhooks/"+url.PathEscape(in.WebhookID)+"/deliveries", domain.DestinationID(id), &in.DeliveryQuery, url.Values{})
+	f, err := in.filter(domain.DestinationID(id))
+	if err != nil {
+		return nil, err
+	}
+	if _, err := a.webhook(ctx, id); err != nil {
+		return nil, err
+	}
+	return a.deliveryPage(ctx, "/api/v1/webhooks/"+url.PathEscape(in.WebhookID)+"/deliveries", f, &in.DeliveryQuery, url.Values{})
 }
 
 func (a *API) listDeliveries(ctx context.Context, in *listDeliveriesInput) (*listDeliveriesOutput, error) {
+	dest := domain.DestinationID(in.WebhookID)
+	if in.DestinationID != "" {
+		dest = domain.DestinationID(in.DestinationID)
+	}
+	f, err := in.filter(dest)
+	if err != nil {
+		return nil, err
+	}
 	q := url.Values{}
 	if in.WebhookID != "" {
 		q.Set("webhook_id", in.WebhookID)
@@ -230,33 +253,34 @@ func (a *API) listDeliveries(ctx context.Context, in *listDeliveriesInput) (*lis
 	if in.DestinationID != "" {
 		q.Set("destination_id", in.DestinationID)
 	}
-	dest := domain.DestinationID(in.WebhookID)
-	if in.DestinationID != "" {
-		dest = domain.DestinationID(in.DestinationID)
-	}
-	return a.deliveryPage(ctx, "/api/v1/deliveries", dest, &in.DeliveryQuery, q)
+	return a.deliveryPage(ctx, "/api/v1/deliveries", f, &in.DeliveryQuery, q)
 }
 
-// deliveryPage serves one page of deliveries of a destination (all when
-// empty); path and link carry what the next-page Link needs besides the
-// filters.
-func (a *API) deliveryPage(ctx context.Context, path string, dest domain.DestinationID, in *DeliveryQuery, link url.Values) (*listDeliveriesOutput, error) {
+// filter turns the query into a filter for one more delivery than a page
+// holds (to know whether another page follows).
+func (in *DeliveryQuery) filter(destination domain.DestinationID) (domain.DeliveryFilter, error) {
 	f := domain.DeliveryFilter{
-		DestinationID: dest, EventID: domain.EventID(in.EventID), Status: domain.DeliveryStatus(in.Status),
-		EventType: in.EventType, Limit: in.Limit + 1,
+		DestinationID: destination, EventID: domain.EventID(in.EventID), Status: domain.DeliveryStatus(in.Status),
+		EventType: in.EventType, Ascending: in.ascending(), Limit: in.Limit + 1,
 	}
 	var err error
 	if f.Since, err = parseTime("query.since", in.Since); err != nil {
-		return nil, err
+		return f, err
 	}
 	if f.Until, err = parseTime("query.until", in.Until); err != nil {
-		return nil, err
+		return f, err
 	}
 	if in.Cursor != "" {
 		if f.After, err = decodeDeliveryCursor(in.Cursor); err != nil {
-			return nil, huma.Error400BadRequest("invalid cursor", &huma.ErrorDetail{Location: "query.cursor", Message: err.Error(), Value: in.Cursor})
+			return f, invalidCursor(in.Cursor)
 		}
 	}
+	return f, nil
+}
+
+// deliveryPage serves one page of the deliveries f selects; path and link
+// carry what the next-page Link needs besides the query's filters.
+func (a *API) deliveryPage(ctx context.Context, path string, f domain.DeliveryFilter, in *DeliveryQuery, link url.Values) (*listDeliveriesOutput, error) {
 	ds, err := a.deps.Deliveries.ListDeliveries(ctx, f)
 	if err != nil {
 		return nil, a.problem(ctx, err)
@@ -275,6 +299,7 @@ func (a *API) deliveryPage(ctx context.Context, path string, dest domain.Destina
 				link.Set(k, v)
 			}
 		}
+		in.setLink(link)
 		out.Link = nextLink(path, link)
 	}
 	for i := range ds {
@@ -288,8 +313,12 @@ func (a *API) getWebhookDelivery(ctx context.Context, in *deliveryIDInput) (*del
 	if err != nil {
 		return nil, err
 	}
+	w, err := a.webhook(ctx, wh)
+	if err != nil {
+		return nil, err
+	}
 	if !storable(in.DeliveryID) {
-		return nil, huma.Error404NotFound("no such delivery")
+		return nil, errNoDelivery()
 	}
 	d, attempts, err := a.deps.Deliveries.GetDelivery(ctx, domain.DeliveryID(in.DeliveryID))
 	if err != nil {
@@ -298,13 +327,18 @@ func (a *API) getWebhookDelivery(ctx context.Context, in *deliveryIDInput) (*del
 	// A delivery is addressed through its webhook; another webhook's
 	// delivery does not exist here.
 	if d.DestinationID != domain.DestinationID(wh) {
-		return nil, huma.Error404NotFound("no such delivery")
+		return nil, errNoDelivery()
 	}
-	out := &deliveryOutput{Body: DeliveryWithAttempts{Delivery: toDelivery(d), Attempts: make([]Attempt, 0, len(attempts))}}
+	out := &deliveryOutput{Body: DeliveryWithAttempts{Delivery: toDelivery(d), AttemptHistory: make([]Attempt, 0, len(attempts))}}
 	for i := range attempts {
-		out.Body.Attempts = append(out.Body.Attempts, toAttempt(&attempts[i]))
+		out.Body.AttemptHistory = append(out.Body.AttemptHistory, toAttempt(&attempts[i], &w.Spec))
 	}
 	return out, nil
+}
+
+func errNoDelivery() error {
+	return huma.Error404NotFound("no delivery with this id for this webhook: " +
+		"GET /api/v1/webhooks/{webhook_id}/deliveries lists the webhook's deliveries")
 }
 
 func (a *API) retryDeliveries(ctx context.Context, in *retryDeliveriesInput) (*retryDeliveriesOutput, error) {
@@ -321,6 +355,9 @@ func (a *API) retryDeliveries(ctx context.Context, in *retryDeliveriesInput) (*r
 		if f.Until, err = parseTime("body.until", b.Until); err != nil {
 			return nil, err
 		}
+	}
+	if _, err := a.webhook(ctx, id); err != nil {
+		return nil, err
 	}
 	n, err := a.deps.Deliveries.Redrive(ctx, domain.DestinationID(id), f)
 	if err != nil {
@@ -395,15 +432,22 @@ func toDelivery(d *domain.DeliveryView) Delivery {
 	return out
 }
 
-func toAttempt(at *domain.AttemptView) Attempt {
+// toAttempt presents an attempt record. Request headers were redacted when
+// recorded; those the webhook marks secret now are redacted too, so that
+// marking a header secret also covers the attempts made before.
+func toAttempt(at *domain.AttemptView, webhook *domain.WebhookSpec) Attempt {
 	out := Attempt{
 		Attempt: at.Attempt, Status: string(at.Status), StatusCode: at.StatusCode,
 		ErrorCategory: string(at.ErrorCategory), ErrorDetail: at.ErrorDetail, DurationMS: at.DurationMS,
-		RequestHeaders: at.RequestHeaders, ResponseHeaders: at.ResponseHeaders, ResponseBody: at.ResponseBody,
-		Truncated: at.Truncated, NextAttemptAt: utcPtr(at.NextAttemptAt), AttemptedAt: at.AttemptedAt.UTC(),
+		RequestHeaders: make(map[string]string, len(at.RequestHeaders)), ResponseHeaders: at.ResponseHeaders,
+		ResponseBody: at.ResponseBody, Truncated: at.Truncated, NextAttemptAt: utcPtr(at.NextAttemptAt),
+		AttemptedAt: at.AttemptedAt.UTC(),
 	}
-	if out.RequestHeaders == nil {
-		out.RequestHeaders = map[string]string{}
+	for name, value := range at.RequestHeaders {
+		if webhook.IsSecretHeader(name) {
+			value = redacted
+		}
+		out.RequestHeaders[name] = value
 	}
 	if out.ResponseHeaders == nil {
 		out.ResponseHeaders = map[string]string{}

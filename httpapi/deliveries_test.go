@@ -177,6 +177,98 @@ func TestAPI_ListDeliveries(t *testing.T) {
 	})
 }
 
+func TestAPI_DeliveriesOfUnknownWebhook(t *testing.T) {
+	t.Parallel()
+	// A webhook that does not exist has no deliveries to list, get or
+	// retry: 404, not an empty list.
+	fake, b := setupPipeline(t)
+	fake.deliveries = testDeliveries(1)
+	for _, req := range []request{
+		{method: http.MethodGet, path: "/api/v1/webhooks/wh_nope/deliveries"},
+		{method: http.MethodGet, path: "/api/v1/webhooks/wh_nope/deliveries?status=failed&order=asc"},
+		{method: http.MethodGet, path: "/api/v1/webhooks/wh_nope/deliveries/dlv_1"},
+		{method: http.MethodPost, path: "/api/v1/webhooks/wh_nope/retry"},
+	} {
+		p := requireProblem(t, b.do(t, req), http.StatusNotFound)
+		require.Contains(t, p.Detail, "wh_nope", "%s %s", req.method, req.path)
+	}
+	fake.requireUntouched(t)
+}
+
+func TestAPI_ListOrder(t *testing.T) {
+	t.Parallel()
+	// Every list is newest first unless order=asc; the next-page Link
+	// keeps the order.
+	for _, path := range []string{deliveriesPath, webhookDeliveriesPath} {
+		fake, b := setupPipeline(t)
+		fake.deliveries = testDeliveries(3)
+		decode[httpapi.DeliveryList](t, b.get(t, path+"?limit=2"), http.StatusOK)
+		r := b.get(t, path+"?limit=2&order=asc")
+		page := decode[httpapi.DeliveryList](t, r, http.StatusOK)
+		require.Contains(t, r.header.Get("Link"), "&order=asc")
+		decode[httpapi.DeliveryList](t, b.get(t, path+"?limit=2&order=desc"), http.StatusOK)
+		var ascending []bool
+		for _, f := range fake.seen().deliveryFilters {
+			ascending = append(ascending, f.Ascending)
+		}
+		require.Equal(t, []bool{false, true, false}, ascending, path)
+		require.NotEmpty(t, page.NextCursor)
+	}
+
+	fake, b := setupPipeline(t)
+	fake.events = testEvents(3)
+	decode[httpapi.EventList](t, b.get(t, eventsPath+"?limit=2"), http.StatusOK)
+	r := b.get(t, eventsPath+"?limit=2&order=asc")
+	decode[httpapi.EventList](t, r, http.StatusOK)
+	require.Contains(t, r.header.Get("Link"), "&order=asc")
+	filters := fake.seen().eventFilters
+	require.Len(t, filters, 2)
+	require.False(t, filters[0].Ascending)
+	require.True(t, filters[1].Ascending)
+
+	for _, path := range []string{deliveriesPath, webhookDeliveriesPath, eventsPath, webhooksPath} {
+		p := requireProblem(t, b.get(t, path+"?order=random"), http.StatusUnprocessableEntity)
+		require.Equal(t, []string{"query.order"}, errorLocations(p), path)
+		require.Contains(t, p.Errors[0].Message, "asc, desc", path)
+	}
+}
+
+func TestAPI_UnknownFilterValues(t *testing.T) {
+	t.Parallel()
+	// A filter naming an event type or a status that does not exist is a
+	// 422 that names the allowed values, not an empty list.
+	fake, b := setupPipeline(t)
+	types := strings.Join(domain.EventTypeNames(), ", ")
+	for _, c := range []struct {
+		req      request
+		location string
+		allowed  string
+	}{
+		{request{method: http.MethodGet, path: deliveriesPath + "?event_type=nope.nothing"}, "query.event_type", types},
+		{request{method: http.MethodGet, path: webhookDeliveriesPath + "?event_type=nope.nothing"}, "query.event_type", types},
+		{request{method: http.MethodGet, path: eventsPath + "?type=nope.nothing"}, "query.type", types},
+		{request{method: http.MethodGet, path: webhooksPath + "?event_type=nope.nothing"}, "query.event_type", types + ", *"},
+		{request{method: http.MethodGet, path: deliveriesPath + "?event_type=*"}, "query.event_type", types},
+		{retryRequest(map[string]any{"event_type": "nope.nothing"}), "body.event_type", types},
+		{request{method: http.MethodGet, path: deliveriesPath + "?status=lost"}, "query.status", "pending, retrying, delivered, failed, permanent_failure"},
+		{request{method: http.MethodGet, path: webhookDeliveriesPath + "?status=lost"}, "query.status", "pending, retrying, delivered, failed, permanent_failure"},
+		{request{method: http.MethodGet, path: webhooksPath + "?status=sleeping"}, "query.status", "active, inactive, paused, deleted"},
+		{retryRequest(map[string]any{"status": "delivered"}), "body.status", "failed, permanent_failure"},
+	} {
+		p := requireProblem(t, b.do(t, c.req), http.StatusUnprocessableEntity)
+		require.Equal(t, []string{c.location}, errorLocations(p), c.req.path)
+		require.Contains(t, p.Errors[0].Message, c.allowed, c.req.path)
+		if strings.Contains(c.location, "type") {
+			require.Contains(t, p.Errors[0].Message, "GET /api/v1/event-types")
+		}
+	}
+	fake.requireUntouched(t)
+}
+
+func retryRequest(body any) request {
+	return request{method: http.MethodPost, path: "/api/v1/webhooks/wh_1/retry", body: body}
+}
+
 func TestAPI_GetWebhookDelivery(t *testing.T) {
 	t.Parallel()
 
@@ -204,11 +296,11 @@ func TestAPI_GetWebhookDelivery(t *testing.T) {
 		require.Equal(t, http.StatusOK, r.status, "body: %s", r.body)
 		require.JSONEq(t, `{
 			"id": "dlv_1", "destination_id": "wh_1", "destination_type": "webhook", "webhook_id": "wh_1", "event_id": "evt_1", "event_type": "compliance.alert",
-			"status": "delivered", "last_status_code": 0, "last_error_category": "",
+			"status": "delivered", "attempts": 2, "last_status_code": 0, "last_error_category": "",
 			"last_error_detail": "", "last_duration_ms": 0, "next_attempt_at": null,
 			"created_at": "2026-11-29T10:00:00.123456789Z", "updated_at": "2026-11-29T10:00:00.123456789Z",
 			"delivered_at": "2026-11-29T10:05:00Z",
-			"attempts": [
+			"attempt_history": [
 				{"attempt": 1, "status": "retrying", "status_code": 0, "error_category": "network", "error_detail": "dns",
 				 "duration_ms": 3, "request_headers": {"Webhook-Signature": "[redacted]"}, "response_headers": {},
 				 "response_body": "", "truncated": false, "next_attempt_at": "2026-11-29T10:01:00Z",
@@ -225,7 +317,7 @@ func TestAPI_GetWebhookDelivery(t *testing.T) {
 		fake, b := setupPipeline(t)
 		fake.deliveries = testDeliveries(1)
 		p := requireProblem(t, b.get(t, "/api/v1/webhooks/wh_2/deliveries/dlv_1"), http.StatusNotFound)
-		require.Equal(t, "no such delivery", p.Detail)
+		require.Contains(t, p.Detail, "no delivery with this id for this webhook")
 	})
 
 	t.Run("Unknown", func(t *testing.T) {
@@ -284,8 +376,9 @@ func TestAPI_RetryWebhookDeliveries(t *testing.T) {
 	t.Run("UnknownWebhook", func(t *testing.T) {
 		t.Parallel()
 		fake, b := setupPipeline(t)
-		fake.redriveErr = fmt.Errorf("redrive webhook wh_nope: %w", domain.ErrNotFound)
 		requireProblem(t, b.do(t, retry("wh_nope", nil)), http.StatusNotFound)
+		requireProblem(t, b.do(t, retry("wh_nope", map[string]any{"status": "failed"})), http.StatusNotFound)
+		fake.requireUntouched(t)
 	})
 
 	t.Run("Malformed", func(t *testing.T) {

@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -43,22 +43,24 @@ func (d *EventData) UnmarshalJSON(b []byte) error {
 func (EventData) Schema(huma.Registry) *huma.Schema {
 	return &huma.Schema{
 		Type:        huma.TypeObject,
-		Description: "The event's payload; it must match the event type's schema (see get-event-type)",
+		Description: "The event's payload; it must match the event type's schema (GET /api/v1/event-types/{type})",
 		Examples:    []any{map[string]any{"document_id": "doc_123", "severity": "high"}},
 	}
 }
 
 // PublishEventBody is the body of POST /api/v1/events.
 type PublishEventBody struct {
-	Type     string            `json:"type" minLength:"1" maxLength:"100" example:"compliance.alert" doc:"An event type of the catalog (list-event-types)"`
+	Type     string            `json:"type" minLength:"1" maxLength:"100" example:"compliance.alert" doc:"An event type of the catalog (GET /api/v1/event-types)"`
 	Data     EventData         `json:"data"`
 	ID       string            `json:"id,omitempty" pattern:"^[A-Za-z0-9_:-]{1,200}$" example:"order-42:shipped" doc:"Caller-chosen event id, sent to receivers as webhook-id; generated (evt_…) when absent. Reusing an id with different content is a 409"`
 	Metadata map[string]string `json:"metadata,omitempty" maxProperties:"50" doc:"String labels kept with the event"`
 }
 
 type publishEventInput struct {
-	IdempotencyKey string `header:"Idempotency-Key" maxLength:"255" doc:"Makes retries safe: a repeated request with the same key and body returns the first response (with Idempotent-Replayed: true) instead of publishing again; the same key with a different body is a 422"`
+	IdempotencyKey string `header:"Idempotency-Key" maxLength:"255" doc:"Makes retries safe: a repeated request with the same key and body returns the first response (with Idempotent-Replayed: true) instead of publishing again; the same key with a different body is a 422. A structured-field string (\"…\") or the bare key"`
 	Body           PublishEventBody
+
+	key string // the key, unquoted; set by Resolve
 }
 
 // PublishEventResult is the body of a publish-event response.
@@ -95,13 +97,14 @@ func (Event) TransformSchema(_ huma.Registry, s *huma.Schema) *huma.Schema {
 // EventWithDeliveries is an event and its deliveries.
 type EventWithDeliveries struct {
 	Event
-	Deliveries []Delivery `json:"deliveries" doc:"The event's deliveries, oldest first (at most 100; page through list-deliveries?event_id= for more)"`
+	Deliveries []Delivery `json:"deliveries" doc:"The event's deliveries, newest first (at most 100; GET /api/v1/deliveries?event_id=… pages through all of them)"`
 }
 
 type listEventsInput struct {
 	Type   string `query:"type" maxLength:"100" doc:"Only events of this type"`
 	Cursor string `query:"cursor" maxLength:"200" doc:"next_cursor of the previous page"`
 	Limit  int    `query:"limit" minimum:"1" maximum:"100" default:"20"`
+	Ordering
 }
 
 // EventList is one page of events.
@@ -130,7 +133,7 @@ func (a *API) registerEvents() {
 	tags := []string{"Events"}
 	reg := func(op huma.Operation) huma.Operation {
 		op.Tags, op.Security, op.MaxBodyBytes = tags, bearer, MaxBodyBytes
-		op.Errors = append([]int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusUnprocessableEntity}, op.Errors...)
+		op.Errors = append(slices.Clone(apiErrors), op.Errors...)
 		return op
 	}
 	huma.Register(a.huma, reg(huma.Operation{
@@ -142,7 +145,7 @@ func (a *API) registerEvents() {
 	}), a.publishEvent)
 	huma.Register(a.huma, reg(huma.Operation{
 		OperationID: "list-events", Method: http.MethodGet, Path: "/api/v1/events",
-		Summary: "List published events", Description: "Cursor-paginated, in publication order.",
+		Summary: "List published events", Description: listDescription + " Events are ordered by publication.",
 	}), a.listEvents)
 	huma.Register(a.huma, reg(huma.Operation{
 		OperationID: "get-event", Method: http.MethodGet, Path: "/api/v1/events/{event_id}",
@@ -150,12 +153,23 @@ func (a *API) registerEvents() {
 	}), a.getEvent)
 }
 
-// Resolve rejects text PostgreSQL cannot store.
-func (in *publishEventInput) Resolve(huma.Context) []error {
+// Resolve reads the Idempotency-Key and rejects text PostgreSQL cannot
+// store.
+func (in *publishEventInput) Resolve(ctx huma.Context) []error {
 	var errs []error
-	if !storable(in.IdempotencyKey) {
+	present := false
+	ctx.EachHeader(func(name, _ string) { present = present || strings.EqualFold(name, "Idempotency-Key") })
+	key, ok := idempotencyKey(in.IdempotencyKey)
+	switch {
+	case present && (!ok || key == ""):
+		errs = append(errs, &huma.ErrorDetail{
+			Location: "header.Idempotency-Key",
+			Message:  `must be a non-empty key, bare or as a quoted string ("key"); leave the header out to publish without one`,
+		})
+	case !storable(key):
 		errs = append(errs, &huma.ErrorDetail{Location: "header.Idempotency-Key", Message: "must be valid UTF-8 without NUL characters"})
 	}
+	in.key = key
 	if !storable(in.Body.Type) {
 		errs = append(errs, &huma.ErrorDetail{Location: "body.type", Message: "must be valid UTF-8 without NUL characters"})
 	}
@@ -171,10 +185,10 @@ func (in *publishEventInput) Resolve(huma.Context) []error {
 	return errs
 }
 
-// Resolve rejects a type filter PostgreSQL cannot compare.
+// Resolve rejects a type filter outside the catalog.
 func (in *listEventsInput) Resolve(huma.Context) []error {
-	if !storable(in.Type) {
-		return []error{&huma.ErrorDetail{Location: "query.type", Message: "must be valid UTF-8 without NUL characters"}}
+	if err := unknownEventTypeFilter("query.type", in.Type, false); err != nil {
+		return []error{err}
 	}
 	return nil
 }
@@ -184,17 +198,11 @@ func (a *API) publishEvent(ctx context.Context, in *publishEventInput) (*publish
 	if err != nil {
 		return nil, a.problem(ctx, err)
 	}
-	key := idempotencyKey(in.IdempotencyKey)
 	id, replayed, err := a.deps.Events.Publish(ctx, domain.PublishRequest{
-		Type: in.Body.Type, Data: data, ID: in.Body.ID, Metadata: in.Body.Metadata, IdempotencyKey: key,
+		Type: in.Body.Type, Data: data, ID: in.Body.ID, Metadata: in.Body.Metadata, IdempotencyKey: in.key,
 	})
-	switch {
-	case errors.Is(err, domain.ErrUnknownEventType):
-		return nil, huma.Error422UnprocessableEntity("unknown event type", &huma.ErrorDetail{
-			Location: "body.type", Message: "not in the event catalog (see list-event-types)", Value: in.Body.Type,
-		})
-	case err != nil:
-		return nil, a.problem(ctx, err)
+	if err != nil {
+		return nil, a.publishProblem(ctx, err, &in.Body)
 	}
 	out := &publishEventOutput{
 		Location: "/api/v1/events/" + url.PathEscape(string(id)),
@@ -206,22 +214,39 @@ func (a *API) publishEvent(ctx context.Context, in *publishEventInput) (*publish
 	return out, nil
 }
 
-// idempotencyKey accepts the key as the draft's structured-field string
-// ("…") or bare, as most clients send it.
-func idempotencyKey(h string) string {
+// idempotencyKey reads the key as the draft's structured-field string
+// ("…", RFC 8941 §3.3.3: printable ASCII, with \" and \\ escapes) or bare,
+// as most clients send it. ok is false for a quoted string that is not
+// well-formed.
+func idempotencyKey(h string) (key string, ok bool) {
 	h = strings.TrimSpace(h)
-	if len(h) >= 2 && h[0] == '"' && h[len(h)-1] == '"' {
-		return h[1 : len(h)-1]
+	quoted, found := strings.CutPrefix(h, `"`)
+	if !found {
+		return h, true
 	}
-	return h
+	var b strings.Builder
+	for i := 0; i < len(quoted); i++ {
+		switch c := quoted[i]; {
+		case c == '\\' && i+1 < len(quoted) && (quoted[i+1] == '"' || quoted[i+1] == '\\'):
+			b.WriteByte(quoted[i+1])
+			i++
+		case c == '"':
+			return b.String(), i == len(quoted)-1
+		case c < 0x20 || c > 0x7e || c == '\\':
+			return "", false
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return "", false // no closing quote
 }
 
 func (a *API) listEvents(ctx context.Context, in *listEventsInput) (*listEventsOutput, error) {
-	f := domain.PublishedEventFilter{Type: in.Type, Limit: in.Limit + 1}
+	f := domain.PublishedEventFilter{Type: in.Type, Ascending: in.ascending(), Limit: in.Limit + 1}
 	if in.Cursor != "" {
 		seq, err := decodeSeqCursor(in.Cursor)
 		if err != nil {
-			return nil, huma.Error400BadRequest("invalid cursor", &huma.ErrorDetail{Location: "query.cursor", Message: err.Error(), Value: in.Cursor})
+			return nil, invalidCursor(in.Cursor)
 		}
 		f.AfterSeq = seq
 	}
@@ -237,6 +262,7 @@ func (a *API) listEvents(ctx context.Context, in *listEventsInput) (*listEventsO
 		if in.Type != "" {
 			q.Set("type", in.Type)
 		}
+		in.setLink(q)
 		out.Link = nextLink("/api/v1/events", q)
 	}
 	for i := range evs {
@@ -289,11 +315,4 @@ func decodeSeqCursor(c string) (int64, error) {
 		return 0, errNotCursor
 	}
 	return seq, nil
-}
-
-var errNotCursor = errors.New("not a cursor returned by this API")
-
-// nextLink renders an RFC 8288 Link header to the next page.
-func nextLink(path string, q url.Values) string {
-	return "<" + path + "?" + q.Encode() + `>; rel="next"`
 }

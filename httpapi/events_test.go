@@ -156,12 +156,22 @@ func (f *fakePipeline) TestWebhook(_ context.Context, webhookID domain.WebhookID
 	return f.testResult, f.testErr
 }
 
-// fakeWebhooks satisfies httpapi.Webhooks with the fake's TestWebhook; the
-// event and delivery operations never call the rest (a call panics on the
-// nil interface).
+// fakeWebhooks satisfies httpapi.Webhooks with the fake's TestWebhook and
+// a GetWebhook that knows wh_1 and wh_2; the event and delivery operations
+// never call the rest (a call panics on the nil interface).
 type fakeWebhooks struct {
 	httpapi.Webhooks
 	fake *fakePipeline
+}
+
+func (w fakeWebhooks) GetWebhook(_ context.Context, id domain.WebhookID) (*domain.Webhook, error) {
+	if id != "wh_1" && id != "wh_2" {
+		return nil, fmt.Errorf("webhook %s: %w", id, domain.ErrNotFound)
+	}
+	spec := domain.DefaultWebhookSpec()
+	spec.CustomHeaders = map[string]string{"X-Api-Key": "k", "X-Tenant": "acme"}
+	spec.SecretHeaders = []string{"X-Api-Key"}
+	return &domain.Webhook{ID: id, Spec: spec, Status: domain.WebhookStatusActive, Version: 1}, nil
 }
 
 func (w fakeWebhooks) TestWebhook(ctx context.Context, id domain.WebhookID) (domain.AttemptResult, error) {
@@ -243,6 +253,25 @@ func TestAPI_PublishEvent(t *testing.T) {
 		require.Equal(t, "key-1", fake.seen().published[0].IdempotencyKey)
 	})
 
+	t.Run("IdempotencyKeyForms", func(t *testing.T) {
+		t.Parallel()
+		fake, b := setupPipeline(t)
+		fake.publishID = "evt_1"
+		body := map[string]any{"type": "compliance.alert", "data": map[string]any{}}
+		for header, key := range map[string]string{
+			`key-1`: "key-1", ` key-2 `: "key-2", `"key-3"`: "key-3", `"a \"quoted\" \\ key"`: `a "quoted" \ key`,
+		} {
+			r := b.do(t, publish(body, map[string]string{"Idempotency-Key": header}))
+			require.Equal(t, http.StatusAccepted, r.status, "body: %s", r.body)
+			calls := fake.seen().published
+			require.Equal(t, key, calls[len(calls)-1].IdempotencyKey, header)
+		}
+		for _, header := range []string{" ", `""`, `"unterminated`, `"a"b"`, `"bad \x escape"`, "\"tab\tinside\"", "\"\xff\""} {
+			p := requireProblem(t, b.do(t, publish(body, map[string]string{"Idempotency-Key": header})), http.StatusUnprocessableEntity)
+			require.Equal(t, []string{"header.Idempotency-Key"}, errorLocations(p), "%q", header)
+		}
+	})
+
 	t.Run("UnknownType", func(t *testing.T) {
 		t.Parallel()
 		fake, b := setupPipeline(t)
@@ -251,6 +280,8 @@ func TestAPI_PublishEvent(t *testing.T) {
 		p := requireProblem(t, r, http.StatusUnprocessableEntity)
 		require.Equal(t, []string{"body.type"}, errorLocations(p))
 		require.Equal(t, "nope.nothing", p.Errors[0].Value)
+		require.Contains(t, p.Errors[0].Message, "GET /api/v1/event-types")
+		require.NotContains(t, p.Errors[0].Message, "list-event-types", "an operation id means nothing to a user")
 	})
 
 	t.Run("Invalid", func(t *testing.T) {
@@ -266,18 +297,33 @@ func TestAPI_PublishEvent(t *testing.T) {
 		t.Parallel()
 		fake, b := setupPipeline(t)
 		fake.publishErr = fmt.Errorf("publish: %w", domain.ErrIdempotencyKeyReused)
-		r := b.do(t, publish(map[string]any{"type": "compliance.alert", "data": map[string]any{}}, map[string]string{"Idempotency-Key": "key-1"}))
+		r := b.do(t, publish(map[string]any{"type": "compliance.alert", "id": "order-42", "data": map[string]any{}}, map[string]string{"Idempotency-Key": "key-1"}))
 		p := requireProblem(t, r, http.StatusUnprocessableEntity)
-		require.Equal(t, "Idempotency-Key reused with a different request", p.Detail)
+		require.Equal(t, "Idempotency-Key was already used with a different request", p.Detail)
 		require.Equal(t, []string{"header.Idempotency-Key"}, errorLocations(p))
+		require.Contains(t, p.Errors[0].Message, "send a new key")
 	})
 
 	t.Run("EventIDConflict", func(t *testing.T) {
 		t.Parallel()
+		// Reported as the event id's conflict even when a key was sent.
 		fake, b := setupPipeline(t)
-		fake.publishErr = fmt.Errorf("publish event order-42: %w", domain.ErrConflict)
-		r := b.do(t, publish(map[string]any{"type": "compliance.alert", "id": "order-42", "data": map[string]any{}}, nil))
-		requireProblem(t, r, http.StatusConflict)
+		fake.publishErr = fmt.Errorf("publish compliance.alert: event id %q was already published with different content: %w", "order-42", domain.ErrConflict)
+		for _, headers := range []map[string]string{nil, {"Idempotency-Key": "key-1"}} {
+			r := b.do(t, publish(map[string]any{"type": "compliance.alert", "id": "order-42", "data": map[string]any{}}, headers))
+			p := requireProblem(t, r, http.StatusConflict)
+			require.Equal(t, `event id "order-42" was already published with different content`, p.Detail)
+			require.Equal(t, []string{"body.id"}, errorLocations(p))
+			require.NotContains(t, string(r.body), "Idempotency-Key")
+		}
+	})
+
+	t.Run("StateTransition", func(t *testing.T) {
+		t.Parallel()
+		fake, b := setupPipeline(t)
+		fake.redriveErr = fmt.Errorf("redrive delivery dlv_1: delivered: %w", domain.ErrStateTransition)
+		p := requireProblem(t, b.do(t, retryRequest(nil)), http.StatusConflict)
+		require.Equal(t, "redrive delivery dlv_1: delivered: invalid state transition; GET the resource to see its current state", p.Detail)
 	})
 
 	t.Run("InternalError", func(t *testing.T) {
@@ -286,7 +332,8 @@ func TestAPI_PublishEvent(t *testing.T) {
 		fake.publishErr = fmt.Errorf("append outbox: connection reset")
 		r := b.do(t, publish(map[string]any{"type": "compliance.alert", "data": map[string]any{}}, nil))
 		p := requireProblem(t, r, http.StatusInternalServerError)
-		require.Equal(t, "internal error", p.Detail)
+		require.Equal(t, "internal error: the server logged the details; retry later, and tell the operator if it persists", p.Detail)
+		require.NotContains(t, string(r.body), "connection reset")
 	})
 
 	t.Run("Malformed", func(t *testing.T) {
@@ -538,4 +585,42 @@ func TestAPI_PipelineRoutes(t *testing.T) {
 			require.ElementsMatch(t, ids, got, path)
 		}
 	})
+}
+
+func TestAPI_PublishConflictsRealStack(t *testing.T) {
+	t.Parallel()
+	// A reused event id and a reused Idempotency-Key are different
+	// mistakes and are reported as such, whichever headers came along.
+	_, b := setup(t, nil)
+	info, err := domain.LookupEventType("compliance.alert")
+	require.NoError(t, err)
+	var data map[string]any
+	require.NoError(t, json.Unmarshal(info.Example, &data))
+	other := map[string]any{}
+	for k, v := range data {
+		other[k] = v
+	}
+	other["extra"] = "changed"
+	body := func(id string, d map[string]any) map[string]any {
+		return map[string]any{"type": "compliance.alert", "id": id, "data": d}
+	}
+
+	r := b.do(t, publish(body("order-1", data), map[string]string{"Idempotency-Key": "key-1"}))
+	require.Equal(t, http.StatusAccepted, r.status, "body: %s", r.body)
+
+	r = b.do(t, publish(body("order-1", other), map[string]string{"Idempotency-Key": "key-2"}))
+	p := requireProblem(t, r, http.StatusConflict)
+	require.Equal(t, []string{"body.id"}, errorLocations(p))
+
+	r = b.do(t, publish(body("order-1", other), nil))
+	p = requireProblem(t, r, http.StatusConflict)
+	require.Equal(t, []string{"body.id"}, errorLocations(p))
+
+	r = b.do(t, publish(body("order-2", other), map[string]string{"Idempotency-Key": "key-1"}))
+	p = requireProblem(t, r, http.StatusUnprocessableEntity)
+	require.Equal(t, []string{"header.Idempotency-Key"}, errorLocations(p))
+
+	r = b.do(t, publish(body("order-1", data), map[string]string{"Idempotency-Key": "key-1"}))
+	require.Equal(t, http.StatusAccepted, r.status, "body: %s", r.body)
+	require.Equal(t, "true", r.header.Get("Idempotent-Replayed"))
 }

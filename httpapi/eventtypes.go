@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 
 	"github.com/danielgtaylor/huma/v2"
 
@@ -43,7 +44,7 @@ func (a *API) registerEventTypes() {
 	huma.Register(a.huma, huma.Operation{
 		OperationID: "list-event-types", Method: http.MethodGet, Path: "/api/v1/event-types",
 		Summary: "List the event catalog", Tags: []string{"Event types"}, Security: bearer,
-		Errors: []int{http.StatusUnauthorized},
+		Errors: slices.Clone(apiErrors),
 	}, func(ctx context.Context, _ *struct{}) (*eventTypeListOutput, error) {
 		out := &eventTypeListOutput{Body: EventTypeList{Data: []EventType{}}}
 		for _, info := range domain.Catalog() {
@@ -58,7 +59,7 @@ func (a *API) registerEventTypes() {
 	huma.Register(a.huma, huma.Operation{
 		OperationID: "get-event-type", Method: http.MethodGet, Path: "/api/v1/event-types/{type}",
 		Summary: "Get an event type's schema and example", Tags: []string{"Event types"}, Security: bearer,
-		Errors: []int{http.StatusUnauthorized, http.StatusNotFound},
+		Errors: append(slices.Clone(apiErrors), http.StatusNotFound),
 	}, func(ctx context.Context, in *eventTypeInput) (*eventTypeOutput, error) {
 		info, err := domain.LookupEventType(in.Type)
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -75,7 +76,7 @@ func (a *API) registerHistory() {
 			"field, old → new), paused, resumed, secret rotated, deactivated (with the reason), deleted, with the " +
 			"API key that made it. Deleted webhooks keep their history.",
 		Tags: []string{"Webhooks"}, Security: bearer,
-		Errors: []int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusNotFound, http.StatusUnprocessableEntity},
+		Errors: append(slices.Clone(apiErrors), http.StatusNotFound),
 	}, a.webhookHistory)
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -133,20 +134,20 @@ type integrationNameInput struct {
 }
 
 type integrationCommandInput struct {
-	Name    string `path:"name" maxLength:"100" example:"compliance-slack"`
-	IfMatch string `header:"If-Match" doc:"Optional ETag precondition: \"v<version>\"; the write fails with 412 when the integration changed"`
+	Name string `path:"name" maxLength:"100" example:"compliance-slack"`
+	Precondition
 }
 
 type replaceIntegrationInput struct {
-	Name    string `path:"name" maxLength:"100" example:"compliance-slack"`
-	IfMatch string `header:"If-Match" doc:"\"v<version>\" from the ETag; the write fails with 412 when the integration changed"`
-	Body    ReplaceIntegrationBody
+	Name string `path:"name" maxLength:"100" example:"compliance-slack"`
+	Precondition
+	Body ReplaceIntegrationBody
 }
 
 type subscriptionInput struct {
 	Name      string `path:"name" maxLength:"100" example:"compliance-slack"`
 	EventType string `path:"event_type" maxLength:"100" example:"compliance.alert" doc:"An event type of the catalog, or * for all"`
-	IfMatch   string `header:"If-Match" doc:"Optional ETag precondition"`
+	Precondition
 }
 
 type listIntegrationsInput struct {
@@ -321,7 +322,7 @@ func (a *API) registerIntegrations() {
 			op.Tags = []string{"Integrations"}
 		}
 		op.Security, op.MaxBodyBytes = bearer, MaxBodyBytes
-		op.Errors = append([]int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusUnprocessableEntity}, op.Errors...)
+		op.Errors = append(slices.Clone(apiErrors), op.Errors...)
 		return op
 	}
 	byName := integrationsPath + "/{name}"
@@ -427,12 +428,14 @@ func (a *API) registerIntegrations() {
 func (in *createIntegrationInput) Resolve(huma.Context) []error { return in.Body.unstorable() }
 
 // Resolve rejects names and text PostgreSQL cannot store.
-func (in *replaceIntegrationInput) Resolve(huma.Context) []error { return in.Body.unstorable() }
+func (in *replaceIntegrationInput) Resolve(ctx huma.Context) []error {
+	return append(in.Precondition.Resolve(ctx), in.Body.unstorable()...)
+}
 
 // Resolve rejects an event_type filter PostgreSQL cannot compare.
 func (in *listIntegrationsInput) Resolve(huma.Context) []error {
-	if !storable(in.EventType) {
-		return []error{&huma.ErrorDetail{Location: "query.event_type", Message: "must be valid UTF-8 without NUL characters"}}
+	if err := unknownEventTypeFilter("query.event_type", in.EventType, true); err != nil {
+		return []error{err}
 	}
 	return nil
 }
@@ -466,14 +469,20 @@ func integrationName(s string) (string, error) {
 	return s, nil
 }
 
-// integrationTarget parses a path name and an If-Match header; errors are
-// already problems.
-func integrationTarget(rawName, ifMatch string) (string, int64, error) {
+// integrationTarget parses a path name and an If-Match header (RFC 9110,
+// as for webhooks); errors are already problems.
+func (a *API) integrationTarget(ctx context.Context, rawName string, p *Precondition) (string, int64, error) {
 	name, err := integrationName(rawName)
 	if err != nil {
 		return "", 0, err
 	}
-	expected, err := parseIfMatch(ifMatch)
+	expected, err := a.expectedVersionOf(ctx, p, func(ctx context.Context) (int64, error) {
+		i, err := a.deps.Integrations.GetIntegration(ctx, name)
+		if err != nil {
+			return 0, err
+		}
+		return i.Version, nil
+	})
 	if err != nil {
 		return "", 0, err
 	}
@@ -503,7 +512,7 @@ func (a *API) createIntegration(ctx context.Context, in *createIntegrationInput)
 }
 
 func (a *API) replaceIntegration(ctx context.Context, in *replaceIntegrationInput) (*integrationOutput, error) {
-	name, expected, err := integrationTarget(in.Name, in.IfMatch)
+	name, expected, err := a.integrationTarget(ctx, in.Name, &in.Precondition)
 	if err != nil {
 		return nil, err
 	}
@@ -622,7 +631,7 @@ func (a *API) listIntegrations(ctx context.Context, in *listIntegrationsInput) (
 }
 
 func (a *API) deleteIntegration(ctx context.Context, in *integrationCommandInput) (*noContentOutput, error) {
-	name, expected, err := integrationTarget(in.Name, in.IfMatch)
+	name, expected, err := a.integrationTarget(ctx, in.Name, &in.Precondition)
 	if err != nil {
 		return nil, err
 	}
@@ -634,7 +643,7 @@ func (a *API) deleteIntegration(ctx context.Context, in *integrationCommandInput
 
 func (a *API) integrationStatusCommand(command string) func(context.Context, *integrationCommandInput) (*integrationOutput, error) {
 	return func(ctx context.Context, in *integrationCommandInput) (*integrationOutput, error) {
-		name, expected, err := integrationTarget(in.Name, in.IfMatch)
+		name, expected, err := a.integrationTarget(ctx, in.Name, &in.Precondition)
 		if err != nil {
 			return nil, err
 		}
@@ -683,7 +692,7 @@ func (a *API) unsubscribe(ctx context.Context, in *subscriptionInput) (*subscrip
 func (a *API) subscriptionCommand(ctx context.Context, in *subscriptionInput,
 	run func(ctx context.Context, name string, expected int64, eventType string) (*domain.Integration, error),
 ) (*subscriptionsOutput, error) {
-	name, expected, err := integrationTarget(in.Name, in.IfMatch)
+	name, expected, err := a.integrationTarget(ctx, in.Name, &in.Precondition)
 	if err != nil {
 		return nil, err
 	}
@@ -775,7 +784,11 @@ func (a *API) listIntegrationDeliveries(ctx context.Context, in *listIntegration
 	if err != nil {
 		return nil, err
 	}
-	return a.deliveryPage(ctx, integrationsPath+"/"+url.PathEscape(in.Name)+"/deliveries", domain.DestinationID(i.ID), &in.DeliveryQuery, url.Values{})
+	f, err := in.filter(domain.DestinationID(i.ID))
+	if err != nil {
+		return nil, err
+	}
+	return a.deliveryPage(ctx, integrationsPath+"/"+url.PathEscape(in.Name)+"/deliveries", f, &in.DeliveryQuery, url.Values{})
 }
 
 func (a *API) getIntegrationDelivery(ctx context.Context, in *integrationDeliveryInput) (*deliveryOutput, error) {
@@ -793,9 +806,10 @@ func (a *API) getIntegrationDelivery(ctx context.Context, in *integrationDeliver
 	if d.DestinationID != domain.DestinationID(i.ID) {
 		return nil, huma.Error404NotFound("no such delivery")
 	}
-	out := &deliveryOutput{Body: DeliveryWithAttempts{Delivery: toDelivery(d), Attempts: make([]Attempt, 0, len(attempts))}}
+	out := &deliveryOutput{Body: DeliveryWithAttempts{Delivery: toDelivery(d), AttemptHistory: make([]Attempt, 0, len(attempts))}}
+	none := &domain.WebhookSpec{} // integrations have no custom headers; credential headers are redacted when sent
 	for n := range attempts {
-		out.Body.Attempts = append(out.Body.Attempts, toAttempt(&attempts[n]))
+		out.Body.AttemptHistory = append(out.Body.AttemptHistory, toAttempt(&attempts[n], none))
 	}
 	return out, nil
 }

@@ -2,9 +2,9 @@ package httpapi
 
 import (
 	"context"
-	"encoding/base64"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -34,12 +34,39 @@ type Webhook struct {
 	TimeoutSeconds     int               `json:"timeout_seconds"`
 	RateLimitPerMinute int               `json:"rate_limit_per_minute" doc:"0 means unlimited"`
 	RateLimitPerHour   int               `json:"rate_limit_per_hour" doc:"0 means unlimited"`
-	CustomHeaders      map[string]string `json:"custom_headers"`
+	CustomHeaders      map[string]string `json:"custom_headers" doc:"Secret header values are masked (Bearer ****cret); send a masked value back unchanged to keep the stored one"`
+	SecretHeaders      []string          `json:"secret_headers" doc:"The custom headers whose values are secret: those listed when written, plus Authorization, Proxy-Authorization and Cookie, which always are"`
 	Metadata           map[string]any    `json:"metadata"`
 	CreatedAt          time.Time         `json:"created_at"`
 	UpdatedAt          time.Time         `json:"updated_at"`
 	LastTriggeredAt    *time.Time        `json:"last_triggered_at" doc:"When a delivery was last attempted; null if never"`
 	Version            int64             `json:"version" doc:"Incremented by every change; the ETag is \"v<version>\""`
+	// RetrySchedulePreview is the retry policy worked out.
+	RetrySchedulePreview []ScheduledRetry `json:"retry_schedule_preview" doc:"The retries a failing delivery gets, in order (empty for no_retry). A receiver's Retry-After on a 429 or 503 can lengthen a wait, up to an hour"`
+}
+
+// ScheduledRetry is one retry of a webhook's schedule, in seconds.
+type ScheduledRetry struct {
+	Retry           int     `json:"retry" doc:"1 is the first retry, which is the delivery's second attempt"`
+	DelaySeconds    float64 `json:"delay_seconds" doc:"Wait after the previous attempt failed; with jitter, the middle of its range"`
+	MinDelaySeconds float64 `json:"min_delay_seconds" doc:"Shortest wait jitter allows (equal to delay_seconds without jitter)"`
+	MaxDelaySeconds float64 `json:"max_delay_seconds" doc:"Longest wait jitter allows (equal to delay_seconds without jitter)"`
+	AfterSeconds    float64 `json:"after_seconds" doc:"When this retry starts, counted from the first attempt: the sum of the waits so far (the attempts' own durations come on top)"`
+	AfterMinSeconds float64 `json:"after_min_seconds" doc:"Earliest start jitter allows"`
+	AfterMaxSeconds float64 `json:"after_max_seconds" doc:"Latest start jitter allows"`
+}
+
+// retrySchedule presents a policy's schedule.
+func retrySchedule(p domain.RetryPolicy) []ScheduledRetry {
+	rs := p.Schedule()
+	out := make([]ScheduledRetry, len(rs))
+	for i, r := range rs {
+		out[i] = ScheduledRetry{
+			Retry: r.N, DelaySeconds: r.Delay.Seconds(), MinDelaySeconds: r.Min.Seconds(), MaxDelaySeconds: r.Max.Seconds(),
+			AfterSeconds: r.Cumulative.Seconds(), AfterMinSeconds: r.CumulativeMin.Seconds(), AfterMaxSeconds: r.CumulativeMax.Seconds(),
+		}
+	}
+	return out
 }
 
 // WebhookFields are the configurable fields of create, PUT and PATCH. On
@@ -51,14 +78,15 @@ type WebhookFields struct {
 	EventTypes         []string          `json:"event_types,omitempty" maxItems:"50" example:"[\"compliance.alert\",\"validation.failed\"]" doc:"Event types to receive, or [\"*\"] for all"`
 	RetryStrategy      *string           `json:"retry_strategy,omitempty" enum:"exponential_backoff,linear_backoff,fixed_interval,no_retry" doc:"Default exponential_backoff"`
 	MaxRetries         *int              `json:"max_retries,omitempty" minimum:"0" maximum:"50" doc:"Retries after the first attempt (default 5)"`
-	RetryDelaySeconds  *int              `json:"retry_delay_seconds,omitempty" minimum:"0" doc:"Initial delay (default 60)"`
-	MaxDelaySeconds    *int              `json:"max_delay_seconds,omitempty" minimum:"0" doc:"Cap on any delay (default 7200)"`
+	RetryDelaySeconds  *int              `json:"retry_delay_seconds,omitempty" minimum:"0" maximum:"2147483647" doc:"Initial delay, at most 604800 (7 days; default 60)"`
+	MaxDelaySeconds    *int              `json:"max_delay_seconds,omitempty" minimum:"0" maximum:"2147483647" doc:"Cap on any delay, at most 604800 (7 days; default 7200)"`
 	BackoffMultiplier  *float64          `json:"backoff_multiplier,omitempty" doc:"Exponential growth factor, 1 to 10 (default 2)"`
 	JitterEnabled      *bool             `json:"jitter_enabled,omitempty" doc:"Randomise delays by up to ±20% (default true)"`
-	TimeoutSeconds     *int              `json:"timeout_seconds,omitempty" doc:"Per-attempt timeout, 1 to 120 (default 15)"`
+	TimeoutSeconds     *int              `json:"timeout_seconds,omitempty" minimum:"-2147483648" maximum:"2147483647" doc:"Per-attempt timeout, 1 to 120 (default 15)"`
 	RateLimitPerMinute *int              `json:"rate_limit_per_minute,omitempty" minimum:"0" maximum:"2147483647" doc:"0 means unlimited (default)"`
 	RateLimitPerHour   *int              `json:"rate_limit_per_hour,omitempty" minimum:"0" maximum:"2147483647" doc:"0 means unlimited (default)"`
-	CustomHeaders      map[string]string `json:"custom_headers,omitempty" doc:"Extra request headers; cannot override signature, id, timestamp or content-type headers"`
+	CustomHeaders      map[string]string `json:"custom_headers,omitempty" doc:"Extra request headers. Names lokihooks or HTTP itself sets are refused: the webhook-* and X-Webhook-* contract headers, Content-Type, Content-Length, Content-Encoding, Host, Connection, Keep-Alive, Transfer-Encoding, TE, Trailer, Upgrade, Expect, Proxy-Connection, User-Agent, traceparent, tracestate and baggage. Values are encrypted at rest"`
+	SecretHeaders      []string          `json:"secret_headers,omitempty" maxItems:"32" example:"[\"X-Api-Key\"]" doc:"Custom headers whose values are credentials: masked in every answer and redacted in attempt records. Authorization, Proxy-Authorization and Cookie always are. When custom_headers is written without secret_headers, the secret headers that remain keep their mark"`
 	Metadata           map[string]any    `json:"metadata,omitempty" doc:"Free-form JSON object kept with the webhook"`
 }
 
@@ -75,7 +103,10 @@ type createWebhookInput struct {
 type webhookOutput struct {
 	ETag     string `header:"ETag"`
 	Location string `header:"Location"`
-	Body     Webhook
+	// CacheControl is no-store on the answers that carry the signing secret
+	// (every /api answer has it; these document it).
+	CacheControl string `header:"Cache-Control"`
+	Body         Webhook
 }
 
 type webhookIDInput struct {
@@ -83,14 +114,14 @@ type webhookIDInput struct {
 }
 
 type writeWebhookInput struct {
-	ID      string `path:"webhook_id" maxLength:"64"`
-	IfMatch string `header:"If-Match" doc:"\"v<version>\" from the ETag; the write fails with 412 when the webhook changed"`
-	Body    WebhookFields
+	ID string `path:"webhook_id" maxLength:"64"`
+	Precondition
+	Body WebhookFields
 }
 
 type commandInput struct {
-	ID      string `path:"webhook_id" maxLength:"64"`
-	IfMatch string `header:"If-Match" doc:"Optional ETag precondition"`
+	ID string `path:"webhook_id" maxLength:"64"`
+	Precondition
 }
 
 // RotateSecretBody is the optional body of rotate-secret.
@@ -100,16 +131,17 @@ type RotateSecretBody struct {
 }
 
 type rotateSecretInput struct {
-	ID      string `path:"webhook_id" maxLength:"64"`
-	IfMatch string `header:"If-Match"`
-	Body    *RotateSecretBody
+	ID string `path:"webhook_id" maxLength:"64"`
+	Precondition
+	Body *RotateSecretBody
 }
 
 type listWebhooksInput struct {
 	Status    string `query:"status" enum:"active,inactive,paused,deleted" doc:"Only webhooks in this status (default: all but deleted)"`
-	EventType string `query:"event_type" maxLength:"100" doc:"Only webhooks subscribed to this event type"`
+	EventType string `query:"event_type" maxLength:"100" doc:"Only webhooks subscribed to this event type (directly or through *); * selects the webhooks subscribed to every type"`
 	Cursor    string `query:"cursor" maxLength:"200" doc:"next_cursor of the previous page"`
 	Limit     int    `query:"limit" minimum:"1" maximum:"100" default:"20"`
+	Ordering
 }
 
 // WebhookList is one page of webhooks.
@@ -129,7 +161,7 @@ func (a *API) registerWebhooks() {
 	tags := []string{"Webhooks"}
 	reg := func(op huma.Operation) huma.Operation {
 		op.Tags, op.Security, op.MaxBodyBytes = tags, bearer, MaxBodyBytes
-		op.Errors = append([]int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusUnprocessableEntity}, op.Errors...)
+		op.Errors = append(slices.Clone(apiErrors), op.Errors...)
 		return op
 	}
 	huma.Register(a.huma, reg(huma.Operation{
@@ -140,7 +172,7 @@ func (a *API) registerWebhooks() {
 	}), a.createWebhook)
 	huma.Register(a.huma, reg(huma.Operation{
 		OperationID: "list-webhooks", Method: http.MethodGet, Path: "/api/v1/webhooks",
-		Summary: "List webhooks", Description: "Cursor-paginated, oldest first.",
+		Summary: "List webhooks", Description: listDescription,
 	}), a.listWebhooks)
 	huma.Register(a.huma, reg(huma.Operation{
 		OperationID: "get-webhook", Method: http.MethodGet, Path: "/api/v1/webhooks/{webhook_id}",
@@ -183,13 +215,16 @@ func (a *API) registerWebhooks() {
 // Resolve rejects text PostgreSQL cannot store.
 func (in *createWebhookInput) Resolve(huma.Context) []error { return in.Body.unstorable() }
 
-// Resolve rejects text PostgreSQL cannot store.
-func (in *writeWebhookInput) Resolve(huma.Context) []error { return in.Body.unstorable() }
+// Resolve rejects text PostgreSQL cannot store and records If-Match. It
+// shadows the embedded Precondition's Resolve, so it calls it.
+func (in *writeWebhookInput) Resolve(ctx huma.Context) []error {
+	return append(in.Precondition.Resolve(ctx), in.Body.unstorable()...)
+}
 
-// Resolve rejects an event_type filter PostgreSQL cannot compare.
+// Resolve rejects an event_type filter outside the catalog.
 func (in *listWebhooksInput) Resolve(huma.Context) []error {
-	if !storable(in.EventType) {
-		return []error{&huma.ErrorDetail{Location: "query.event_type", Message: "must be valid UTF-8 without NUL characters"}}
+	if err := unknownEventTypeFilter("query.event_type", in.EventType, true); err != nil {
+		return []error{err}
 	}
 	return nil
 }
@@ -238,14 +273,24 @@ func storableJSON(v any) bool {
 // invalid UTF-8) names no webhook: 404 instead of a query error.
 func webhookID(s string) (domain.WebhookID, error) {
 	if !storable(s) {
-		return "", huma.Error404NotFound("no such webhook")
+		return "", huma.Error404NotFound("no webhook with this id: GET /api/v1/webhooks lists the webhooks")
 	}
 	return domain.WebhookID(s), nil
 }
 
+// webhook returns a webhook that exists and is not deleted; anything else
+// is a problem (404 for one that does not exist).
+func (a *API) webhook(ctx context.Context, id domain.WebhookID) (*domain.Webhook, error) {
+	w, err := a.deps.Webhooks.GetWebhook(ctx, id)
+	if err != nil {
+		return nil, a.problem(ctx, err)
+	}
+	return w, nil
+}
+
 func (a *API) createWebhook(ctx context.Context, in *createWebhookInput) (*webhookOutput, error) {
 	spec := domain.DefaultWebhookSpec()
-	in.Body.WebhookFields.applyTo(&spec)
+	in.Body.WebhookFields.applyTo(&spec, nil)
 	w, err := a.deps.Webhooks.CreateWebhook(ctx, spec, in.Body.Secret)
 	if err != nil {
 		return nil, a.problem(ctx, err)
@@ -268,11 +313,13 @@ func (a *API) getWebhook(ctx context.Context, in *webhookIDInput) (*webhookOutpu
 }
 
 func (a *API) listWebhooks(ctx context.Context, in *listWebhooksInput) (*listWebhooksOutput, error) {
-	f := domain.WebhookFilter{Status: domain.WebhookStatus(in.Status), EventType: in.EventType, Limit: in.Limit + 1}
+	f := domain.WebhookFilter{
+		Status: domain.WebhookStatus(in.Status), EventType: in.EventType, Ascending: in.ascending(), Limit: in.Limit + 1,
+	}
 	if in.Cursor != "" {
 		after, err := decodeCursor(in.Cursor, domain.WebhookIDPrefix)
 		if err != nil {
-			return nil, huma.Error400BadRequest("invalid cursor", &huma.ErrorDetail{Location: "query.cursor", Message: err.Error(), Value: in.Cursor})
+			return nil, invalidCursor(in.Cursor)
 		}
 		f.After = domain.WebhookID(after)
 	}
@@ -291,6 +338,7 @@ func (a *API) listWebhooks(ctx context.Context, in *listWebhooksInput) (*listWeb
 		if in.EventType != "" {
 			q.Set("event_type", in.EventType)
 		}
+		in.setLink(q)
 		out.Link = nextLink("/api/v1/webhooks", q)
 	}
 	for i := range ws {
@@ -315,35 +363,35 @@ func (a *API) patchWebhook(ctx context.Context, in *writeWebhookInput) (*webhook
 
 // writeWebhook applies the given fields on top of base(current) and updates.
 func (a *API) writeWebhook(ctx context.Context, in *writeWebhookInput, base func(domain.WebhookSpec) domain.WebhookSpec) (*webhookOutput, error) {
-	id, expected, err := commandTarget(in.ID, in.IfMatch)
+	id, expected, err := a.commandTarget(ctx, in.ID, &in.Precondition)
 	if err != nil {
 		return nil, err
 	}
 	w, err := a.deps.Webhooks.UpdateWebhook(ctx, id, expected, func(current domain.WebhookSpec) domain.WebhookSpec {
 		spec := base(current)
-		in.Body.applyTo(&spec)
+		in.Body.applyTo(&spec, &current)
 		return spec
 	})
 	if err != nil {
-		return nil, a.problem(ctx, err)
+		return nil, a.commandProblem(ctx, id, err)
 	}
 	return a.webhookOutput(w, false), nil
 }
 
 func (a *API) deleteWebhook(ctx context.Context, in *commandInput) (*noContentOutput, error) {
-	id, expected, err := commandTarget(in.ID, in.IfMatch)
+	id, expected, err := a.commandTarget(ctx, in.ID, &in.Precondition)
 	if err != nil {
 		return nil, err
 	}
 	if err := a.deps.Webhooks.DeleteWebhook(ctx, id, expected); err != nil {
-		return nil, a.problem(ctx, err)
+		return nil, a.commandProblem(ctx, id, err)
 	}
 	return &noContentOutput{}, nil
 }
 
 func (a *API) statusCommand(name string) func(context.Context, *commandInput) (*webhookOutput, error) {
 	return func(ctx context.Context, in *commandInput) (*webhookOutput, error) {
-		id, expected, err := commandTarget(in.ID, in.IfMatch)
+		id, expected, err := a.commandTarget(ctx, in.ID, &in.Precondition)
 		if err != nil {
 			return nil, err
 		}
@@ -353,7 +401,7 @@ func (a *API) statusCommand(name string) func(context.Context, *commandInput) (*
 		}
 		w, err := run(ctx, id, expected)
 		if err != nil {
-			return nil, a.problem(ctx, err)
+			return nil, a.commandProblem(ctx, id, err)
 		}
 		return a.webhookOutput(w, false), nil
 	}
@@ -370,25 +418,25 @@ func (a *API) rotateSecret(ctx context.Context, in *rotateSecretInput) (*webhook
 			}
 		}
 	}
-	id, expected, err := commandTarget(in.ID, in.IfMatch)
+	id, expected, err := a.commandTarget(ctx, in.ID, &in.Precondition)
 	if err != nil {
 		return nil, err
 	}
 	w, err := a.deps.Webhooks.RotateWebhookSecret(ctx, id, expected, p)
 	if err != nil {
-		return nil, a.problem(ctx, err)
+		return nil, a.commandProblem(ctx, id, err)
 	}
 	return a.webhookOutput(w, true), nil
 }
 
-// commandTarget parses a webhook id and an If-Match header; errors are
-// already problems.
-func commandTarget(rawID, ifMatch string) (domain.WebhookID, int64, error) {
+// commandTarget parses a webhook id and its If-Match header into the
+// version the command expects; errors are already problems.
+func (a *API) commandTarget(ctx context.Context, rawID string, p *Precondition) (domain.WebhookID, int64, error) {
 	id, err := webhookID(rawID)
 	if err != nil {
 		return "", 0, err
 	}
-	expected, err := parseIfMatch(ifMatch)
+	expected, err := a.expectedVersion(ctx, id, p)
 	if err != nil {
 		return "", 0, err
 	}
@@ -396,11 +444,18 @@ func commandTarget(rawID, ifMatch string) (domain.WebhookID, int64, error) {
 }
 
 func (a *API) webhookOutput(w *domain.Webhook, withSecret bool) *webhookOutput {
-	return &webhookOutput{ETag: etag(w.Version), Body: toWebhook(w, withSecret)}
+	out := &webhookOutput{ETag: etag(w.Version), Body: toWebhook(w, withSecret)}
+	if withSecret {
+		out.CacheControl = "no-store"
+	}
+	return out
 }
 
-// applyTo copies the fields that are present onto spec.
-func (f *WebhookFields) applyTo(spec *domain.WebhookSpec) {
+// applyTo copies the fields that are present onto spec. current is the
+// webhook's configuration before the write (nil on create): a masked
+// secret header value sent back unchanged keeps the current value, and
+// stays secret.
+func (f *WebhookFields) applyTo(spec *domain.WebhookSpec, current *domain.WebhookSpec) {
 	set(&spec.Name, f.Name)
 	set(&spec.URL, f.URL)
 	if f.EventTypes != nil {
@@ -418,7 +473,9 @@ func (f *WebhookFields) applyTo(spec *domain.WebhookSpec) {
 	set(&spec.RateLimitPerMinute, f.RateLimitPerMinute)
 	set(&spec.RateLimitPerHour, f.RateLimitPerHour)
 	if f.CustomHeaders != nil {
-		spec.CustomHeaders = f.CustomHeaders
+		f.applyHeaders(spec, current)
+	} else if f.SecretHeaders != nil {
+		spec.SecretHeaders = f.SecretHeaders
 	}
 	if f.Metadata != nil {
 		spec.Metadata = f.Metadata
@@ -431,6 +488,51 @@ func set[T any](dst *T, src *T) {
 	}
 }
 
+// applyHeaders sets custom_headers and secret_headers. Without
+// secret_headers, the headers marked secret in current that remain keep
+// their mark. A value equal to the mask of a current secret value is that
+// value, sent back from a GET.
+func (f *WebhookFields) applyHeaders(spec *domain.WebhookSpec, current *domain.WebhookSpec) {
+	headers := make(map[string]string, len(f.CustomHeaders))
+	secret := f.SecretHeaders
+	if secret == nil && current != nil {
+		for name := range f.CustomHeaders {
+			if slices.ContainsFunc(current.SecretHeaders, func(s string) bool { return strings.EqualFold(s, name) }) {
+				secret = append(secret, name)
+			}
+		}
+	}
+	for name, value := range f.CustomHeaders {
+		headers[name] = value
+		if current == nil {
+			continue
+		}
+		for cname, cvalue := range current.CustomHeaders {
+			if strings.EqualFold(cname, name) && current.IsSecretHeader(cname) && value == maskSecret(cvalue) {
+				headers[name] = cvalue
+				if !domain.IsSecretHeader(name, secret) {
+					secret = append(secret, name)
+				}
+			}
+		}
+	}
+	spec.CustomHeaders, spec.SecretHeaders = headers, secret
+}
+
+// maskSecret shows enough of a secret value to recognise it: an
+// authentication scheme ("Bearer ") and, for values of at least 10
+// characters, the last 4.
+func maskSecret(v string) string {
+	prefix, rest := "", v
+	if scheme, token, ok := strings.Cut(v, " "); ok && isToken(scheme) && token != "" {
+		prefix, rest = scheme+" ", token
+	}
+	if r := []rune(rest); len(r) >= 10 {
+		return prefix + "****" + string(r[len(r)-4:])
+	}
+	return prefix + "****"
+}
+
 func toWebhook(w *domain.Webhook, withSecret bool) Webhook {
 	out := Webhook{
 		ID: string(w.ID), Name: w.Spec.Name, URL: w.Spec.URL, Status: string(w.Status), StatusReason: w.StatusReason,
@@ -438,12 +540,18 @@ func toWebhook(w *domain.Webhook, withSecret bool) Webhook {
 		RetryDelaySeconds: w.Spec.RetryDelaySeconds, MaxDelaySeconds: w.Spec.MaxDelaySeconds,
 		BackoffMultiplier: w.Spec.BackoffMultiplier, JitterEnabled: w.Spec.JitterEnabled,
 		TimeoutSeconds: w.Spec.TimeoutSeconds, RateLimitPerMinute: w.Spec.RateLimitPerMinute,
-		RateLimitPerHour: w.Spec.RateLimitPerHour, CustomHeaders: w.Spec.CustomHeaders, Metadata: w.Spec.Metadata,
+		RateLimitPerHour: w.Spec.RateLimitPerHour, Metadata: w.Spec.Metadata,
 		CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt, LastTriggeredAt: w.LastTriggeredAt, Version: w.Version,
+		RetrySchedulePreview: retrySchedule(w.Spec.RetryPolicy()),
 	}
-	if out.CustomHeaders == nil {
-		out.CustomHeaders = map[string]string{}
+	out.CustomHeaders = make(map[string]string, len(w.Spec.CustomHeaders))
+	for name, value := range w.Spec.CustomHeaders {
+		if w.Spec.IsSecretHeader(name) {
+			value = maskSecret(value)
+		}
+		out.CustomHeaders[name] = value
 	}
+	out.SecretHeaders = w.Spec.SecretHeaderNames()
 	if out.Metadata == nil {
 		out.Metadata = map[string]any{}
 	}
@@ -451,33 +559,4 @@ func toWebhook(w *domain.Webhook, withSecret bool) Webhook {
 		out.Secret = w.Secret
 	}
 	return out
-}
-
-func etag(version int64) string { return `"v` + strconv.FormatInt(version, 10) + `"` }
-
-// parseIfMatch turns an If-Match header into an expected version: -1 when
-// absent or "*" (any existing webhook), else the version of "v<n>".
-func parseIfMatch(h string) (int64, error) {
-	h = strings.TrimSpace(h)
-	if h == "" || h == "*" {
-		return -1, nil
-	}
-	tag := strings.Trim(strings.TrimPrefix(h, "W/"), `"`)
-	n, err := strconv.ParseInt(strings.TrimPrefix(tag, "v"), 10, 64)
-	if err != nil || !strings.HasPrefix(tag, "v") || n < 0 {
-		return 0, huma.Error400BadRequest("invalid If-Match", &huma.ErrorDetail{
-			Location: "header.If-Match", Message: `expected an ETag such as "v3"`, Value: h,
-		})
-	}
-	return n, nil
-}
-
-func encodeCursor(id string) string { return base64.RawURLEncoding.EncodeToString([]byte(id)) }
-
-func decodeCursor(c, prefix string) (string, error) {
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil || !strings.HasPrefix(string(b), prefix) || !storable(string(b)) {
-		return "", errNotCursor
-	}
-	return string(b), nil
 }

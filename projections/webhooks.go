@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -135,10 +136,7 @@ func webhookArgs(w *domain.Webhook) []any {
 	if prev == nil {
 		prev = []domain.PreviousSecret{}
 	}
-	headers := w.Spec.CustomHeaders
-	if headers == nil {
-		headers = map[string]string{}
-	}
+	headers := storedHeaders(w.Spec)
 	meta := w.Spec.Metadata
 	if meta == nil {
 		meta = map[string]any{}
@@ -150,6 +148,54 @@ func webhookArgs(w *domain.Webhook) []any {
 		w.Spec.RateLimitPerMinute, w.Spec.RateLimitPerHour, headers, meta, w.CreatedAt, w.UpdatedAt,
 		w.LastTriggeredAt, w.Version,
 	}
+}
+
+// storedHeader is a custom header listed in secret_headers, in the
+// custom_headers column, which maps each header name to its value (a
+// string) or, for a listed header, to this object. The column needs no
+// migration, and rows written before secret headers existed read as they
+// are.
+type storedHeader struct {
+	Value  string `json:"value"`
+	Secret bool   `json:"secret"`
+}
+
+func storedHeaders(s domain.WebhookSpec) map[string]any {
+	out := make(map[string]any, len(s.CustomHeaders))
+	for name, value := range s.CustomHeaders {
+		if slices.ContainsFunc(s.SecretHeaders, func(l string) bool { return strings.EqualFold(l, name) }) {
+			out[name] = storedHeader{Value: value, Secret: true}
+		} else {
+			out[name] = value
+		}
+	}
+	return out
+}
+
+// readHeaders sets s.CustomHeaders and s.SecretHeaders from the
+// custom_headers column.
+func readHeaders(raw []byte, s *domain.WebhookSpec) error {
+	var stored map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &stored); err != nil {
+		return err
+	}
+	s.CustomHeaders = make(map[string]string, len(stored))
+	for name, v := range stored {
+		var sh storedHeader
+		if err := json.Unmarshal(v, &sh.Value); err == nil {
+			s.CustomHeaders[name] = sh.Value
+			continue
+		}
+		if err := json.Unmarshal(v, &sh); err != nil {
+			return fmt.Errorf("custom header %s: %w", name, err)
+		}
+		s.CustomHeaders[name] = sh.Value
+		if sh.Secret {
+			s.SecretHeaders = append(s.SecretHeaders, name)
+		}
+	}
+	slices.Sort(s.SecretHeaders)
+	return nil
 }
 
 func scanWebhook(row pgx.Row, extra ...any) (*domain.Webhook, error) {
@@ -169,7 +215,7 @@ func scanWebhook(row pgx.Row, extra ...any) (*domain.Webhook, error) {
 		return nil, err
 	}
 	w.ID, w.Status, w.Spec.RetryStrategy = domain.WebhookID(id), domain.WebhookStatus(status), domain.RetryStrategy(strategy)
-	if err := errors.Join(json.Unmarshal(prev, &w.PreviousSecrets), json.Unmarshal(headers, &w.Spec.CustomHeaders),
+	if err := errors.Join(json.Unmarshal(prev, &w.PreviousSecrets), readHeaders(headers, &w.Spec),
 		json.Unmarshal(meta, &w.Spec.Metadata)); err != nil {
 		return nil, fmt.Errorf("decode webhook %s: %w", id, err)
 	}

@@ -128,7 +128,8 @@ func (b *webhooksBundle) history(t *testing.T) {
 	failed := b.create(t, webhookSpec("Failed", "https://example.com/failed", "validation.failed"))
 	custom := webhookSpec("Custom", "https://example.com/custom", "report.generated", "batch.completed")
 	custom.MaxRetries, custom.JitterEnabled, custom.RateLimitPerHour = 9, false, 100
-	custom.CustomHeaders = map[string]string{"X-Team": "ops"}
+	custom.CustomHeaders = map[string]string{"X-Team": "ops", "Authorization": "Bearer t", "x-key": "k"}
+	custom.SecretHeaders = []string{"X-Key"}
 	custom.Metadata = map[string]any{"owner": "ops", "tags": []any{"a", "b"}}
 	customID := b.create(t, custom)
 
@@ -241,6 +242,34 @@ func TestWebhooks_Rebuild(t *testing.T) {
 			require.True(t, found, "webhook %s not listed with status %s", want.ID, want.Status)
 		}
 	})
+}
+
+func TestWebhooks_SecretHeaders(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	_, b := setupWebhooks(t)
+	spec := webhookSpec("Secret", "https://example.com/secret", "*")
+	spec.CustomHeaders = map[string]string{"Cookie": "c=1", "x-api-key": "k", "X-Team": "ops"}
+	spec.SecretHeaders = []string{"X-Api-Key"}
+	id := b.create(t, spec)
+
+	// The read model keeps which headers are listed secret, as the headers
+	// spell them.
+	w, err := projections.GetWebhook(ctx, b.pool, id)
+	require.NoError(t, err)
+	require.Equal(t, spec.CustomHeaders, w.Spec.CustomHeaders)
+	require.Equal(t, []string{"x-api-key"}, w.Spec.SecretHeaders)
+	require.Equal(t, []string{"Cookie", "x-api-key"}, w.Spec.SecretHeaderNames())
+	require.Equal(t, spec.SecretHeaderNames(), w.Spec.SecretHeaderNames())
+
+	// Rows written before secret headers existed hold plain strings.
+	_, err = b.pool.Exec(ctx, `UPDATE webhooks SET custom_headers = '{"X-Team": "ops", "Authorization": "Bearer t"}' WHERE id = $1`, id)
+	require.NoError(t, err)
+	w, err = projections.GetWebhook(ctx, b.pool, id)
+	require.NoError(t, err)
+	require.Equal(t, map[string]string{"X-Team": "ops", "Authorization": "Bearer t"}, w.Spec.CustomHeaders)
+	require.Empty(t, w.Spec.SecretHeaders)
+	require.Equal(t, []string{"Authorization"}, w.Spec.SecretHeaderNames())
 }
 
 func TestWebhooks_Unique(t *testing.T) {

@@ -63,7 +63,8 @@ func TestRelay_HTTPAPIEndToEnd(t *testing.T) {
 
 	hook := call(http.MethodPost, "/api/v1/webhooks", map[string]any{
 		"name": "e2e", "url": rc.URL + "/hook", "event_types": []string{"compliance.alert"},
-		"retry_strategy": "no_retry",
+		"retry_strategy": "no_retry", "custom_headers": map[string]string{"X-Api-Key": "k3y-e2e", "X-Tenant": "acme"},
+		"secret_headers": []string{"X-Api-Key"},
 	}, http.StatusCreated)
 	id := hook["id"].(string)
 
@@ -86,9 +87,16 @@ func TestRelay_HTTPAPIEndToEnd(t *testing.T) {
 	dlv := data[0].(map[string]any)
 	require.Equal(t, "http_5xx", dlv["last_error_category"])
 	detail := call(http.MethodGet, "/api/v1/webhooks/"+id+"/deliveries/"+dlv["id"].(string), nil, http.StatusOK)
-	attempts := detail["attempts"].([]any)
+	require.InDelta(t, 1, detail["attempts"], 0)
+	attempts := detail["attempt_history"].([]any)
 	require.Len(t, attempts, 1)
 	require.Equal(t, "down for maintenance", attempts[0].(map[string]any)["response_body"])
+	// The attempt record keeps the webhook's secret header redacted, the
+	// others as sent.
+	sent := attempts[0].(map[string]any)["request_headers"].(map[string]any)
+	require.Equal(t, "[redacted]", sent["X-Api-Key"])
+	require.Equal(t, "acme", sent["X-Tenant"])
+	require.NotContains(t, mustJSON(t, detail), "k3y-e2e")
 	dead := call(http.MethodGet, "/api/v1/deliveries?status=permanent_failure", nil, http.StatusOK)
 	require.Len(t, dead["data"], 1)
 

@@ -123,7 +123,8 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
 	res := w.deps.Sender.Send(ctx, domain.AttemptRequest{
 		Kind: dest.Kind, DestinationID: dest.ID, URL: dest.URL, EventID: string(a.EventID), EventType: a.EventType,
 		DeliveryID: string(a.DeliveryID), Attempt: a.Attempt, Body: body, Secrets: dest.Secrets,
-		Headers: dest.Headers, Config: dest.Config, Credentials: dest.Credentials, Timeout: dest.Timeout, Now: now,
+		Headers: dest.Headers, SecretHeaders: dest.SecretHeaders, Config: dest.Config, Credentials: dest.Credentials,
+		Timeout: dest.Timeout, Now: now,
 	})
 	if ctx.Err() != nil && errors.Is(res.Err, context.Canceled) {
 		// Shutting down mid-attempt: record nothing; River runs the job again.

@@ -3,11 +3,13 @@ package main
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/loki-interceptor/lokihooks/httpapi"
 	"github.com/loki-interceptor/lokihooks/internal/secretbox"
 )
 
@@ -25,6 +27,10 @@ const (
 	envRescueAfter     = "LOKIHOOKS_RESCUE_AFTER"
 	envProjectionLag   = "LOKIHOOKS_PROJECTION_INTERVAL"
 	envSecretsKey      = "LOKIHOOKS_SECRETS_KEY"
+	envAPIRateLimit    = "LOKIHOOKS_API_RATE_LIMIT"
+	envAPIRateBurst    = "LOKIHOOKS_API_RATE_BURST"
+	envMaxConns        = "LOKIHOOKS_MAX_CONNS"
+	envMaxClientConns  = "LOKIHOOKS_MAX_CLIENT_CONNS"
 
 	// Read by the developer tools, not by the server.
 	envAPIKey  = "LOKIHOOKS_API_KEY" // default of loadtest --api-key
@@ -37,6 +43,7 @@ const (
 	defaultPollInterval    = 20 * time.Millisecond
 	defaultProjectionLag   = 250 * time.Millisecond
 	minAPIKeyLength        = 16
+	maxConnsLimit          = 1 << 20
 )
 
 // config is everything lokihooks reads from the environment.
@@ -57,12 +64,23 @@ type config struct {
 	// Secrets encrypts signing secrets and integration credentials at rest
 	// (LOKIHOOKS_SECRETS_KEY).
 	Secrets *secretbox.Box
+	// APIRateLimit is each API key's sustained requests per second, in
+	// each API process (0: no limit); APIRateBurst how many it may make
+	// at once.
+	APIRateLimit float64
+	APIRateBurst int
+	// MaxConns and MaxClientConns cap the API's open connections in total
+	// and per client IP address (0: no cap).
+	MaxConns       int
+	MaxClientConns int
 }
 
 // String never shows secrets.
 func (c config) String() string {
-	return fmt.Sprintf("addr=%s api_keys=%d allow_http=%t allowed_networks=%v workers=%d poll=%s secrets_encrypted=%t",
-		c.Addr, len(c.APIKeys), c.AllowHTTP, c.AllowedNetworks, c.Workers, c.PollInterval, c.Secrets != nil)
+	return fmt.Sprintf("addr=%s api_keys=%d allow_http=%t allowed_networks=%v workers=%d poll=%s secrets_encrypted=%t "+
+		"api_rate_limit=%g/s burst=%d max_conns=%d max_client_conns=%d",
+		c.Addr, len(c.APIKeys), c.AllowHTTP, c.AllowedNetworks, c.Workers, c.PollInterval, c.Secrets != nil,
+		c.APIRateLimit, c.APIRateBurst, c.MaxConns, c.MaxClientConns)
 }
 
 // loadConfig parses the environment and reports every problem at once.
@@ -78,6 +96,8 @@ func loadConfigFor(getenv func(string) string, needKeys, needSecrets bool) (conf
 		DatabaseURL: getenv(envDatabaseURL), Addr: getenv(envAddr), LogLevel: getenv(envLogLevel),
 		ShutdownTimeout: defaultShutdownTimeout, Workers: defaultWorkers, PollInterval: defaultPollInterval,
 		ProjectionInterval: defaultProjectionLag,
+		APIRateLimit:       httpapi.DefaultRateLimitPerSecond, APIRateBurst: httpapi.DefaultRateLimitBurst,
+		MaxConns: httpapi.DefaultMaxConns, MaxClientConns: httpapi.DefaultMaxConnsPerClient,
 	}
 	if c.DatabaseURL == "" {
 		c.DatabaseURL = defaultDatabaseURL
@@ -130,6 +150,16 @@ func loadConfigFor(getenv func(string) string, needKeys, needSecrets bool) (conf
 		}
 		c.Workers = n
 	}
+	if v := getenv(envAPIRateLimit); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || !(f >= 0) || math.IsInf(f, 0) {
+			errs = append(errs, fmt.Errorf("%s must be a number of requests per second per API key, 0 for no limit, got %q", envAPIRateLimit, v))
+		}
+		c.APIRateLimit = f
+	}
+	parseInt(getenv, envAPIRateBurst, 1, maxConnsLimit, &c.APIRateBurst, &errs)
+	parseInt(getenv, envMaxConns, 0, maxConnsLimit, &c.MaxConns, &errs)
+	parseInt(getenv, envMaxClientConns, 0, maxConnsLimit, &c.MaxClientConns, &errs)
 	if v := getenv(envSecretsKey); v != "" {
 		box, err := secretbox.Parse(v)
 		if err != nil {
@@ -137,7 +167,7 @@ func loadConfigFor(getenv func(string) string, needKeys, needSecrets bool) (conf
 		}
 		c.Secrets = box
 	} else if needSecrets {
-		errs = append(errs, fmt.Errorf("%s must be set: signing secrets and integration credentials are encrypted at rest with it "+
+		errs = append(errs, fmt.Errorf("%s must be set: signing secrets, custom header values and integration credentials are encrypted at rest with it "+
 			"(32 random bytes, base64; generate one with: openssl rand -base64 32)", envSecretsKey))
 	}
 	switch c.LogLevel {
@@ -165,6 +195,35 @@ func parseDuration(getenv func(string) string, name string, dst *time.Duration, 
 		return
 	}
 	*dst = d
+}
+
+func parseInt(getenv func(string) string, name string, minimum, maximum int, dst *int, errs *[]error) {
+	v := getenv(name)
+	if v == "" {
+		return
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < minimum || n > maximum {
+		*errs = append(*errs, fmt.Errorf("%s must be an integer between %d and %d, got %q", name, minimum, maximum, v))
+		return
+	}
+	*dst = n
+}
+
+// apiLimits turns the configuration into the API's rate limit and server
+// settings, where 0 (no limit) is spelled -1.
+func (c config) apiLimits() (httpapi.RateLimit, httpapi.ServerConfig) {
+	off := func(n int) int {
+		if n == 0 {
+			return -1
+		}
+		return n
+	}
+	rate := httpapi.RateLimit{PerSecond: c.APIRateLimit, Burst: c.APIRateBurst}
+	if c.APIRateLimit == 0 {
+		rate.PerSecond = -1
+	}
+	return rate, httpapi.ServerConfig{MaxConns: off(c.MaxConns), MaxConnsPerClient: off(c.MaxClientConns)}
 }
 
 // toolConfig is what the developer tools (receive, loadtest) read from the

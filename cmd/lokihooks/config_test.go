@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/loki-interceptor/lokihooks/httpapi"
 )
 
 // env returns a getenv over a fixed map.
@@ -37,6 +39,10 @@ func TestLoadConfig(t *testing.T) {
 			Workers:            defaultWorkers,
 			PollInterval:       defaultPollInterval,
 			ProjectionInterval: defaultProjectionLag,
+			APIRateLimit:       1000,
+			APIRateBurst:       2000,
+			MaxConns:           10000,
+			MaxClientConns:     1000,
 		}, c)
 		require.Equal(t, "127.0.0.1:8080", c.Addr)
 		require.Equal(t, 30*time.Second, c.ShutdownTimeout)
@@ -58,6 +64,10 @@ func TestLoadConfig(t *testing.T) {
 			envPollInterval:    "250ms",
 			envRescueAfter:     "2m",
 			envProjectionLag:   "1s",
+			envAPIRateLimit:    "12.5",
+			envAPIRateBurst:    "40",
+			envMaxConns:        "0",
+			envMaxClientConns:  "64",
 		}), true)
 		require.NoError(t, err)
 		require.Equal(t, config{
@@ -74,7 +84,14 @@ func TestLoadConfig(t *testing.T) {
 			PollInterval:       250 * time.Millisecond,
 			RescueAfter:        2 * time.Minute,
 			ProjectionInterval: time.Second,
+			APIRateLimit:       12.5,
+			APIRateBurst:       40,
+			MaxConns:           0,
+			MaxClientConns:     64,
 		}, c)
+		rate, server := c.apiLimits()
+		require.Equal(t, httpapi.RateLimit{PerSecond: 12.5, Burst: 40}, rate)
+		require.Equal(t, httpapi.ServerConfig{MaxConns: -1, MaxConnsPerClient: 64}, server, "0 means no cap")
 	})
 
 	t.Run("SecretsKeyRequiredToServe", func(t *testing.T) {
@@ -115,12 +132,17 @@ func TestLoadConfig(t *testing.T) {
 			envRescueAfter:     "-1s",
 			envWorkers:         "0",
 			envLogLevel:        "loud",
+			envAPIRateLimit:    "-1",
+			envAPIRateBurst:    "0",
+			envMaxConns:        "lots",
+			envMaxClientConns:  "-5",
 		}), true)
 		errs := joined(t, err)
 		var names []string
 		for _, e := range errs {
 			for _, name := range []string{
 				envAPIKeys, envAllowHTTP, envAllowedNetworks, envShutdownTimeout, envPollInterval, envRescueAfter, envWorkers, envLogLevel,
+				envAPIRateLimit, envAPIRateBurst, envMaxConns, envMaxClientConns,
 			} {
 				if strings.Contains(e.Error(), name) {
 					names = append(names, name)
@@ -131,8 +153,9 @@ func TestLoadConfig(t *testing.T) {
 		require.ElementsMatch(t, []string{
 			envAPIKeys, envAPIKeys, envAllowHTTP, envAllowedNetworks, envShutdownTimeout,
 			envPollInterval, envRescueAfter, envWorkers, envLogLevel,
+			envAPIRateLimit, envAPIRateBurst, envMaxConns, envMaxClientConns,
 		}, names)
-		require.Len(t, errs, 9)
+		require.Len(t, errs, 13)
 	})
 
 	t.Run("ShortKeyNotInError", func(t *testing.T) {
@@ -142,6 +165,15 @@ func TestLoadConfig(t *testing.T) {
 		require.Len(t, errs, 1)
 		require.Contains(t, errs[0].Error(), envAPIKeys)
 		require.NotContains(t, err.Error(), "tiny-secret")
+	})
+
+	t.Run("NoRateLimit", func(t *testing.T) {
+		t.Parallel()
+		c, err := loadConfig(env(map[string]string{envAPIRateLimit: "0"}), false)
+		require.NoError(t, err)
+		rate, server := c.apiLimits()
+		require.Equal(t, httpapi.RateLimit{PerSecond: -1, Burst: 2000}, rate)
+		require.Equal(t, httpapi.ServerConfig{MaxConns: 10000, MaxConnsPerClient: 1000}, server)
 	})
 
 	t.Run("StringHidesKeys", func(t *testing.T) {

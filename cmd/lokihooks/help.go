@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/loki-interceptor/lokihooks/httpapi"
 )
 
 // environmentHelp is `lokihooks help environment`. config.go reads these
@@ -19,8 +21,8 @@ Server (serve, migrate, replay, bench):
   %-28s Listen address of the API. Default %s.
   %-28s Comma-separated bearer keys, each at least %d characters.
   %-28s Required by the api role.
-  %-28s Encrypts signing secrets and integration credentials at
-  %-28s rest: 32 random bytes, base64
+  %-28s Encrypts signing secrets, custom header values and
+  %-28s integration credentials at rest: 32 random bytes, base64
   %-28s (openssl rand -base64 32). Required by the api and worker
   %-28s roles; every process must share it.
   %-28s true: accept http:// webhook URLs (development only).
@@ -33,6 +35,12 @@ Server (serve, migrate, replay, bench):
   %-28s How long a delivery job may run before another process
   %-28s takes it over. Default 3m.
   %-28s Lag of the deliveries read model. Default %s.
+  %-28s Requests per second each API key may make, per API
+  %-28s process; 0: no limit. Default %d. Over it: 429.
+  %-28s Requests a key may make at once. Default %d.
+  %-28s Open API connections at most; 0: no cap. Default %d.
+  %-28s Open API connections per client IP address at most
+  %-28s (raise it behind a proxy); 0: no cap. Default %d.
   %-28s Turn on trace export over OTLP/HTTP (and the other
   %-28s OTEL_EXPORTER_OTLP_* variables apply).
 
@@ -56,6 +64,10 @@ Development settings: 'make run' sets %s, %s,
 	envPollInterval, defaultPollInterval,
 	envRescueAfter, "",
 	envProjectionLag, defaultProjectionLag,
+	envAPIRateLimit, "", httpapi.DefaultRateLimitPerSecond,
+	envAPIRateBurst, httpapi.DefaultRateLimitBurst,
+	envMaxConns, httpapi.DefaultMaxConns,
+	envMaxClientConns, "", httpapi.DefaultMaxConnsPerClient,
 	"OTEL_EXPORTER_OTLP_ENDPOINT", "",
 	envAPIKey, envNoColor,
 	envAPIKeys, envSecretsKey, envAllowHTTP, envAllowedNetworks,

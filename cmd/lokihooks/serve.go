@@ -102,10 +102,12 @@ func serve(ctx context.Context, o serveOpts, getenv func(string) string, stdout,
 	defer sys.db.Close()
 
 	var ln net.Listener
+	_, serverCfg := cfg.apiLimits()
 	if slices.Contains(roles, roleAPI) {
 		if ln, err = net.Listen("tcp", cfg.Addr); err != nil {
 			return listenError(cfg.Addr, err)
 		}
+		ln = httpapi.LimitListener(ln, serverCfg)
 	}
 	if cfg.AllowHTTP || len(cfg.AllowedNetworks) > 0 {
 		logger.Warn("development settings in effect: never use them in production",
@@ -121,7 +123,7 @@ func serve(ctx context.Context, o serveOpts, getenv func(string) string, stdout,
 		handler := otelhttp.NewHandler(sys.api, "lokihooks-api", otelhttp.WithFilter(func(r *http.Request) bool {
 			return r.URL.Path != "/healthz" && r.URL.Path != "/readyz"
 		}))
-		srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+		srv := httpapi.NewServer(handler, serverCfg)
 		base := "http://" + ln.Addr().String()
 		fmt.Fprintf(stdout, "lokihooks %s serving (roles %s)\n  API:     %s/api/v1\n  docs:    %s/docs\n  spec:    %s/openapi.json\n  API key: one of the %d keys in %s (send Authorization: Bearer <key>)\n",
 			version, strings.Join(roles, ","), base, base, base, len(cfg.APIKeys), envAPIKeys)
@@ -205,6 +207,7 @@ func build(pool *pgxpool.Pool, cfg config, roles []string, logger *slog.Logger) 
 			return nil, err
 		}
 	}
+	rate, _ := cfg.apiLimits()
 	sys.api = httpapi.New(httpapi.Deps{
 		Webhooks:     sys.webhooks,
 		Events:       app.NewEvents(pool, appCfg),
@@ -213,7 +216,7 @@ func build(pool *pgxpool.Pool, cfg config, roles []string, logger *slog.Logger) 
 		Integrations: integrations,
 		Analytics:    app.NewAnalytics(pool),
 		History:      sys.webhooks,
-	}, httpapi.Config{APIKeys: cfg.APIKeys, Version: version, Logger: logger})
+	}, httpapi.Config{APIKeys: cfg.APIKeys, Version: version, Logger: logger, RateLimit: rate})
 	return sys, nil
 }
 

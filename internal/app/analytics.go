@@ -2,6 +2,8 @@ package app
 
 import (
 	"context"
+	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -18,13 +20,17 @@ type Analytics struct {
 func NewAnalytics(pool *pgxpool.Pool) *Analytics { return &Analytics{pool: pool} }
 
 // DestinationAnalytics returns a destination's statistics over r. A webhook
-// that never existed is domain.ErrNotFound (a deleted one has its past);
-// other destinations answer zeros until they have deliveries.
+// that never existed, or an id that names no kind of destination, is
+// domain.ErrNotFound (a deleted webhook has its past); integrations answer
+// zeros until they have deliveries.
 func (a *Analytics) DestinationAnalytics(ctx context.Context, id domain.DestinationID, r domain.AnalyticsRange) (*domain.DestinationAnalytics, error) {
-	if domain.KindOf(id) == domain.KindWebhook {
+	switch {
+	case domain.KindOf(id) == domain.KindWebhook:
 		if _, err := projections.WebhookAnyStatus(ctx, a.pool, domain.WebhookID(id)); err != nil {
 			return nil, err
 		}
+	case !strings.HasPrefix(string(id), domain.IntegrationIDPrefix):
+		return nil, fmt.Errorf("destination %s: %w", id, domain.ErrNotFound)
 	}
 	return projections.DestinationAnalytics(ctx, a.pool, id, r)
 }

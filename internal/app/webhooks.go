@@ -41,8 +41,8 @@ type Waker interface {
 
 // Config is shared by the use cases. Zero values mean the defaults stated.
 type Config struct {
-	// Secrets seals signing secrets at rest; nil keeps them in plain text
-	// (tests).
+	// Secrets seals signing secrets and custom header values at rest; nil
+	// keeps them in plain text (tests).
 	Secrets *secretbox.Box
 	// Validation carries deployment policy (AllowHTTP).
 	Validation domain.ValidationOpts
@@ -163,22 +163,33 @@ func (h *Webhooks) RotateWebhookSecret(ctx context.Context, id domain.WebhookID,
 }
 
 // GetWebhook returns a webhook that is not deleted (domain.ErrNotFound
-// otherwise). Its secrets are not included.
+// otherwise). Its signing secrets are not included; its custom header
+// values are, in plain text (the caller masks the secret ones).
 func (h *Webhooks) GetWebhook(ctx context.Context, id domain.WebhookID) (*domain.Webhook, error) {
 	w, err := projections.GetWebhook(ctx, h.pool, id)
 	if err != nil {
 		return nil, err
 	}
-	return withoutSecrets(w), nil
+	w = withoutSecrets(w)
+	if err := openHeaders(h.cfg.Secrets, w); err != nil {
+		return nil, err
+	}
+	return w, nil
 }
 
-// ListWebhooks returns one page of webhooks, without their secrets.
+// ListWebhooks returns one page of webhooks, as GetWebhook returns them.
 func (h *Webhooks) ListWebhooks(ctx context.Context, f domain.WebhookFilter) ([]domain.Webhook, error) {
 	ws, err := projections.ListWebhooks(ctx, h.pool, f)
+	if err != nil {
+		return nil, err
+	}
 	for i := range ws {
 		ws[i] = *withoutSecrets(&ws[i])
+		if err := openHeaders(h.cfg.Secrets, &ws[i]); err != nil {
+			return nil, err
+		}
 	}
-	return ws, err
+	return ws, nil
 }
 
 // TestWebhook sends a signed webhook.test event to the webhook now and
@@ -207,7 +218,7 @@ func (h *Webhooks) TestWebhook(ctx context.Context, id domain.WebhookID) (domain
 	return h.sender.Send(ctx, domain.AttemptRequest{
 		Kind: domain.KindWebhook, DestinationID: d.ID, URL: d.URL, EventID: eventID, EventType: domain.EventTypeWebhookTest,
 		DeliveryID: string(domain.DeliveryIDFor(domain.EventID(eventID), d.ID)), Attempt: 1, Body: body,
-		Secrets: d.Secrets, Headers: d.Headers, Timeout: d.Timeout, Now: now,
+		Secrets: d.Secrets, Headers: d.Headers, SecretHeaders: d.SecretHeaders, Timeout: d.Timeout, Now: now,
 	}), nil
 }
 
@@ -268,12 +279,17 @@ func mustExist(w *domain.Webhook, id domain.WebhookID) error {
 	return nil
 }
 
-// sealEvents encrypts the secrets that events carry.
+// sealEvents encrypts the secrets that events carry: signing secrets and
+// the values of every custom header (any of which may be a credential).
 func sealEvents(box *secretbox.Box, events []domain.Event) []domain.Event {
 	for i, e := range events {
 		switch e := e.(type) {
 		case domain.WebhookCreated:
 			e.Secret = box.Seal(e.Secret)
+			e.Spec.CustomHeaders = sealHeaders(box, e.Spec.CustomHeaders)
+			events[i] = e
+		case domain.WebhookUpdated:
+			e.Spec.CustomHeaders = sealHeaders(box, e.Spec.CustomHeaders)
 			events[i] = e
 		case domain.WebhookSecretRotated:
 			e.Secret = box.Seal(e.Secret)
@@ -283,7 +299,21 @@ func sealEvents(box *secretbox.Box, events []domain.Event) []domain.Event {
 	return events
 }
 
-// openSecrets decrypts a webhook's current and previous secrets in place.
+// sealHeaders returns a copy of headers with every value sealed; the
+// caller's map is left as it is.
+func sealHeaders(box *secretbox.Box, headers map[string]string) map[string]string {
+	if headers == nil {
+		return nil
+	}
+	out := make(map[string]string, len(headers))
+	for k, v := range headers {
+		out[k] = box.Seal(v)
+	}
+	return out
+}
+
+// openSecrets decrypts a webhook's current and previous secrets and its
+// custom header values in place.
 func openSecrets(box *secretbox.Box, w *domain.Webhook) error {
 	var err error
 	if w.Secret, err = box.Open(w.Secret); err != nil {
@@ -294,6 +324,24 @@ func openSecrets(box *secretbox.Box, w *domain.Webhook) error {
 			return fmt.Errorf("webhook %s: %w", w.ID, err)
 		}
 	}
+	return openHeaders(box, w)
+}
+
+// openHeaders decrypts a webhook's custom header values in place. Values
+// stored before they were sealed open as themselves.
+func openHeaders(box *secretbox.Box, w *domain.Webhook) error {
+	if w.Spec.CustomHeaders == nil {
+		return nil
+	}
+	opened := make(map[string]string, len(w.Spec.CustomHeaders))
+	for k, v := range w.Spec.CustomHeaders {
+		plain, err := box.Open(v)
+		if err != nil {
+			return fmt.Errorf("webhook %s: custom header %s: %w", w.ID, k, err)
+		}
+		opened[k] = plain
+	}
+	w.Spec.CustomHeaders = opened
 	return nil
 }
 
