@@ -72,6 +72,7 @@ func New(deps Deps, cfg Config) *API {
 	hc.Info.Description = "Webhooks and integrations for LOKI services: register webhooks, " +
 		"inspect the event catalog, deliveries and analytics."
 	hc.CreateHooks = nil // no $schema links in bodies
+	hc.DocsPath = ""     // /docs is our own page (ui.go): Huma's loads its scripts from a CDN
 	hc.Servers = []*huma.Server{{URL: "/", Description: "This server"}}
 	hc.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
 		"bearer": {Type: "http", Scheme: "bearer", Description: "An API key from LOKIHOOKS_API_KEYS."},
@@ -86,6 +87,7 @@ func New(deps Deps, cfg Config) *API {
 	a.registerIntegrations()
 	a.registerAnalytics()
 	a.registerHistory()
+	a.registerUI()
 	a.mux.HandleFunc("/", a.notFound)
 	return a
 }
