@@ -94,7 +94,10 @@ func TestUI_EndToEnd(t *testing.T) {
 	}
 
 	// The steps below are one browser session, in order.
-	step := func(name string) { t.Helper(); t.Logf("step %s (%s since start)", name, time.Since(start).Round(time.Millisecond)) }
+	step := func(name string) {
+		t.Helper()
+		t.Logf("step %s (%s since start)", name, time.Since(start).Round(time.Millisecond))
+	}
 
 	step("sign in")
 	{
