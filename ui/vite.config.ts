@@ -38,9 +38,14 @@ function swaggerUI(): Plugin {
   };
 }
 
+// `npm run dev` serves the sources with live reload and sends API calls to a
+// running lokihooks (LOKIHOOKS_URL, default that of `make run`).
+const api = process.env.LOKIHOOKS_URL ?? 'http://127.0.0.1:8080';
+
 export default defineConfig({
   base: '/ui/',
   plugins: [swaggerUI()],
+  server: { proxy: { '/api': api, '/openapi.json': api } },
   build: {
     outDir: '../httpapi/ui/dist',
     emptyOutDir: true,
