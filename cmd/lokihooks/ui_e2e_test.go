@@ -112,6 +112,8 @@ func TestUI_EndToEnd(t *testing.T) { //nolint:paralleltest // see above
 		)
 		msg := runBrowser(br, chromedp.Text(chromedp.ID("signin-error")))
 		require.Contains(t, msg, "API key was not accepted")
+		br.requireLabelled()
+		br.requireContrast()
 		shot("signin-wrong-key")
 		br.do(
 			br.eval(`(() => { const k = document.getElementById('api-key'); k.value = ''; k.dispatchEvent(new Event('input', { bubbles: true })); })()`),
@@ -130,6 +132,7 @@ func TestUI_EndToEnd(t *testing.T) { //nolint:paralleltest // see above
 			document.querySelector('#chart-latency')?.dataset.points > 0 &&
 			document.querySelector('#top-failing a')?.textContent === 'Billing'`)
 		br.requireLabelled()
+		br.requireContrast()
 		shot("overview")
 	}
 
@@ -153,6 +156,7 @@ func TestUI_EndToEnd(t *testing.T) { //nolint:paralleltest // see above
 		p95 := runBrowser(br, chromedp.Text(chromedp.CSS(`#dest-p95 .tile-value`)))
 		require.Regexp(t, `^\d+(\.\d+)? (ms|s)$`, p95, "p95 from real responses")
 		br.requireLabelled()
+		br.requireContrast()
 		shot("webhook")
 	}
 
@@ -180,6 +184,7 @@ func TestUI_EndToEnd(t *testing.T) { //nolint:paralleltest // see above
 		br.do(chromedp.Click(chromedp.Search(`//nav//a[text()="Dead letters"]`)))
 		br.waitJS(fmt.Sprintf(`document.querySelectorAll('#dead-letters tr[data-delivery="%s"], #dead-letters tr[data-delivery="%s"]').length === 2`, dead[0], dead[1]))
 		br.requireLabelled()
+		br.requireContrast()
 		shot("dead-letters")
 
 		// One dead letter, from its row.
@@ -546,6 +551,44 @@ func (b *browser) requireLabelled() {
 		.filter((e) => !((e.labels && e.labels.length) || e.getAttribute('aria-label') || e.getAttribute('aria-labelledby') || e.textContent.trim()))
 		.map((e) => e.outerHTML.slice(0, 120))`))
 	require.Empty(b.t, unnamed, "controls without an accessible name")
+}
+
+// requireContrast checks that the visible text on the page has a contrast
+// ratio of at least 4.5:1 with its background (3:1 for large text), as WCAG
+// 2 AA asks; disabled controls are exempt. The background is the first
+// opaque one behind the text.
+func (b *browser) requireContrast() {
+	b.t.Helper()
+	low := runBrowser(b, chromedp.Evaluate[[]string](`(() => {
+		const rgb = (c) => (c.match(/[\d.]+/g) || []).map(Number);
+		const lum = ([r, g, b]) => {
+			const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+			return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+		};
+		const bg = (e) => {
+			for (; e; e = e.parentElement) {
+				const c = rgb(getComputedStyle(e).backgroundColor);
+				if (c.length === 3 || c[3] === 1) return c.slice(0, 3);
+			}
+			return [255, 255, 255];
+		};
+		const out = [];
+		for (const e of document.querySelectorAll('body *')) {
+			if (![...e.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim())) continue;
+			if (e.closest('[disabled], dialog:not([open]), .sr-only, .u-legend, details:not([open]) > :not(summary)')) continue;
+			const r = e.getBoundingClientRect();
+			if (r.width === 0 || r.height === 0) continue;
+			const s = getComputedStyle(e);
+			if (s.visibility === 'hidden' || Number(s.opacity) === 0) continue;
+			const l1 = lum(rgb(s.color).slice(0, 3)), l2 = lum(bg(e));
+			const ratio = (Math.max(l1, l2) + 0.05) / (Math.min(l1, l2) + 0.05);
+			const size = parseFloat(s.fontSize), bold = Number(s.fontWeight) >= 700;
+			const need = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+			if (ratio < need) out.push(ratio.toFixed(2) + ': ' + e.outerHTML.slice(0, 100));
+		}
+		return out;
+	})()`))
+	require.Empty(b.t, low, "text with too little contrast")
 }
 
 // requests returns every URL the page requested, and those it was refused.

@@ -52,7 +52,7 @@ export function Overview() {
         <Tile id="tile-success" label="Success rate" value={s ? (finished(s) ? fmtPct(s.success_rate) : '–') : '…'} sub={s ? `${fmtInt(s.delivered)} delivered` : ''} />
         <Tile id="tile-p95" label="p95 latency" value={s ? (s.response_count ? fmtMS(s.p95_response_ms) : '–') : '…'} sub={s ? `${fmtInt(s.response_count)} responses` : ''} />
         <Tile id="tile-p99" label="p99 latency" value={s ? (s.response_count ? fmtMS(s.p99_response_ms) : '–') : '…'} />
-        <Tile id="tile-dead" label="Dead letters" value={s ? fmtInt(s.permanent_failures) : '…'} sub={<a href="#/dead-letters">Open dead letters</a>} />
+        <Tile id="tile-dead" label="Dead-lettered in the range" value={s ? fmtInt(s.permanent_failures) : '…'} sub={<a href="#/dead-letters">Open dead letters</a>} />
         <Tile label="Active destinations" value={o ? fmtInt(o.destinations) : '…'} sub="with activity in the range" />
       </section>
       <div class="charts">
