@@ -41,7 +41,7 @@ export function usePoll<T>(load: () => Promise<T>, intervalMs: number, deps: unk
     gen.current++;
     setState({ loading: true });
     void run();
-  }, deps); // eslint-disable-line react-hooks/exhaustive-deps
+  }, deps);
 
   useEffect(() => {
     if (!live) return;

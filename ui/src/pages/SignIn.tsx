@@ -1,5 +1,5 @@
 import { useState } from 'preact/hooks';
-import { session } from '../api/client';
+import { api, session } from '../api/client';
 
 /**
  * SignIn asks for an API key and checks it with one cheap API call before
@@ -20,7 +20,8 @@ export function SignIn({ onSignedIn, notice }: { onSignedIn: () => void; notice?
     setBusy(true);
     setError('');
     try {
-      const res = await fetch('/api/v1/webhooks?limit=1', { headers: { Authorization: `Bearer ${k}`, Accept: 'application/json' } });
+      // One cheap call with the candidate key; it is kept only if accepted.
+      const { response: res } = await api.GET('/api/v1/webhooks', { params: { query: { limit: 1 } }, headers: { Authorization: `Bearer ${k}` } });
       if (res.status === 401) {
         setError('That API key was not accepted. Use one of the keys in LOKIHOOKS_API_KEYS on the server.');
         return;
