@@ -28,7 +28,9 @@ run: ## Bring PostgreSQL up, then serve on 127.0.0.1:8080 with DEVELOPMENT setti
 	. scripts/dev-env.sh && exec $(GO) run ./cmd/lokihooks serve
 
 test: db-up ## Bring PostgreSQL up, then run all tests with the race detector
-	$(GO) test -race -count=1 -timeout 5m ./...
+	@status=0; $(GO) test -race -count=1 -timeout 5m ./... || status=$$?; \
+	command -v chromium >/dev/null 2>&1 || echo 'make test: Chromium is not installed, so the dashboard browser test (TestUI_EndToEnd) was SKIPPED: apt-get install chromium to run it'; \
+	exit $$status
 
 test-race: test ## Alias for test
 
