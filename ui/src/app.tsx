@@ -24,9 +24,7 @@ export function App() {
   if (!signedIn) {
     return (
       <>
-        <a class="skip" href="#main">
-          Skip to content
-        </a>
+        <SkipLink />
         <SignIn
           notice={notice}
           onSignedIn={() => {
@@ -58,9 +56,7 @@ function Shell({ onSignOut }: { onSignOut: () => void }) {
   return (
     <LiveContext.Provider value={live}>
       <DestsContext.Provider value={dests.data ?? new Map()}>
-        <a class="skip" href="#main" onClick={(e) => { e.preventDefault(); document.getElementById('main')?.focus(); }}>
-          Skip to content
-        </a>
+        <SkipLink />
         <header class="top">
           <a class="brand" href={href.overview()}>
             lokihooks
@@ -92,6 +88,24 @@ function Shell({ onSignOut }: { onSignOut: () => void }) {
         <Page route={route} loading={dests.loading} />
       </DestsContext.Provider>
     </LiveContext.Provider>
+  );
+}
+
+/** SkipLink moves focus to the page's main content (without touching the hash route). */
+function SkipLink() {
+  return (
+    <a
+      class="skip"
+      href="#main"
+      onClick={(e) => {
+        e.preventDefault();
+        const m = document.getElementById('main');
+        m?.setAttribute('tabindex', '-1');
+        m?.focus();
+      }}
+    >
+      Skip to content
+    </a>
   );
 }
 
