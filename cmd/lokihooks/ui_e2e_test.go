@@ -54,7 +54,7 @@ func TestUI_EndToEnd(t *testing.T) { //nolint:paralleltest // see above
 	b := newServeBundle(t)
 	rcv := newUIReceiver(t)
 	base := b.startAPIServe(t)
-	c := &uiAPI{t: t, base: base}
+	c := &uiAPI{t: t, base: base, client: http.Client{Timeout: 30 * time.Second}}
 
 	orders := c.createWebhook("Orders", rcv.URL+"/ok", []string{"*"}, "exponential_backoff")
 	billing := c.createWebhook("Billing", rcv.URL+"/flaky", []string{"compliance.alert"}, "no_retry")
@@ -351,8 +351,9 @@ func (r *uiReceiver) hits(delivery string) int {
 
 // uiAPI calls the API under test, as a client would.
 type uiAPI struct {
-	t    *testing.T
-	base string
+	t      *testing.T
+	base   string
+	client http.Client
 }
 
 func (c *uiAPI) do(method, path string, body any, out any) {
@@ -367,7 +368,7 @@ func (c *uiAPI) do(method, path string, body any, out any) {
 	require.NoError(c.t, err)
 	req.Header.Set("Authorization", "Bearer "+uiTestKey)
 	req.Header.Set("Content-Type", "application/json")
-	res, err := http.DefaultClient.Do(req)
+	res, err := c.client.Do(req)
 	require.NoError(c.t, err)
 	defer res.Body.Close()
 	raw, err := io.ReadAll(res.Body)
