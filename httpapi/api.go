@@ -87,6 +87,7 @@ func New(deps Deps, cfg Config) *API {
 	hc.CreateHooks = nil // no $schema links in bodies
 	hc.Formats = map[string]huma.Format{"application/json": jsonFormat, "json": jsonFormat}
 	hc.Transformers = append(hc.Transformers, sanitizeProblem)
+	hc.DocsPath = "" // /docs is our own page (ui.go): Huma's loads its scripts from a CDN
 	hc.Servers = []*huma.Server{{URL: "/", Description: "This server"}}
 	hc.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
 		"bearer": {Type: "http", Scheme: "bearer", Description: "An API key from LOKIHOOKS_API_KEYS."},
@@ -100,6 +101,7 @@ func New(deps Deps, cfg Config) *API {
 	a.registerIntegrations()
 	a.registerAnalytics()
 	a.registerHistory()
+	a.registerUI()
 	a.mux.HandleFunc("/", a.notFound)
 	return a
 }

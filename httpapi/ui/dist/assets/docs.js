@@ -1,0 +1,1 @@
+var e=window.SwaggerUIBundle({url:`/openapi.json`,dom_id:`#docs`,deepLinking:!0,validatorUrl:null,tryItOutEnabled:!1,persistAuthorization:!1,withCredentials:!1,onComplete:()=>{let t=sessionStorage.getItem(`lokihooks.apiKey`);t&&e.authActions.authorize({bearer:{name:`bearer`,schema:{type:`http`,scheme:`bearer`},value:t}})}});
