@@ -125,8 +125,8 @@ func serve(ctx context.Context, o serveOpts, getenv func(string) string, stdout,
 		}))
 		srv := httpapi.NewServer(handler, serverCfg)
 		base := "http://" + ln.Addr().String()
-		fmt.Fprintf(stdout, "lokihooks %s serving (roles %s)\n  API:     %s/api/v1\n  docs:    %s/docs\n  spec:    %s/openapi.json\n  API key: one of the %d keys in %s (send Authorization: Bearer <key>)\n",
-			version, strings.Join(roles, ","), base, base, base, len(cfg.APIKeys), envAPIKeys)
+		fmt.Fprintf(stdout, "lokihooks %s serving (roles %s)\n  API:       %s/api/v1\n  dashboard: %s/ui/\n  docs:      %s/docs\n  spec:      %s/openapi.json\n  API key:   one of the %d keys in %s (send Authorization: Bearer <key>)\n",
+			version, strings.Join(roles, ","), base, base, base, base, len(cfg.APIKeys), envAPIKeys)
 		g.Go(func() error {
 			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 				return err

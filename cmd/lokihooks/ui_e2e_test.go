@@ -296,7 +296,7 @@ func (b *serveBundle) startAPIServe(t *testing.T) string {
 	})
 	var base string
 	require.Eventually(t, func() bool {
-		base = out.value("  API:     ", "/api/v1")
+		base = out.value("  API:       ", "/api/v1")
 		return base != ""
 	}, uiWait, 10*time.Millisecond, "serve never said where it listens")
 	return base
