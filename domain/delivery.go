@@ -268,7 +268,7 @@ func decodeDeliveryEvent(typ string, data []byte) (Event, error) {
 	case TypeDeliveryPostponed:
 		e, err = decode[DeliveryPostponed](data)
 	default:
-		return nil, fmt.Errorf("decode %q: %w", typ, ErrUnknownEventType)
+		return decodeBreakerEvent(typ, data)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("decode %s: %w", typ, err)
