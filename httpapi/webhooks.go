@@ -40,6 +40,7 @@ type Webhook struct {
 	UpdatedAt          time.Time         `json:"updated_at"`
 	LastTriggeredAt    *time.Time        `json:"last_triggered_at" doc:"When a delivery was last attempted; null if never"`
 	Version            int64             `json:"version" doc:"Incremented by every change; the ETag is \"v<version>\""`
+	CircuitBreaker     *CircuitBreaker   `json:"circuit_breaker,omitempty" doc:"The webhook's circuit breaker, in single-webhook answers once it has opened (absent: closed, never opened)"`
 }
 
 // WebhookFields are the configurable fields of create, PUT and PATCH. On
@@ -450,6 +451,7 @@ func toWebhook(w *domain.Webhook, withSecret bool) Webhook {
 	if withSecret {
 		out.Secret = w.Secret
 	}
+	out.CircuitBreaker = toCircuitBreaker(w.Breaker)
 	return out
 }
 

@@ -163,10 +163,13 @@ func (h *Webhooks) RotateWebhookSecret(ctx context.Context, id domain.WebhookID,
 }
 
 // GetWebhook returns a webhook that is not deleted (domain.ErrNotFound
-// otherwise). Its secrets are not included.
+// otherwise), with its circuit breaker. Its secrets are not included.
 func (h *Webhooks) GetWebhook(ctx context.Context, id domain.WebhookID) (*domain.Webhook, error) {
 	w, err := projections.GetWebhook(ctx, h.pool, id)
 	if err != nil {
+		return nil, err
+	}
+	if w.Breaker, err = projections.BreakerOf(ctx, h.pool, domain.DestinationID(id)); err != nil {
 		return nil, err
 	}
 	return withoutSecrets(w), nil
