@@ -98,7 +98,7 @@ func newRootCmd(c cli) *cobra.Command {
 	root.AddCommand(
 		c.serveCmd(), c.migrateCmd(), c.replayCmd(), c.openapiCmd(), c.benchCmd(),
 		c.receiveCmd(), c.verifyCmd(), c.eventsCmd(), c.retriesCmd(), c.loadtestCmd(),
-		c.outboxCmd(), environmentTopic(),
+		c.outboxCmd(), c.rotateSecretsKeyCmd(), environmentTopic(),
 	)
 	return root
 }

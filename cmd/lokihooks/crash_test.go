@@ -218,6 +218,7 @@ type serveBundle struct {
 	pool     *pgxpool.Pool
 	webhooks *app.Webhooks
 	dbURL    string
+	schema   string
 }
 
 func newServeBundle(t *testing.T) *serveBundle {
@@ -235,7 +236,7 @@ func newServeBundle(t *testing.T) *serveBundle {
 	box, err := secretbox.Parse(testSecretsKey)
 	require.NoError(t, err)
 	hooks := app.NewWebhooks(pool, events, nil, nil, app.Config{Secrets: box, Validation: domain.ValidationOpts{AllowHTTP: true}})
-	return &serveBundle{pool: pool, webhooks: hooks, dbURL: u.String()}
+	return &serveBundle{pool: pool, webhooks: hooks, dbURL: u.String(), schema: schema}
 }
 
 // createWebhook registers a webhook for every event type at base/hook/<id>.
