@@ -273,10 +273,13 @@ func releaseClaimed(ctx context.Context, pool *pgxpool.Pool, jobs []claimedJob, 
 // appends the id at each fetch, and claimParked does the same. Reclaiming
 // sets what River's own rescuer (JobRescueMany) sets: the job available
 // again at once (discarded if it has used its attempts), an error saying
-// why, and metadata river:rescue_count incremented.
+// why, and metadata river:rescue_count incremented. Unlike River's
+// rescuer, it keeps scheduled_at, which is in the past: River fetches by
+// (priority, scheduled_at, id), so a reclaimed job goes ahead of a backlog
+// scheduled after it instead of behind it.
 const reclaimSet = `state = CASE WHEN attempt >= max_attempts THEN 'discarded'::river_job_state
 			ELSE 'available'::river_job_state END,
-		scheduled_at = now(),
+		scheduled_at = least(scheduled_at, now()),
 		finalized_at = CASE WHEN attempt >= max_attempts THEN now() END,
 		errors = array_append(errors, jsonb_build_object('at', now(), 'attempt', attempt,
 			'error', $1::text, 'trace', '')),
