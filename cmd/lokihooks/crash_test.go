@@ -417,6 +417,7 @@ type hit struct {
 	attempt   string // X-Webhook-Attempt header
 	path      string // /hook/<webhook id>
 	eventID   string // the body's "id"
+	at        time.Time
 }
 
 // pairKey identifies a delivery by what was published and registered, not
@@ -427,10 +428,12 @@ type pairKey struct {
 }
 
 // hookReceiver records every request; with hold set, it answers only once
-// hold is closed (or the client gives up).
+// hold is closed (or the client gives up); with delay set, after delay()
+// (a slow receiver).
 type hookReceiver struct {
 	*httptest.Server
 	hold      chan struct{}
+	delay     func() time.Duration
 	mu        sync.Mutex
 	got       []hit
 	abandoned int
@@ -439,7 +442,17 @@ type hookReceiver struct {
 
 func newHookReceiver(t *testing.T, hold chan struct{}) *hookReceiver {
 	t.Helper()
-	rc := &hookReceiver{hold: hold}
+	return startHookReceiver(t, &hookReceiver{hold: hold})
+}
+
+// newSlowReceiver answers every request after delay().
+func newSlowReceiver(t *testing.T, delay func() time.Duration) *hookReceiver {
+	t.Helper()
+	return startHookReceiver(t, &hookReceiver{delay: delay})
+}
+
+func startHookReceiver(t *testing.T, rc *hookReceiver) *hookReceiver {
+	t.Helper()
 	rc.Server = httptest.NewServer(http.HandlerFunc(rc.serve))
 	t.Cleanup(rc.Close)
 	return rc
@@ -457,7 +470,7 @@ func (rc *hookReceiver) serve(w http.ResponseWriter, r *http.Request) {
 	_ = json.Unmarshal(body, &ev)
 	h := hit{
 		webhookID: r.Header.Get("webhook-id"), delivery: r.Header.Get("X-Webhook-Delivery"),
-		attempt: r.Header.Get("X-Webhook-Attempt"), path: r.URL.Path, eventID: ev.ID,
+		attempt: r.Header.Get("X-Webhook-Attempt"), path: r.URL.Path, eventID: ev.ID, at: time.Now(),
 	}
 	rc.mu.Lock()
 	rc.got = append(rc.got, h)
@@ -473,6 +486,15 @@ func (rc *hookReceiver) serve(w http.ResponseWriter, r *http.Request) {
 			rc.mu.Lock()
 			rc.abandoned++
 			rc.mu.Unlock()
+			return
+		}
+	}
+	if rc.delay != nil {
+		t := time.NewTimer(rc.delay())
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
 			return
 		}
 	}
