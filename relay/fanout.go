@@ -125,7 +125,7 @@ func NewFanout(db *sql.DB, deps Deps, jobs *river.Client[*sql.Tx], cfg FanoutCon
 	if err != nil {
 		return nil, fmt.Errorf("create router: %w", err)
 	}
-	router.AddConsumerHandler("fanout", OutboxTopic, sub, f.handle)
+	router.AddConsumerHandler("fanout", OutboxTopic, sub, f.handleOrRestart)
 	f.router = router
 	return f, nil
 }

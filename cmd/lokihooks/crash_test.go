@@ -285,6 +285,12 @@ const testSecretsKey = "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio="
 // with name; the process is killed at cleanup if still running.
 func (b *serveBundle) startServe(t *testing.T, name string, extra map[string]string) *serveChild {
 	t.Helper()
+	return b.startServeRoles(t, name, "relay,worker,projector", extra)
+}
+
+// startServeRoles is startServe with the given roles.
+func (b *serveBundle) startServeRoles(t *testing.T, name, roles string, extra map[string]string) *serveChild {
+	t.Helper()
 	env := map[string]string{
 		runMainEnv:         "1",
 		envDatabaseURL:     b.dbURL,
@@ -298,7 +304,7 @@ func (b *serveBundle) startServe(t *testing.T, name string, extra map[string]str
 	for k, v := range extra {
 		env[k] = v
 	}
-	cmd := exec.Command(os.Args[0], "serve", "-roles", "relay,worker,projector")
+	cmd := exec.Command(os.Args[0], "serve", "-roles", roles)
 	cmd.Env = os.Environ()
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v) // later entries win
