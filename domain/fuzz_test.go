@@ -135,8 +135,8 @@ func FuzzRetrySchedule(f *testing.F) {
 		maxRetries = max(0, min(maxRetries, domain.MaxRetriesLimit))
 		p := domain.RetryPolicy{
 			Strategy: domain.RetryStrategy(strategy), MaxRetries: maxRetries,
-			Delay:    time.Duration(max(0, min(delay, domain.MaxDelaySecondsLimit))) * time.Second,
-			MaxDelay: time.Duration(max(0, min(maxDelay, domain.MaxDelaySecondsLimit))) * time.Second,
+			Delay:      time.Duration(max(0, min(delay, domain.MaxDelaySecondsLimit))) * time.Second,
+			MaxDelay:   time.Duration(max(0, min(maxDelay, domain.MaxDelaySecondsLimit))) * time.Second,
 			Multiplier: max(1, min(multiplier, 10)), Jitter: jitter,
 		}
 		if multiplier != multiplier {
