@@ -225,7 +225,7 @@ it runs (the webhooks read model is rebuilt in one transaction).`,
 			return replay(cmd.Context(), o, c.getenv, c.stdout, c.stderr)
 		},
 	}
-	cmd.Flags().StringVar(&o.projection, "projection", "all", "read model to rebuild: all, webhooks, integrations or deliveries")
+	cmd.Flags().StringVar(&o.projection, "projection", "all", "read model to rebuild: all, webhooks, integrations, breakers or deliveries")
 	_ = cmd.RegisterFlagCompletionFunc("projection", fixedCompletions(replayProjections...))
 	return cmd
 }

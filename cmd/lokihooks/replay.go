@@ -15,16 +15,16 @@ import (
 
 // replayOpts are the flags of `lokihooks replay`.
 type replayOpts struct {
-	projection string // all, webhooks, integrations or deliveries
+	projection string // all, webhooks, integrations, breakers or deliveries
 }
 
 // replayProjections are the values of --projection.
-var replayProjections = []string{"all", "webhooks", "integrations", "deliveries"}
+var replayProjections = []string{"all", "webhooks", "integrations", "breakers", "deliveries"}
 
 // replay rebuilds read models from the event log.
 func replay(ctx context.Context, o replayOpts, getenv func(string) string, stdout, stderr io.Writer) error {
 	if !slices.Contains(replayProjections, o.projection) {
-		return fmt.Errorf("--projection must be all, webhooks, integrations or deliveries, got %q", o.projection)
+		return fmt.Errorf("--projection must be all, webhooks, integrations, breakers or deliveries, got %q", o.projection)
 	}
 	cfg, pool, err := connect(ctx, getenv)
 	if err != nil {
@@ -44,6 +44,13 @@ func replay(ctx context.Context, o replayOpts, getenv func(string) string, stdou
 			return err
 		}
 		fmt.Fprintf(stdout, "integrations: rebuilt from %d events\n", n)
+	}
+	if o.projection == "all" || o.projection == "breakers" {
+		n, err := app.RebuildBreakers(ctx, pool)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "breakers: rebuilt from %d events\n", n)
 	}
 	if o.projection == "all" || o.projection == "deliveries" {
 		n, err := rebuildDeliveries(ctx, pool, newLogger(stderr, cfg.LogLevel))
