@@ -57,6 +57,7 @@ const (
 	probeMargin               = 5 * time.Second
 	breakerRecheck            = time.Second
 	maxObservedDestinations   = 10000
+	healthyRefresh            = time.Minute
 	deactivateReasonTimestamp = time.RFC3339
 )
 
@@ -149,9 +150,11 @@ type breakers struct {
 
 	mu      sync.Mutex
 	pending map[domain.DestinationID]*observed
-	// healthy lists destinations whose failing_since this process last
-	// read as NULL: their successes need not be written.
-	healthy   map[domain.DestinationID]bool
+	// healthy holds, for destinations whose failing_since this process
+	// last read as NULL, when it did: their successes are written again
+	// only after healthyRefresh, which bounds how long a run of failures
+	// that another process started can outlive a success seen here.
+	healthy   map[domain.DestinationID]time.Time
 	lastPrune time.Time
 }
 
@@ -159,7 +162,7 @@ func newBreakers(pool *pgxpool.Pool, deps Deps, client *river.Client[pgx.Tx], cf
 	return &breakers{
 		cfg: cfg.Breaker, pool: pool, log: deps.Log, dests: deps.Destinations, client: client, now: cfg.NowFunc,
 		logger:  cfg.Logger.With("component", "breaker"),
-		pending: map[domain.DestinationID]*observed{}, healthy: map[domain.DestinationID]bool{},
+		pending: map[domain.DestinationID]*observed{}, healthy: map[domain.DestinationID]time.Time{},
 	}
 }
 
@@ -280,8 +283,8 @@ func (b *breakers) record(ctx context.Context, seen map[domain.DestinationID]*ob
 		if o.failures > 0 {
 			failing[id] = o
 		}
-		if o.firstFailure.IsZero() && b.isHealthy(id) {
-			continue // a success where none failed: nothing to change
+		if o.firstFailure.IsZero() && b.isHealthy(id, now) {
+			continue // a success where none failed lately: nothing to change
 		}
 		healthIDs = append(healthIDs, string(id))
 		firstFailures, lastSuccesses = append(firstFailures, timeOrNil(o.firstFailure)), append(lastSuccesses, timeOrNil(o.lastSuccess))
@@ -308,10 +311,11 @@ func (b *breakers) record(ctx context.Context, seen map[domain.DestinationID]*ob
 	return nil
 }
 
-func (b *breakers) isHealthy(id domain.DestinationID) bool {
+func (b *breakers) isHealthy(id domain.DestinationID, now time.Time) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.healthy[id]
+	at, ok := b.healthy[id]
+	return ok && now.Sub(at) < healthyRefresh
 }
 
 // addHealth records runs of failures and returns each destination's
@@ -340,7 +344,11 @@ func (b *breakers) addHealth(ctx context.Context, ids []string, firstFailures, l
 		clear(b.healthy)
 	}
 	for id, since := range out {
-		b.healthy[id] = since == nil
+		if since == nil {
+			b.healthy[id] = b.now()
+		} else {
+			delete(b.healthy, id)
+		}
 	}
 	return out, nil
 }

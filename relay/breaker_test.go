@@ -259,3 +259,44 @@ func TestBreaker_WindowSpansProcesses(t *testing.T) {
 	require.Equal(t, 11, br.Failures)
 	require.Contains(t, br.Reason, "92% of 12 attempts failed")
 }
+
+// TestBreaker_AnySuccessEndsTheRunOfFailures checks that a success seen by
+// any worker process ends a destination's run of failures, so that a
+// destination failing now and then is not deactivated.
+func TestBreaker_AnySuccessEndsTheRunOfFailures(t *testing.T) {
+	t.Parallel()
+	b := setupBreaker(t)
+	other := b.newRelay(t, relay.Config{Work: true, Breaker: relay.BreakerConfig{FlushInterval: time.Hour}})
+	run(t, other)
+	dest := domain.DestinationID(b.hook.ID)
+	failingSince := func() *time.Time {
+		var at *time.Time
+		require.NoError(t, b.pool.QueryRow(t.Context(), `SELECT failing_since FROM breaker_health WHERE destination_id = $1`,
+			string(dest)).Scan(&at))
+		return at
+	}
+	require.Eventually(t, func() bool {
+		var n int
+		err := b.pool.QueryRow(t.Context(), `SELECT count(*) FROM worker_heartbeats`).Scan(&n)
+		return err == nil && n == 2
+	}, 10*time.Second, 5*time.Millisecond, "both processes run")
+
+	first := b.clock.Now()
+	b.relay.ObserveAttempts(dest, false, 1)
+	b.relay.FlushBreakers(t.Context())
+	require.True(t, failingSince().Equal(first))
+
+	b.clock.Advance(time.Hour)
+	other.ObserveAttempts(dest, true, 1)
+	other.FlushBreakers(t.Context())
+	require.Nil(t, failingSince(), "the other process's success ended the run")
+
+	b.clock.Advance(relay.DefaultDeactivateAfter)
+	later := b.clock.Now()
+	b.relay.ObserveAttempts(dest, false, 1)
+	b.relay.FlushBreakers(t.Context())
+	require.True(t, failingSince().Equal(later), "a new run starts at the next failure")
+	w, err := b.webhooks.GetWebhook(t.Context(), b.hook.ID)
+	require.NoError(t, err)
+	require.Equal(t, domain.WebhookStatusActive, w.Status)
+}
