@@ -450,7 +450,7 @@ func (b *breakers) ensureJob(ctx context.Context, id domain.DestinationID, at ti
 	}
 	waiting := res.Job.State == rivertype.JobStateScheduled || res.Job.State == rivertype.JobStateRetryable
 	if hasten && res.UniqueSkippedAsDuplicate && waiting && res.Job.ScheduledAt.After(at) {
-		return hastenFlush(ctx, b.pool, res.Job.ID, at, !at.After(time.Now()))
+		return hastenFlush(ctx, b.pool, res.Job.ID, at, !at.After(b.now()))
 	}
 	return nil
 }
@@ -596,7 +596,7 @@ func (w *BreakerWorker) Work(ctx context.Context, job *river.Job[BreakerArgs]) e
 			}
 			return err
 		}
-		w.cfg.Logger.InfoContext(ctx, "circuit breaker half-open", "destination_id", dest.ID)
+		w.breakers.logger.InfoContext(ctx, "circuit breaker half-open", "destination_id", dest.ID)
 	case domain.BreakerStateHalfOpen:
 	default:
 		return nil
