@@ -296,7 +296,9 @@ func (b *serveBundle) startServeRoles(t *testing.T, name, roles string, extra ma
 		envDatabaseURL:     b.dbURL,
 		envAllowHTTP:       "true",
 		envAllowedNetworks: "127.0.0.0/8",
-		envRescueAfter:     "2s",
+		// Long enough never to cancel a slow attempt of a loaded machine:
+		// the jobs of a killed process come back through heartbeats.
+		envRescueAfter:     "2m",
 		envPollInterval:    "10ms",
 		envShutdownTimeout: "10s",
 		envSecretsKey:      testSecretsKey,
