@@ -12,7 +12,16 @@ BENCH_ARGS ?=
 
 .DEFAULT_GOAL := help
 
-.PHONY: help run test test-short test-race bench bench-smoke bench-e2e migrate openapi lint db-up ui ui-check screenshots
+.PHONY: help run test test-short test-race fuzz bench bench-smoke bench-e2e migrate openapi lint db-up ui ui-check screenshots
+
+# Fuzz targets as package:Target; `make fuzz` runs each for FUZZTIME.
+# `make test` runs only their seed corpora (testdata/fuzz), as go test
+# always does.
+FUZZ_TARGETS = \
+	./domain:FuzzSignatures ./domain:FuzzDecodeEvent ./domain:FuzzValidateEventData \
+	./domain:FuzzRetrySchedule ./domain:FuzzValidateWebhookURL ./domain:FuzzBreakerDecisions \
+	./internal/sigcheck:FuzzCheck ./relay:FuzzDecodeOutboxGroup ./httpapi:FuzzCursors
+FUZZTIME ?= 15s
 
 help: ## Show this help
 	@echo 'Usage: make <target>'
@@ -21,7 +30,7 @@ help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo
 	@echo 'Variables: DATABASE_URL (default $(DATABASE_URL)),'
-	@echo '           TEST_DATABASE_URL (db-up/test), BENCH_ARGS (bench-e2e)'
+	@echo '           TEST_DATABASE_URL (db-up/test), BENCH_ARGS (bench-e2e), FUZZTIME (fuzz)'
 
 run: ## Bring PostgreSQL up, then serve on 127.0.0.1:8080 with DEVELOPMENT settings (scripts/dev-env.sh)
 	TEST_DATABASE_URL= bash scripts/db-up.sh
@@ -36,6 +45,13 @@ test-race: test ## Alias for test
 
 test-short: ## Run the short tests only (go test -short)
 	$(GO) test -short ./...
+
+fuzz: ## Run every fuzz target for FUZZTIME (default 15s); new failures land in testdata/fuzz
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$pkg $$name ($(FUZZTIME))"; \
+		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) $$pkg; \
+	done
 
 bench: ## Run the Go benchmarks
 	$(GO) test -run='^$$' -bench=. -benchmem ./...

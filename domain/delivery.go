@@ -59,10 +59,12 @@ type RetryPolicy struct {
 // RetryPolicy extracts the webhook's retry policy.
 func (s WebhookSpec) RetryPolicy() RetryPolicy { return s.deliverySettings().RetryPolicy() }
 
-// Backoff returns the delay before retry n (1 = the first retry). random
-// is a number in [0, 1) that spreads the delay by ±20% when jitter is on;
-// the result never exceeds MaxDelay.
+// Backoff returns the delay before retry n (1 = the first retry; smaller
+// n count as 1). random is a number in [0, 1) that spreads the delay by
+// ±20% when jitter is on; the result never exceeds MaxDelay, nor
+// MaxDelaySecondsLimit when MaxDelay is zero, and is never negative.
 func (p RetryPolicy) Backoff(n int, random float64) time.Duration {
+	n = max(n, 1)
 	var d float64
 	base := float64(p.Delay)
 	switch p.Strategy {
@@ -80,6 +82,15 @@ func (p RetryPolicy) Backoff(n int, random float64) time.Duration {
 	}
 	if maxD := float64(p.MaxDelay); p.MaxDelay > 0 && d > maxD {
 		d = maxD
+	}
+	// A large multiplier and retry count overflow time.Duration (and a
+	// policy that bypassed validation may hold anything): cap, and keep
+	// NaN and negatives out.
+	switch limit := float64(MaxDelaySecondsLimit) * float64(time.Second); {
+	case d > limit:
+		d = limit
+	case !(d >= 0):
+		d = 0
 	}
 	return time.Duration(d)
 }
@@ -268,7 +279,7 @@ func decodeDeliveryEvent(typ string, data []byte) (Event, error) {
 	case TypeDeliveryPostponed:
 		e, err = decode[DeliveryPostponed](data)
 	default:
-		return nil, fmt.Errorf("decode %q: %w", typ, ErrUnknownEventType)
+		return decodeBreakerEvent(typ, data)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("decode %s: %w", typ, err)

@@ -82,4 +82,7 @@ type Destination struct {
 	BatchSize     int
 	BatchInterval time.Duration
 	Version       int64
+	// Breaker is the destination's circuit breaker (closed, version 0, if
+	// it never opened); nil when the reader does not track breakers.
+	Breaker *Breaker
 }

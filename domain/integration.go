@@ -164,6 +164,10 @@ type Integration struct {
 	// LastTriggeredAt is when a delivery was last attempted; the read model
 	// derives it from the attempts, commands never look at it.
 	LastTriggeredAt *time.Time
+	// Breaker is the integration's circuit breaker when the reader
+	// attached it (reading one integration does); commands never look at
+	// it.
+	Breaker *Breaker
 }
 
 // IntegrationFilter selects integrations in a list. Zero fields select
@@ -411,6 +415,8 @@ func (i *Integration) Apply(e Event, version int64) {
 		i.Status, i.StatusReason, i.UpdatedAt = WebhookStatusInactive, e.Reason, e.At
 	case IntegrationDeleted:
 		i.Status, i.StatusReason, i.UpdatedAt = WebhookStatusDeleted, e.Reason, e.At
+	case IntegrationCredentialsResealed:
+		i.Credentials = e.Credentials
 	}
 }
 

@@ -316,6 +316,9 @@ type Webhook struct {
 	// LastTriggeredAt is maintained by the read model from delivery events;
 	// commands never look at it.
 	LastTriggeredAt *time.Time
+	// Breaker is the webhook's circuit breaker when the reader attached it
+	// (reading one webhook does); commands never look at it.
+	Breaker *Breaker
 }
 
 // WebhookFilter selects webhooks in a list. Zero fields select everything
@@ -532,6 +535,8 @@ func (w *Webhook) Apply(e Event, version int64) {
 			}
 		}
 		w.Secret, w.PreviousSecrets, w.UpdatedAt = e.Secret, kept, e.At
+	case WebhookSecretsResealed:
+		w.applyResealed(e)
 	}
 }
 

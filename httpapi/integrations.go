@@ -77,6 +77,7 @@ type Integration struct {
 	UpdatedAt          time.Time       `json:"updated_at"`
 	LastTriggeredAt    *time.Time      `json:"last_triggered_at" doc:"When a delivery was last attempted; null if never"`
 	Version            int64           `json:"version" doc:"Incremented by every change; the ETag is \"v<version>\""`
+	CircuitBreaker     *CircuitBreaker `json:"circuit_breaker,omitempty" doc:"The integration's circuit breaker, in single-integration answers once it has opened (absent: closed, never opened)"`
 }
 
 // TransformSchema documents config as an object.
@@ -907,5 +908,6 @@ func toIntegration(i *domain.Integration) Integration {
 		MaxDelaySeconds: s.MaxDelaySeconds, BackoffMultiplier: s.BackoffMultiplier, JitterEnabled: s.JitterEnabled,
 		TimeoutSeconds: s.TimeoutSeconds, RateLimitPerMinute: s.RateLimitPerMinute, RateLimitPerHour: s.RateLimitPerHour,
 		CreatedAt: i.CreatedAt, UpdatedAt: i.UpdatedAt, LastTriggeredAt: utcPtr(i.LastTriggeredAt), Version: i.Version,
+		CircuitBreaker: toCircuitBreaker(i.Breaker),
 	}
 }

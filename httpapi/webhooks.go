@@ -42,6 +42,7 @@ type Webhook struct {
 	LastTriggeredAt    *time.Time        `json:"last_triggered_at" doc:"When a delivery was last attempted; null if never"`
 	Version            int64             `json:"version" doc:"Incremented by every change; the ETag is \"v<version>\""`
 	// RetrySchedulePreview is the retry policy worked out.
+	CircuitBreaker       *CircuitBreaker  `json:"circuit_breaker,omitempty" doc:"The webhook's circuit breaker, in single-webhook answers once it has opened (absent: closed, never opened)"`
 	RetrySchedulePreview []ScheduledRetry `json:"retry_schedule_preview" doc:"The retries a failing delivery gets, in order (empty for no_retry). A receiver's Retry-After on a 429 or 503 can lengthen a wait, up to an hour"`
 }
 
@@ -558,5 +559,6 @@ func toWebhook(w *domain.Webhook, withSecret bool) Webhook {
 	if withSecret {
 		out.Secret = w.Secret
 	}
+	out.CircuitBreaker = toCircuitBreaker(w.Breaker)
 	return out
 }

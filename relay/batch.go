@@ -75,8 +75,11 @@ const (
 // batcher is what deliver jobs and flush jobs share.
 type batcher struct {
 	pool   *pgxpool.Pool
-	client *river.Client[pgx.Tx] // set once the client exists
+	client *river.Client[pgx.Tx]
 	now    func() time.Time
+	// workerID is the process's River client id, which claiming writes
+	// into attempted_by as River's fetch does; set before workers start.
+	workerID string
 }
 
 // park is what a deliver job of a batching destination does instead of
@@ -132,6 +135,7 @@ type BatchWorker struct {
 	recorder *recorder
 	cache    *destinationCache
 	batcher  *batcher
+	breakers *breakers
 }
 
 // Work sends the parked deliveries of its destination, a batch at a time,
@@ -147,9 +151,11 @@ func (w *BatchWorker) Work(ctx context.Context, job *river.Job[BatchArgs]) error
 		if err != nil {
 			return err
 		}
-		if dest.Status != domain.WebhookStatusActive {
+		if dest.Status != domain.WebhookStatusActive ||
+			w.breakers.enabled(dest) && dest.Breaker.State != domain.BreakerStateClosed {
 			// Parked jobs run again at the end of their wait and meet the
-			// status there (held while paused, cancelled otherwise).
+			// status there (held while paused or while the breaker is not
+			// closed, cancelled otherwise).
 			return nil
 		}
 		size := max(dest.BatchSize, 1)
@@ -157,7 +163,7 @@ func (w *BatchWorker) Work(ctx context.Context, job *river.Job[BatchArgs]) error
 		ready := func(parked int, oldest time.Time) bool {
 			return parked >= size || !now.Before(oldest.Add(dest.BatchInterval))
 		}
-		c, err := claimParked(ctx, w.batcher.pool, dest.ID, size, job.ID, w.batcher.client.ID(), ready)
+		c, err := claimParked(ctx, w.batcher.pool, dest.ID, size, job.ID, w.batcher.workerID, ready)
 		if err != nil {
 			return err
 		}
@@ -221,6 +227,7 @@ func (w *BatchWorker) send(ctx context.Context, dest *domain.Destination, flushI
 		if !res.Success {
 			span.SetStatus(codes.Error, string(res.Category))
 		}
+		w.breakers.observe(dest.ID, res, now)
 		// One jitter for the whole batch keeps its retries together.
 		random := w.cfg.RandomFunc()
 		for i, j := range sent {
@@ -263,6 +270,12 @@ func (w *BatchWorker) release(ctx context.Context, jobs []claimedJob, flushID in
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.RecordTimeout)
 	defer cancel()
 	return releaseClaimed(ctx, w.batcher.pool, jobs, flushID)
+}
+
+// NextRetry implements river.Worker: a flush job fails only when claiming
+// or recording failed, the database most likely, so it is retried soon.
+func (w *BatchWorker) NextRetry(job *river.Job[BatchArgs]) time.Time {
+	return infraRetry(job.Attempt)
 }
 
 // riverJob is the claimed job as the recorder takes it.

@@ -34,13 +34,18 @@ type Subscribers interface {
 // Destinations reads and changes destinations for the workers.
 type Destinations interface {
 	// Destination returns a destination, deleted ones included, with its
-	// secrets and credentials in plain text; domain.ErrNotFound if it never
-	// existed.
+	// secrets and credentials in plain text and its circuit breaker;
+	// domain.ErrNotFound if it never existed.
 	Destination(ctx context.Context, id domain.DestinationID) (*domain.Destination, error)
 	// DeactivateTx records on tx that a destination stopped accepting
 	// deliveries (it answered 410 Gone). Deactivating an inactive or
 	// deleted destination does nothing.
 	DeactivateTx(ctx context.Context, tx pgx.Tx, id domain.DestinationID, reason string) error
+	// DisableTx records on tx that lokihooks switched a destination off
+	// with reason (it kept failing): it becomes inactive, whatever its
+	// kind, until resumed. An inactive or deleted destination is left as
+	// it is.
+	DisableTx(ctx context.Context, tx pgx.Tx, id domain.DestinationID, reason string) error
 }
 
 // EventBodyFunc returns the exact body of a published event, for jobs whose

@@ -18,6 +18,12 @@
 // together (batch.go). SlackThreads keeps the Slack connector's threads in
 // PostgreSQL.
 //
+// Resilience: worker processes keep a heartbeat under a stable worker id,
+// so that the jobs of one that died run again within seconds
+// (heartbeat.go); each destination has a circuit breaker that parks its
+// deliveries while its receiver fails, probes it after a cool-down and
+// deactivates it after a long run of failures (breaker.go).
+//
 // It imports domain only; storage and the sender come in through the
 // interfaces in deps.go.
 package relay

@@ -125,7 +125,7 @@ func NewFanout(db *sql.DB, deps Deps, jobs *river.Client[*sql.Tx], cfg FanoutCon
 	if err != nil {
 		return nil, fmt.Errorf("create router: %w", err)
 	}
-	router.AddConsumerHandler("fanout", OutboxTopic, sub, f.handle)
+	router.AddConsumerHandler("fanout", OutboxTopic, sub, f.handleOrRestart)
 	f.router = router
 	return f, nil
 }
@@ -166,8 +166,8 @@ func (f *Fanout) handle(msg *message.Message) error {
 	if !ok {
 		return errors.New("fanout: no subscriber transaction in context")
 	}
-	var items []outboxItem
-	if err := json.Unmarshal(msg.Payload, &items); err != nil {
+	items, err := decodeOutboxGroup(msg.Payload)
+	if err != nil {
 		// The schema builds this payload; it cannot be malformed unless the
 		// outbox table was written by hand. Nothing can be learned from a
 		// retry.

@@ -97,6 +97,8 @@ type testBundle struct {
 	deliveries *app.Deliveries
 	relay      *relay.Relay
 	clock      *clock
+	// newRelay builds another relay on the same schema, clock and sender.
+	newRelay func(t testing.TB, cfg relay.Config) *relay.Relay
 }
 
 type setupOpts struct {
@@ -105,6 +107,12 @@ type setupOpts struct {
 	recordTimeout time.Duration
 	// queries, when set, sees every query of the pool.
 	queries pgx.QueryTracer
+	// noWork runs the fan-out only.
+	noWork bool
+	// workerID, heartbeat and breaker tune the workers.
+	workerID  string
+	heartbeat time.Duration
+	breaker   relay.BreakerConfig
 }
 
 // setup starts a relay (fan-out, workers and the deliveries projection) on
@@ -115,9 +123,10 @@ func setup(t testing.TB, opts *setupOpts) *testBundle {
 		opts = &setupOpts{}
 	}
 	pool := dbtest.Pool(t, &dbtest.Opts{MaxConns: 20, Tracer: opts.queries})
-	events := eventstore.New(pool, eventstore.Config{Inline: []eventstore.InlineProjector{{
-		StreamTypes: []string{domain.WebhookStreamType}, Project: projections.Webhooks{}.Project,
-	}}})
+	events := eventstore.New(pool, eventstore.Config{Inline: []eventstore.InlineProjector{
+		{StreamTypes: []string{domain.WebhookStreamType}, Project: projections.Webhooks{}.Project},
+		{StreamTypes: []string{domain.BreakerStreamType}, Project: projections.Breakers{}.Project},
+	}})
 	db := stdlib.OpenDBFromPool(pool)
 	t.Cleanup(func() { _ = db.Close() })
 	sender := connectors.NewWebhook(connectors.NewClient(connectors.ClientConfig{
@@ -128,20 +137,27 @@ func setup(t testing.TB, opts *setupOpts) *testBundle {
 	box, boxErr := secretbox.New(bytes.Repeat([]byte{42}, secretbox.KeySize))
 	require.NoError(t, boxErr)
 	appCfg := app.Config{Secrets: box, Validation: domain.ValidationOpts{AllowHTTP: true}, NowFunc: clk.Now}
-	rl, err := relay.New(pool, db, relay.Deps{
-		Log: events, Subscribers: projections.Subscribers{}, Destinations: app.NewDestinations(pool, events, appCfg),
-		Sender: sender, EventBodyFunc: func(ctx context.Context, id domain.EventID) ([]byte, error) {
-			return projections.PublishedBody(ctx, pool, id)
-		},
-	}, relay.Config{
-		Fanout: true, Work: true, Workers: max(opts.workers, 10),
-		FanoutConfig: relay.FanoutConfig{PollInterval: 5 * time.Millisecond,
-			Poison: relay.PoisonConfig{MaxTries: 2, RetryInterval: 20 * time.Millisecond}},
-		FetchPollInterval: 10 * time.Millisecond, ShutdownTimeout: 5 * time.Second, RecordTimeout: opts.recordTimeout,
-		NowFunc: clk.Now, RandomFunc: func() float64 { return 0.5 }, TracerProvider: opts.tracer,
-		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
+	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	newRelay := func(t testing.TB, cfg relay.Config) *relay.Relay {
+		t.Helper()
+		cfg.FanoutConfig = relay.FanoutConfig{PollInterval: 5 * time.Millisecond,
+			Poison: relay.PoisonConfig{MaxTries: 2, RetryInterval: 20 * time.Millisecond}}
+		cfg.Workers = max(cfg.Workers, 10)
+		cfg.FetchPollInterval, cfg.ShutdownTimeout = 10*time.Millisecond, 5*time.Second
+		cfg.NowFunc, cfg.RandomFunc, cfg.Logger = clk.Now, func() float64 { return 0.5 }, logger
+		rl, err := relay.New(pool, db, relay.Deps{
+			Log: events, Subscribers: projections.Subscribers{}, Destinations: app.NewDestinations(pool, events, appCfg),
+			Sender: sender, EventBodyFunc: func(ctx context.Context, id domain.EventID) ([]byte, error) {
+				return projections.PublishedBody(ctx, pool, id)
+			},
+		}, cfg)
+		require.NoError(t, err)
+		return rl
+	}
+	rl := newRelay(t, relay.Config{
+		Fanout: true, Work: !opts.noWork, Workers: opts.workers, RecordTimeout: opts.recordTimeout,
+		TracerProvider: opts.tracer, WorkerID: opts.workerID, HeartbeatInterval: opts.heartbeat, Breaker: opts.breaker,
 	})
-	require.NoError(t, err)
 	runner, err := projections.NewRunner(pool, projections.RunnerConfig{
 		Name: "deliveries", Projector: projections.Deliveries{}, PollInterval: 5 * time.Millisecond,
 		Read: func(ctx context.Context, tx pgx.Tx, after domain.LogPosition, limit int) ([]domain.Recorded, error) {
@@ -164,6 +180,7 @@ func setup(t testing.TB, opts *setupOpts) *testBundle {
 	return &testBundle{
 		pool: pool, events: events, webhooks: app.NewWebhooks(pool, events, rl, sender, appCfg),
 		published: app.NewEvents(pool, appCfg), deliveries: app.NewDeliveries(pool, rl), relay: rl, clock: clk,
+		newRelay: newRelay,
 	}
 }
 
@@ -276,4 +293,21 @@ func mustJSON(t *testing.T, v any) string {
 	out, err := json.Marshal(v)
 	require.NoError(t, err)
 	return string(out)
+}
+
+// run runs rl until the test ends, or until the returned stop is called;
+// stop returns Run's error.
+func run(t testing.TB, rl *relay.Relay) (stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
+	done := make(chan error, 1)
+	go func() { done <- rl.Run(ctx) }()
+	var once sync.Once
+	var err error
+	stop = func() error {
+		once.Do(func() { cancel(); err = <-done })
+		return err
+	}
+	t.Cleanup(func() { _ = stop() })
+	return stop
 }

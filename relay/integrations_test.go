@@ -94,6 +94,7 @@ func newIntegrationEnv(t *testing.T, slackAPI string) *integrationEnv {
 		events: eventstore.New(pool, eventstore.Config{Logger: logger, Inline: []eventstore.InlineProjector{
 			{StreamTypes: []string{domain.WebhookStreamType}, Project: projections.Webhooks{}.Project},
 			{StreamTypes: []string{domain.IntegrationStreamType}, Project: projections.Integrations{}.Project},
+			{StreamTypes: []string{domain.BreakerStreamType}, Project: projections.Breakers{}.Project},
 		}}),
 		appCfg: app.Config{Secrets: box, Validation: domain.ValidationOpts{AllowHTTP: true}, Logger: logger},
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -13,6 +14,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
@@ -72,9 +74,28 @@ type Config struct {
 	// RecordTimeout bounds one recording transaction (default 10s, at
 	// least 100ms). Attempts whose recording failed run again.
 	RecordTimeout time.Duration
-	// ParkFor is how long a delivery of a paused destination waits before
-	// it looks again (default 24h); resuming releases it at once.
+	// ParkFor is how long a delivery of a paused destination, or of one
+	// whose circuit breaker is open, waits before it looks again (default
+	// 24h); resuming, or the breaker closing, releases it at once.
 	ParkFor time.Duration
+	// WorkerID is this worker process's identity, and its River client
+	// id: keep it stable across restarts, so that a restarted process
+	// reclaims at once the jobs its previous run left running (default
+	// DefaultWorkerID, the host name; at most 90 characters). If a live
+	// process already holds it, the process runs as "<id>-2", "-3", … (up
+	// to 16).
+	WorkerID string
+	// HeartbeatInterval is how often a worker process records that it is
+	// alive (default 2s).
+	HeartbeatInterval time.Duration
+	// HeartbeatLapse is how long a worker process may go without a
+	// heartbeat before its running jobs are run by others (default 3 ×
+	// HeartbeatInterval; at least 2 × HeartbeatInterval). The jobs of a
+	// process that died run again within about HeartbeatLapse +
+	// HeartbeatInterval.
+	HeartbeatLapse time.Duration
+	// Breaker configures the circuit breakers of destinations.
+	Breaker BreakerConfig
 	// NowFunc is the clock of attempts (default time.Now).
 	NowFunc func() time.Time
 	// RandomFunc returns jitter in [0, 1) (default math/rand).
@@ -110,6 +131,16 @@ func (c Config) withDefaults() Config {
 	if c.ParkFor == 0 {
 		c.ParkFor = DefaultParkFor
 	}
+	if c.WorkerID == "" {
+		c.WorkerID = DefaultWorkerID()
+	}
+	if c.HeartbeatInterval == 0 {
+		c.HeartbeatInterval = DefaultHeartbeatInterval
+	}
+	if c.HeartbeatLapse == 0 {
+		c.HeartbeatLapse = defaultLapseBeats * c.HeartbeatInterval
+	}
+	c.Breaker = c.Breaker.withDefaults()
 	if c.NowFunc == nil {
 		c.NowFunc = time.Now
 	}
@@ -136,6 +167,18 @@ func (c Config) validate(deps Deps) error {
 	if c.RecordTimeout < minRecordTimeout {
 		errs = append(errs, fmt.Errorf("RecordTimeout must be at least %s", minRecordTimeout))
 	}
+	if len(c.WorkerID) > maxWorkerIDLength {
+		errs = append(errs, fmt.Errorf("WorkerID must be at most %d characters", maxWorkerIDLength))
+	}
+	if c.HeartbeatInterval < minHeartbeatInterval {
+		errs = append(errs, fmt.Errorf("HeartbeatInterval must be at least %s", minHeartbeatInterval))
+	}
+	if c.HeartbeatLapse < 2*c.HeartbeatInterval {
+		errs = append(errs, errors.New("HeartbeatLapse must be at least twice HeartbeatInterval"))
+	}
+	if err := c.Breaker.validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if deps.Log == nil {
 		errs = append(errs, errors.New("Deps.Log is required"))
 	}
@@ -151,13 +194,18 @@ func (c Config) validate(deps Deps) error {
 // Relay runs the fan-out and the delivery workers, and offers redrive and
 // wake-up to the application. It is safe for concurrent use.
 type Relay struct {
-	cfg      Config
-	pool     *pgxpool.Pool
-	deps     Deps
-	client   *river.Client[pgx.Tx]
-	fanout   *Fanout
-	recorder *recorder
-	batcher  *batcher
+	cfg  Config
+	pool *pgxpool.Pool
+	deps Deps
+	// client inserts jobs and reaches River's driver; workers run jobs
+	// (Run creates it once the worker id is claimed).
+	client    *river.Client[pgx.Tx]
+	workerCfg *river.Config
+	fanout    *Fanout
+	recorder  *recorder
+	batcher   *batcher
+	breakers  *breakers
+	heartbeat *heartbeat
 }
 
 // New builds a Relay. db is a database/sql handle on the same database and
@@ -168,47 +216,62 @@ func New(pool *pgxpool.Pool, db *sql.DB, deps Deps, cfg Config) (*Relay, error) 
 		return nil, fmt.Errorf("relay config: %w", err)
 	}
 	r := &Relay{cfg: cfg, pool: pool, deps: deps}
-	rcfg := &river.Config{
-		Logger:            cfg.Logger.With("component", riverClientLoggerSuffix),
-		FetchCooldown:     min(defaultFetchCooldown, cfg.FetchPollInterval),
-		FetchPollInterval: cfg.FetchPollInterval,
-		// River only rescues jobs that have a timeout: a job running longer
-		// than RescueAfter is cancelled here and, if its process died,
-		// rescued by another. Attempts have their destination's own,
-		// shorter timeout.
-		JobTimeout:                  cfg.RescueAfter,
-		RescueStuckJobsAfter:        cfg.RescueAfter + time.Second,
-		MaxAttempts:                 deliverMaxAttempts,
-		CompletedJobRetentionPeriod: completedJobRetention,
+	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
+		Logger: cfg.Logger.With("component", riverClientLoggerSuffix), MaxAttempts: deliverMaxAttempts,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create river client: %w", err)
+	}
+	r.client = client
+	if deps.Destinations != nil && deps.Log != nil {
+		r.breakers = newBreakers(pool, deps, client, cfg)
 	}
 	if cfg.Work {
+		working := newWorkingSet()
+		rcfg := &river.Config{
+			Logger:            cfg.Logger.With("component", riverClientLoggerSuffix),
+			FetchCooldown:     min(defaultFetchCooldown, cfg.FetchPollInterval),
+			FetchPollInterval: cfg.FetchPollInterval,
+			// River only rescues jobs that have a timeout: a job running
+			// longer than RescueAfter is cancelled here and, if its process
+			// died, rescued by another. Attempts have their destination's
+			// own, shorter timeout. The jobs of a process that died are
+			// normally run again much sooner, when its heartbeat lapses.
+			JobTimeout:                  cfg.RescueAfter,
+			RescueStuckJobsAfter:        cfg.RescueAfter + time.Second,
+			MaxAttempts:                 deliverMaxAttempts,
+			CompletedJobRetentionPeriod: completedJobRetention,
+			Middleware:                  []rivertype.Middleware{working},
+		}
 		workers := river.NewWorkers()
 		r.recorder = newRecorder(pool, deps.Log, deps.Destinations, recorderConfig{
 			committers: cfg.Recorders, timeout: cfg.RecordTimeout, now: cfg.NowFunc,
 			logger: cfg.Logger.With("component", "recorder"),
 		})
+		r.recorder.client = client
 		cache := newDestinationCache(deps.Destinations, cfg.CacheTTL)
-		r.batcher = &batcher{pool: pool, now: cfg.NowFunc}
+		if r.breakers != nil {
+			r.breakers.cache = cache
+		}
+		r.batcher = &batcher{pool: pool, now: cfg.NowFunc, client: client}
 		tracer := cfg.TracerProvider.Tracer("lokihooks/relay")
 		river.AddWorker(workers, &Worker{
 			deps: deps, cfg: cfg, limiter: &rateLimiter{pool: pool}, recorder: r.recorder,
 			logger: cfg.Logger.With("component", "worker"), tracer: tracer, cache: cache, batcher: r.batcher,
+			breakers: r.breakers,
 		})
 		river.AddWorker(workers, &BatchWorker{
 			deps: deps, cfg: cfg, recorder: r.recorder, logger: cfg.Logger.With("component", "batch"), tracer: tracer,
-			cache: cache, batcher: r.batcher,
+			cache: cache, batcher: r.batcher, breakers: r.breakers,
 		})
+		river.AddWorker(workers, &BreakerWorker{deps: deps, cfg: cfg, breakers: r.breakers})
 		rcfg.Workers = workers
 		rcfg.Queues = map[string]river.QueueConfig{DeliveryQueue: {MaxWorkers: cfg.Workers}}
-	}
-	client, err := river.NewClient(riverpgxv5.New(pool), rcfg)
-	if err != nil {
-		return nil, fmt.Errorf("create river client: %w", err)
-	}
-	r.client = client
-	if r.recorder != nil {
-		r.recorder.client = client
-		r.batcher.client = client
+		r.workerCfg = rcfg
+		r.heartbeat = newHeartbeat(pool, working, heartbeatConfig{
+			base: cfg.WorkerID, interval: cfg.HeartbeatInterval, lapse: cfg.HeartbeatLapse,
+			logger: cfg.Logger.With("component", "heartbeat"),
+		})
 	}
 	if cfg.Fanout {
 		inserter, err := river.NewClient(riverdatabasesql.New(db), &river.Config{
@@ -235,28 +298,35 @@ func New(pool *pgxpool.Pool, db *sql.DB, deps Deps, cfg Config) (*Relay, error) 
 func (r *Relay) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	if r.cfg.Work {
-		// The recorder outlives the workers: in-flight jobs finishing during
-		// shutdown still need it.
-		recCtx, stopRecorder := context.WithCancel(context.WithoutCancel(ctx))
-		recDone := make(chan struct{})
-		go func() { defer close(recDone); r.recorder.run(recCtx) }()
-		defer func() { stopRecorder(); <-recDone }()
+		workers, err := r.startWorkers(ctx)
+		if err != nil {
+			return err
+		}
+		// The recorder, the breakers' counts and the heartbeat outlive the
+		// workers: in-flight jobs finishing during shutdown still need them,
+		// and the heartbeat must not lapse while they run.
+		bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+		var bg sync.WaitGroup
+		bg.Go(func() { r.recorder.run(bgCtx) })
+		bg.Go(func() { r.breakers.run(bgCtx) })
+		bg.Go(func() { r.heartbeat.run(bgCtx) })
+		defer func() { stopBackground(); bg.Wait() }()
 		// Started on a context that is not cancelled with ctx: cancelling
 		// River's start context would cancel in-flight jobs at once
 		// (StopAndCancel). Shutdown goes through Stop, then StopAndCancel
 		// after ShutdownTimeout, below.
-		if err := r.client.Start(context.WithoutCancel(gctx)); err != nil {
+		if err := workers.Start(context.WithoutCancel(gctx)); err != nil {
 			return fmt.Errorf("start workers: %w", err)
 		}
 		g.Go(func() error {
 			<-gctx.Done()
 			stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.ShutdownTimeout)
 			defer cancel()
-			if err := r.client.Stop(stopCtx); err != nil {
+			if err := workers.Stop(stopCtx); err != nil {
 				r.cfg.Logger.Warn("deliveries still running at shutdown timeout; cancelling them")
 				cancelCtx, cancel2 := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 				defer cancel2()
-				return r.client.StopAndCancel(cancelCtx)
+				return workers.StopAndCancel(cancelCtx)
 			}
 			return nil
 		})
@@ -265,6 +335,25 @@ func (r *Relay) Run(ctx context.Context) error {
 		g.Go(func() error { return r.fanout.Run(gctx) })
 	}
 	return g.Wait()
+}
+
+// startWorkers claims a worker id (reclaiming what an earlier run under it
+// left running) and creates the River client that runs the jobs under it.
+func (r *Relay) startWorkers(ctx context.Context) (*river.Client[pgx.Tx], error) {
+	id, err := r.heartbeat.claim(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r.workerCfg.ID = id
+	r.batcher.workerID = id
+	if r.breakers != nil {
+		r.breakers.workerID = id
+	}
+	workers, err := river.NewClient(riverpgxv5.New(r.pool), r.workerCfg)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("create river workers: %w", err), r.heartbeat.conn.Close(context.WithoutCancel(ctx)))
+	}
+	return workers, nil
 }
 
 // FanoutRunning is closed once the fan-out consumes (nil without fan-out).
@@ -320,13 +409,34 @@ func (r *Relay) Redrive(ctx context.Context, deliveries []domain.DeliveryView) (
 	return len(streams), nil
 }
 
-// Wake releases the parked deliveries of a destination that was resumed, in
-// transactions of at most DefaultWakeChunk jobs, and returns how many it
-// released.
+// Wake closes the circuit breaker of a destination that was resumed (it
+// starts afresh) and releases its parked deliveries, in transactions of at
+// most DefaultWakeChunk jobs. It returns how many it released.
 func (r *Relay) Wake(ctx context.Context, id domain.DestinationID) (int, error) {
+	if r.breakers != nil && !r.cfg.Breaker.Disabled {
+		dest, err := r.deps.Destinations.Destination(ctx, id)
+		if err != nil {
+			return 0, fmt.Errorf("wake deliveries of %s: %w", id, err)
+		}
+		if err := r.breakers.reset(ctx, id); err != nil {
+			return 0, err
+		}
+		if dest.Breaker != nil {
+			if err := r.breakers.append(ctx, dest.Breaker, dest.Breaker.Close("destination resumed", r.cfg.NowFunc())); err != nil &&
+				!errors.Is(err, errBreakerMoved) {
+				return 0, fmt.Errorf("close the breaker of %s: %w", id, err)
+			}
+		}
+	}
+	return wakeAll(ctx, r.pool, id)
+}
+
+// wakeAll releases the parked deliveries of a destination in transactions
+// of at most DefaultWakeChunk jobs and returns how many it released.
+func wakeAll(ctx context.Context, pool *pgxpool.Pool, id domain.DestinationID) (int, error) {
 	total := 0
 	for {
-		n, err := wakeParked(ctx, r.pool, id, DefaultWakeChunk)
+		n, err := wakeParked(ctx, pool, id, DefaultWakeChunk)
 		total += n
 		if err != nil {
 			return total, fmt.Errorf("wake deliveries of %s: %w", id, err)

@@ -13,6 +13,12 @@ package relay
 //     arguments.
 //   - countWaiting, claimParked, releaseClaimed and hastenFlush collect the
 //     parked jobs of a batching destination into one request (see below).
+//   - reclaimLapsed, reclaimOwn and reclaimOrphans make the running jobs of
+//     a worker process that died available again in seconds: River's
+//     rescuer does the same, but only for jobs running longer than
+//     RescueAfter, and cannot tell a dead process from a slow delivery.
+//   - wakeProbe makes one parked delivery of a destination available as
+//     the probe of its half-open circuit breaker.
 
 import (
 	"cmp"
@@ -259,4 +265,163 @@ func releaseClaimed(ctx context.Context, pool *pgxpool.Pool, jobs []claimedJob, 
 		return fmt.Errorf("release %d claimed deliveries: %w", len(jobs), err)
 	}
 	return nil
+}
+
+// Reclaiming the running jobs of a worker process that stopped (see
+// heartbeat.go). A job is the process's while the last entry of its
+// attempted_by is the process's River client id (its worker id): River
+// appends the id at each fetch, and claimParked does the same. Reclaiming
+// sets what River's own rescuer (JobRescueMany) sets: the job available
+// again at once (discarded if it has used its attempts), an error saying
+// why, and metadata river:rescue_count incremented. Unlike River's
+// rescuer, it keeps scheduled_at, which is in the past: River fetches by
+// (priority, scheduled_at, id), so a reclaimed job goes ahead of a backlog
+// scheduled after it instead of behind it.
+const reclaimSet = `state = CASE WHEN attempt >= max_attempts THEN 'discarded'::river_job_state
+			ELSE 'available'::river_job_state END,
+		scheduled_at = least(scheduled_at, now()),
+		finalized_at = CASE WHEN attempt >= max_attempts THEN now() END,
+		errors = array_append(errors, jsonb_build_object('at', now(), 'attempt', attempt,
+			'error', $1::text, 'trace', '')),
+		metadata = metadata || jsonb_build_object('river:rescue_count', coalesce(CASE
+			WHEN jsonb_typeof(metadata -> 'river:rescue_count') = 'number'
+			THEN (metadata ->> 'river:rescue_count')::int END, 0) + 1)`
+
+// lastAttemptedBy is the River client id that fetched (or claimed) a job
+// last.
+const lastAttemptedBy = `attempted_by[array_upper(attempted_by, 1)]`
+
+const (
+	// reclaimLapsedSQL deletes the heartbeats older than $2 (counted from
+	// the server's start if it restarted since: every process lost its
+	// connection then, and gets the lapse again to come back) and
+	// reclaims the running jobs of those workers.
+	reclaimLapsedSQL = `WITH lapsed AS (
+			DELETE FROM worker_heartbeats
+			WHERE greatest(beat_at, pg_postmaster_start_time()) < now() - make_interval(secs => $2)
+			RETURNING worker_id
+		)
+		UPDATE river_job SET ` + reclaimSet + `
+		WHERE state = 'running' AND ` + lastAttemptedBy + ` IN (SELECT worker_id FROM lapsed)
+		RETURNING id`
+	// reclaimOwnSQL reclaims the running jobs of worker $2 (a process
+	// restarting under the same worker id, before it runs any).
+	reclaimOwnSQL = `UPDATE river_job SET ` + reclaimSet + `
+		WHERE state = 'running' AND ` + lastAttemptedBy + ` = $2
+		RETURNING id`
+	// runningOfSQL lists the jobs of worker $1 that are running since
+	// before $2, with the flush job that claimed each, if any.
+	runningOfSQL = `SELECT id, coalesce((metadata->>'batch')::bigint, 0) FROM river_job
+		WHERE state = 'running' AND ` + lastAttemptedBy + ` = $1 AND attempted_at < $2`
+	// reclaimIDsSQL reclaims jobs $3 if they are still running for
+	// worker $2.
+	reclaimIDsSQL = `UPDATE river_job SET ` + reclaimSet + `
+		WHERE id = ANY($3::bigint[]) AND state = 'running' AND ` + lastAttemptedBy + ` = $2
+		RETURNING id`
+)
+
+// reclaimLapsed reclaims, on tx, the running jobs of every worker whose
+// heartbeat is older than lapse, and forgets those workers. It returns the
+// ids of the jobs reclaimed.
+func reclaimLapsed(ctx context.Context, tx pgx.Tx, lapse time.Duration) ([]int64, error) {
+	rows, err := tx.Query(ctx, reclaimLapsedSQL, "worker process stopped heartbeating", lapse.Seconds())
+	if err != nil {
+		return nil, fmt.Errorf("reclaim jobs of lapsed workers: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("reclaim jobs of lapsed workers: %w", err)
+	}
+	return ids, nil
+}
+
+// reclaimOwn reclaims, on tx, the jobs that an earlier run of worker id
+// left running.
+func reclaimOwn(ctx context.Context, tx pgx.Tx, id string) ([]int64, error) {
+	rows, err := tx.Query(ctx, reclaimOwnSQL, "worker process restarted", id)
+	if err != nil {
+		return nil, fmt.Errorf("reclaim jobs of the previous run of %s: %w", id, err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("reclaim jobs of the previous run of %s: %w", id, err)
+	}
+	return ids, nil
+}
+
+// reclaimOrphans reclaims the jobs of worker id that run since before
+// before yet that the process is not working on: running, in its own
+// eyes, are the jobs in working and the jobs claimed by a flush job in
+// working. These are jobs whose outcome River could not write while the
+// database was away. It returns the ids reclaimed.
+func reclaimOrphans(ctx context.Context, db dbExecutor, id string, before time.Time, working map[int64]bool) ([]int64, error) {
+	rows, err := db.Query(ctx, runningOfSQL, id, before)
+	if err != nil {
+		return nil, fmt.Errorf("list running jobs of %s: %w", id, err)
+	}
+	var orphans []int64
+	var jobID, batch int64
+	_, err = pgx.ForEachRow(rows, []any{&jobID, &batch}, func() error {
+		if !working[jobID] && (batch == 0 || !working[batch]) {
+			orphans = append(orphans, jobID)
+		}
+		return nil
+	})
+	if err != nil || len(orphans) == 0 {
+		return nil, err
+	}
+	rows, err = db.Query(ctx, reclaimIDsSQL, "outcome not recorded while the database was away", id, orphans)
+	if err != nil {
+		return nil, fmt.Errorf("reclaim orphaned jobs of %s: %w", id, err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("reclaim orphaned jobs of %s: %w", id, err)
+	}
+	return ids, nil
+}
+
+// dbExecutor is what reclaimOrphans runs on: a connection or a pool.
+type dbExecutor interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// wakeProbeSQL makes the oldest parked deliver job of destination $1 (a
+// JSON object {"destination_id": …}) available, marked as the probe of its
+// breaker. Parked jobs are snoozed: state scheduled with a snooze count.
+const wakeProbeSQL = `UPDATE river_job SET state = 'available', scheduled_at = now(),
+		metadata = metadata || jsonb_build_object('` + probeMetadataKey + `', true)
+	WHERE id = (
+		SELECT id FROM river_job
+		WHERE state = 'scheduled' AND kind = 'deliver' AND args @> $1::jsonb AND metadata ? 'snoozes'
+		ORDER BY id LIMIT 1
+		FOR UPDATE SKIP LOCKED)
+	RETURNING id`
+
+// wakeProbe makes one parked delivery of a destination available as its
+// breaker's probe; false if none is parked.
+func wakeProbe(ctx context.Context, pool *pgxpool.Pool, id domain.DestinationID) (bool, error) {
+	var jobID int64
+	err := pool.QueryRow(ctx, wakeProbeSQL, destinationArgs(id)).Scan(&jobID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("wake a probe of %s: %w", id, err)
+	}
+	return true, nil
+}
+
+// runningDeliveriesSQL reports whether a deliver job of destination $1 (a
+// JSON object {"destination_id": …}) is running.
+const runningDeliveriesSQL = `SELECT EXISTS (SELECT 1 FROM river_job
+	WHERE state = 'running' AND kind = 'deliver' AND args @> $1::jsonb)`
+
+// runningDeliveries reports whether a delivery of a destination is running.
+func runningDeliveries(ctx context.Context, pool *pgxpool.Pool, id domain.DestinationID) (bool, error) {
+	var running bool
+	if err := pool.QueryRow(ctx, runningDeliveriesSQL, destinationArgs(id)).Scan(&running); err != nil {
+		return false, fmt.Errorf("look for running deliveries of %s: %w", id, err)
+	}
+	return running, nil
 }

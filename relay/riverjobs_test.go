@@ -38,12 +38,15 @@ func TestRiverJobs_SchemaHasWhatWeUse(t *testing.T) {
 		cols = append(cols, c)
 	}
 	require.NoError(t, rows.Err())
-	for _, c := range []string{"id", "state", "kind", "args", "metadata", "scheduled_at", "attempted_by", "attempt"} {
+	for _, c := range []string{
+		"id", "state", "kind", "args", "metadata", "scheduled_at", "attempted_by", "attempt", "attempted_at",
+		"max_attempts", "errors", "finalized_at",
+	} {
 		require.Contains(t, cols, c)
 	}
 	var states []string
 	require.NoError(t, pool.QueryRow(t.Context(), `SELECT enum_range(NULL::river_job_state)::text[]`).Scan(&states))
-	for _, s := range []string{"available", "scheduled", "running", "completed"} {
+	for _, s := range []string{"available", "scheduled", "running", "completed", "discarded"} {
 		require.Contains(t, states, s)
 	}
 }

@@ -72,11 +72,37 @@ type Worker struct {
 	recorder *recorder
 	cache    *destinationCache
 	batcher  *batcher
+	breakers *breakers
+}
+
+// quickRetries is how many times a job that failed for want of the
+// database is retried soon (after 1, 2, 4, 8 and 16 seconds) before
+// River's default policy (hours, then days) takes over.
+const quickRetries = 5
+
+// infraRetry is when a job that failed on its attempt'th run runs again:
+// soon for the first quickRetries, then as River's policy says (zero).
+func infraRetry(attempt int) time.Time {
+	if attempt < 1 || attempt > quickRetries {
+		return time.Time{}
+	}
+	return time.Now().Add(time.Second << (attempt - 1))
+}
+
+// NextRetry implements river.Worker. Outcomes of attempts are scheduled by
+// the destination's policy as new jobs; a deliver job fails only when its
+// outcome could not be recorded (the database was away), so it is retried
+// soon.
+func (w *Worker) NextRetry(job *river.Job[DeliverArgs]) time.Time {
+	return infraRetry(job.Attempt)
 }
 
 // Work makes one attempt. It returns nil after recording the outcome, a
-// snooze when the destination is paused (the delivery is parked), and an
-// error only when recording failed (River then runs the job again).
+// snooze when the destination is paused or its circuit breaker holds
+// deliveries (the delivery is parked), and an error only when recording
+// failed (River then runs the job again). A delivery woken as the probe of
+// a half-open breaker is sent alone, and its outcome closes or reopens
+// the breaker.
 func (w *Worker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
 	a := job.Args
 	ctx = otel.GetTextMapPropagator().Extract(ctx, propagation.MapCarrier(a.Trace))
@@ -99,6 +125,18 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
 	case domain.WebhookStatusInactive, domain.WebhookStatusDeleted:
 		return w.cancel(ctx, job, "destination is "+string(dest.Status))
 	}
+	probe := false
+	if w.breakers.enabled(dest) {
+		switch dest.Breaker.State {
+		case domain.BreakerStateOpen:
+			return w.breakers.hold(ctx, dest, w.cfg.ParkFor)
+		case domain.BreakerStateHalfOpen:
+			if !isProbe(job.JobRow) {
+				return w.breakers.hold(ctx, dest, w.cfg.ParkFor)
+			}
+			probe = true
+		}
+	}
 	now := w.cfg.NowFunc()
 	if hasLimits(dest) && (a.Reserved.IsZero() || a.Reserved.After(now)) {
 		window, err := w.limiter.reserve(ctx, dest, now)
@@ -109,7 +147,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
 			return w.postpone(ctx, job, window, now)
 		}
 	}
-	if dest.BatchSize > 1 {
+	if dest.BatchSize > 1 && !probe {
 		// Sent with others by the destination's flush job (batch.go).
 		return w.batcher.park(ctx, job, dest)
 	}
@@ -130,6 +168,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
 		// Shutting down mid-attempt: record nothing; River runs the job again.
 		return ctx.Err()
 	}
+	w.breakers.observe(dest.ID, res, now)
 	outcome := domain.DecideAttempt(dest.Retry, a.Try, res, now, w.cfg.RandomFunc())
 	ev := attemptEvent(a.Attempt, res, outcome, now)
 	if !res.Success {
@@ -143,7 +182,14 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
 		next.Attempt, next.Try, next.Reserved = a.Attempt+1, a.Try+1, time.Time{}
 		rec.next = &river.InsertManyParams{Args: next, InsertOpts: &river.InsertOpts{ScheduledAt: *outcome.NextAttemptAt}}
 	}
-	return w.finish(ctx, rec)
+	if err := w.finish(ctx, rec); err != nil || !probe {
+		return err
+	}
+	if err := w.breakers.probed(ctx, dest, res, now); err != nil {
+		// The attempt is recorded; the breaker job wakes another probe.
+		w.logger.WarnContext(ctx, "deciding on a probe failed", "destination_id", dest.ID, "error", err)
+	}
+	return nil
 }
 
 func (w *Worker) body(ctx context.Context, a DeliverArgs) ([]byte, error) {
@@ -219,10 +265,11 @@ func storableText(s string) string {
 
 func defaultRandom() float64 { return rand.Float64() } //nolint:gosec // jitter, not security
 
-// destinationCache keeps active destinations for a short time so that a
-// burst of deliveries to one destination reads it once. A destination in
-// any other status is read again every time, so a resumed destination is
-// never held back by a stale copy.
+// destinationCache keeps active destinations whose breaker is closed for a
+// short time so that a burst of deliveries to one destination reads it
+// once. Any other destination is read again every time, so a resumed
+// destination, or one whose breaker closed, is never held back by a stale
+// copy.
 type destinationCache struct {
 	source Destinations
 	ttl    time.Duration
@@ -242,6 +289,14 @@ func newDestinationCache(source Destinations, ttl time.Duration) *destinationCac
 	return &destinationCache{source: source, ttl: ttl, items: map[domain.DestinationID]cachedDestination{}}
 }
 
+// forget drops a destination, so that the next delivery reads it again (its
+// breaker changed in this process).
+func (c *destinationCache) forget(id domain.DestinationID) {
+	c.mu.Lock()
+	delete(c.items, id)
+	c.mu.Unlock()
+}
+
 func (c *destinationCache) get(ctx context.Context, id domain.DestinationID) (*domain.Destination, error) {
 	if c.ttl > 0 {
 		c.mu.Lock()
@@ -255,7 +310,8 @@ func (c *destinationCache) get(ctx context.Context, id domain.DestinationID) (*d
 	if err != nil {
 		return nil, err
 	}
-	if c.ttl > 0 && dest.Status == domain.WebhookStatusActive {
+	if c.ttl > 0 && dest.Status == domain.WebhookStatusActive &&
+		(dest.Breaker == nil || dest.Breaker.State == domain.BreakerStateClosed) {
 		c.mu.Lock()
 		if len(c.items) >= maxCachedDestinations {
 			clear(c.items)

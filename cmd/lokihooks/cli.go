@@ -100,7 +100,7 @@ func newRootCmd(c cli) *cobra.Command {
 	root.AddCommand(
 		c.serveCmd(), c.migrateCmd(), c.replayCmd(), c.openapiCmd(), c.benchCmd(),
 		c.receiveCmd(), c.verifyCmd(), c.eventsCmd(), c.retriesCmd(), c.loadtestCmd(),
-		c.outboxCmd(), environmentTopic(),
+		c.outboxCmd(), c.rotateSecretsKeyCmd(), environmentTopic(),
 	)
 	return root
 }
@@ -234,7 +234,7 @@ version (stored with its checkpoint) differs from the binary's.`,
 			return replay(cmd.Context(), o, c.getenv, c.stdout, c.stderr)
 		},
 	}
-	cmd.Flags().StringVar(&o.projection, "projection", "all", "read model to rebuild: all, webhooks, integrations, deliveries or analytics")
+	cmd.Flags().StringVar(&o.projection, "projection", "all", "read model to rebuild: all, webhooks, integrations, breakers, deliveries or analytics")
 	cmd.Flags().IntVar(&o.batch, "batch", projections.DefaultRebuildBatchSize, "events per rebuild transaction")
 	_ = cmd.RegisterFlagCompletionFunc("projection", fixedCompletions(append([]string{"all"}, replayable...)...))
 	return cmd

@@ -18,7 +18,7 @@ import (
 var commands = [][]string{
 	{"serve"}, {"migrate"}, {"replay"}, {"openapi"}, {"bench"},
 	{"receive"}, {"verify"}, {"events"}, {"events", "list"}, {"events", "example"}, {"events", "validate"},
-	{"retries"}, {"loadtest"},
+	{"retries"}, {"loadtest"}, {"rotate-secrets-key"},
 }
 
 func TestCLI_Help(t *testing.T) {
@@ -54,7 +54,8 @@ func TestCLI_Help(t *testing.T) {
 		for _, name := range []string{
 			envDatabaseURL, envAddr, envAPIKeys, envAllowHTTP, envAllowedNetworks, envShutdownTimeout,
 			envLogLevel, envWorkers, envPollInterval, envRescueAfter, envProjectionLag, envSecretsKey,
-			envAPIKey, envNoColor,
+			envAPIKey, envNoColor, envSecretsPrevious, envWorkerID, envHeartbeat, envBreaker, envBreakerCoolDown,
+			envDeactivateAfter,
 		} {
 			require.Contains(t, out, name)
 		}

@@ -31,6 +31,12 @@ const (
 	envAPIRateBurst    = "LOKIHOOKS_API_RATE_BURST"
 	envMaxConns        = "LOKIHOOKS_MAX_CONNS"
 	envMaxClientConns  = "LOKIHOOKS_MAX_CLIENT_CONNS"
+	envSecretsPrevious = "LOKIHOOKS_SECRETS_KEY_PREVIOUS"
+	envWorkerID        = "LOKIHOOKS_WORKER_ID"
+	envHeartbeat       = "LOKIHOOKS_HEARTBEAT_INTERVAL"
+	envBreaker         = "LOKIHOOKS_BREAKER"
+	envBreakerCoolDown = "LOKIHOOKS_BREAKER_COOLDOWN"
+	envDeactivateAfter = "LOKIHOOKS_DEACTIVATE_AFTER"
 
 	// Read by the developer tools, not by the server.
 	envAPIKey  = "LOKIHOOKS_API_KEY" // default of loadtest --api-key
@@ -44,6 +50,9 @@ const (
 	defaultProjectionLag   = 250 * time.Millisecond
 	minAPIKeyLength        = 16
 	maxConnsLimit          = 1 << 20
+	maxWorkerIDLength      = 90
+	// workerIDSuffix follows the host name in the default worker id.
+	workerIDSuffix = "-worker"
 )
 
 // config is everything lokihooks reads from the environment.
@@ -62,7 +71,8 @@ type config struct {
 	// caught up: the read model's lag, traded for fewer, larger writes.
 	ProjectionInterval time.Duration
 	// Secrets encrypts signing secrets and integration credentials at rest
-	// (LOKIHOOKS_SECRETS_KEY).
+	// (LOKIHOOKS_SECRETS_KEY); it also opens what the previous keys sealed
+	// (LOKIHOOKS_SECRETS_KEY_PREVIOUS).
 	Secrets *secretbox.Box
 	// APIRateLimit is each API key's sustained requests per second, in
 	// each API process (0: no limit); APIRateBurst how many it may make
@@ -73,14 +83,28 @@ type config struct {
 	// and per client IP address (0: no cap).
 	MaxConns       int
 	MaxClientConns int
+	// WorkerID is the worker process's identity ("" means the host name
+	// followed by -worker).
+	WorkerID string
+	// HeartbeatInterval is how often a worker process beats (0: relay's
+	// default, 2s).
+	HeartbeatInterval time.Duration
+	// BreakerDisabled turns the circuit breakers off (LOKIHOOKS_BREAKER=false).
+	BreakerDisabled bool
+	// BreakerCoolDown is how long a breaker stays open before its first
+	// probe (0: the default, 30s).
+	BreakerCoolDown time.Duration
+	// DeactivateAfter deactivates a destination failing without a success
+	// for this long (0: the default, 120h; negative: never).
+	DeactivateAfter time.Duration
 }
 
 // String never shows secrets.
 func (c config) String() string {
-	return fmt.Sprintf("addr=%s api_keys=%d allow_http=%t allowed_networks=%v workers=%d poll=%s secrets_encrypted=%t "+
+	return fmt.Sprintf("addr=%s api_keys=%d allow_http=%t allowed_networks=%v workers=%d poll=%s secrets_encrypted=%t secrets_keys=%d breaker=%t "+
 		"api_rate_limit=%g/s burst=%d max_conns=%d max_client_conns=%d",
 		c.Addr, len(c.APIKeys), c.AllowHTTP, c.AllowedNetworks, c.Workers, c.PollInterval, c.Secrets != nil,
-		c.APIRateLimit, c.APIRateBurst, c.MaxConns, c.MaxClientConns)
+		c.Secrets.Keys(), !c.BreakerDisabled, c.APIRateLimit, c.APIRateBurst, c.MaxConns, c.MaxClientConns)
 }
 
 // loadConfig parses the environment and reports every problem at once.
@@ -160,15 +184,41 @@ func loadConfigFor(getenv func(string) string, needKeys, needSecrets bool) (conf
 	parseInt(getenv, envAPIRateBurst, 1, maxConnsLimit, &c.APIRateBurst, &errs)
 	parseInt(getenv, envMaxConns, 0, maxConnsLimit, &c.MaxConns, &errs)
 	parseInt(getenv, envMaxClientConns, 0, maxConnsLimit, &c.MaxClientConns, &errs)
+	var previous []string
+	for _, k := range strings.Split(getenv(envSecretsPrevious), ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			previous = append(previous, k)
+		}
+	}
 	if v := getenv(envSecretsKey); v != "" {
-		box, err := secretbox.Parse(v)
+		box, err := secretbox.Parse(v, previous...)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w (generate one with: openssl rand -base64 32)", envSecretsKey, err))
+			errs = append(errs, fmt.Errorf("%s, %s: %w (generate one with: openssl rand -base64 32)", envSecretsKey, envSecretsPrevious, err))
 		}
 		c.Secrets = box
+	} else if len(previous) > 0 {
+		errs = append(errs, fmt.Errorf("%s is set but %s is not: the current key seals, the previous ones only open", envSecretsPrevious, envSecretsKey))
 	} else if needSecrets {
 		errs = append(errs, fmt.Errorf("%s must be set: signing secrets, custom header values and integration credentials are encrypted at rest with it "+
 			"(32 random bytes, base64; generate one with: openssl rand -base64 32)", envSecretsKey))
+	}
+	c.WorkerID = strings.TrimSpace(getenv(envWorkerID))
+	if len(c.WorkerID) > maxWorkerIDLength {
+		errs = append(errs, fmt.Errorf("%s must be at most %d characters", envWorkerID, maxWorkerIDLength))
+	}
+	parseDuration(getenv, envHeartbeat, &c.HeartbeatInterval, 100*time.Millisecond, &errs)
+	parseDuration(getenv, envBreakerCoolDown, &c.BreakerCoolDown, time.Second, &errs)
+	if v := getenv(envBreaker); v != "" {
+		on, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s must be true or false, got %q", envBreaker, v))
+		}
+		c.BreakerDisabled = !on
+	}
+	if v := getenv(envDeactivateAfter); v == "0" || v == "off" {
+		c.DeactivateAfter = -1
+	} else {
+		parseDuration(getenv, envDeactivateAfter, &c.DeactivateAfter, time.Minute, &errs)
 	}
 	switch c.LogLevel {
 	case "", "debug", "info", "warn", "error":

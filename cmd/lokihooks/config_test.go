@@ -112,6 +112,50 @@ func TestLoadConfig(t *testing.T) {
 		require.Contains(t, err.Error(), envSecretsKey)
 	})
 
+	t.Run("PreviousSecretsKeys", func(t *testing.T) {
+		t.Parallel()
+		c, err := loadConfigFor(env(map[string]string{
+			envSecretsKey: newSecretsKey, envSecretsPrevious: " " + testSecretsKey + " ,, " + testSecretsKey,
+		}), false, true)
+		require.NoError(t, err)
+		require.Equal(t, 3, c.Secrets.Keys())
+		require.Contains(t, c.String(), "secrets_keys=3")
+
+		_, err = loadConfigFor(env(map[string]string{envSecretsPrevious: testSecretsKey}), false, false)
+		require.ErrorContains(t, err, envSecretsKey+" is not")
+		_, err = loadConfigFor(env(map[string]string{envSecretsKey: newSecretsKey, envSecretsPrevious: "c2hvcnQ="}), false, true)
+		require.ErrorContains(t, err, "previous secrets key 1")
+	})
+
+	t.Run("Resilience", func(t *testing.T) {
+		t.Parallel()
+		c, err := loadConfig(env(map[string]string{
+			envWorkerID: " worker-a ", envHeartbeat: "500ms", envBreaker: "false",
+			envBreakerCoolDown: "1m", envDeactivateAfter: "48h",
+		}), false)
+		require.NoError(t, err)
+		require.Equal(t, "worker-a", c.WorkerID)
+		require.Equal(t, 500*time.Millisecond, c.HeartbeatInterval)
+		require.True(t, c.BreakerDisabled)
+		require.Equal(t, time.Minute, c.BreakerCoolDown)
+		require.Equal(t, 48*time.Hour, c.DeactivateAfter)
+		require.Equal(t, "worker-a", workerID(c))
+
+		c, err = loadConfig(env(map[string]string{envDeactivateAfter: "0"}), false)
+		require.NoError(t, err)
+		require.Negative(t, c.DeactivateAfter, "0 turns auto-deactivation off")
+		require.True(t, strings.HasSuffix(workerID(c), "-worker"), "default: the host name and the role")
+
+		errs := joined(t, func() error {
+			_, err := loadConfig(env(map[string]string{
+				envWorkerID: strings.Repeat("w", 91), envHeartbeat: "1ms", envBreaker: "sometimes",
+				envBreakerCoolDown: "0s", envDeactivateAfter: "soon",
+			}), false)
+			return err
+		}())
+		require.Len(t, errs, 5)
+	})
+
 	t.Run("KeysOnlyRequiredToServe", func(t *testing.T) {
 		t.Parallel()
 		_, err := loadConfig(env(nil), false)

@@ -218,6 +218,7 @@ type serveBundle struct {
 	pool     *pgxpool.Pool
 	webhooks *app.Webhooks
 	dbURL    string
+	schema   string
 }
 
 func newServeBundle(t *testing.T) *serveBundle {
@@ -235,7 +236,7 @@ func newServeBundle(t *testing.T) *serveBundle {
 	box, err := secretbox.Parse(testSecretsKey)
 	require.NoError(t, err)
 	hooks := app.NewWebhooks(pool, events, nil, nil, app.Config{Secrets: box, Validation: domain.ValidationOpts{AllowHTTP: true}})
-	return &serveBundle{pool: pool, webhooks: hooks, dbURL: u.String()}
+	return &serveBundle{pool: pool, webhooks: hooks, dbURL: u.String(), schema: schema}
 }
 
 // createWebhook registers a webhook for every event type at base/hook/<id>.
@@ -284,12 +285,20 @@ const testSecretsKey = "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio="
 // with name; the process is killed at cleanup if still running.
 func (b *serveBundle) startServe(t *testing.T, name string, extra map[string]string) *serveChild {
 	t.Helper()
+	return b.startServeRoles(t, name, "relay,worker,projector", extra)
+}
+
+// startServeRoles is startServe with the given roles.
+func (b *serveBundle) startServeRoles(t *testing.T, name, roles string, extra map[string]string) *serveChild {
+	t.Helper()
 	env := map[string]string{
 		runMainEnv:         "1",
 		envDatabaseURL:     b.dbURL,
 		envAllowHTTP:       "true",
 		envAllowedNetworks: "127.0.0.0/8",
-		envRescueAfter:     "2s",
+		// Long enough never to cancel a slow attempt of a loaded machine:
+		// the jobs of a killed process come back through heartbeats.
+		envRescueAfter:     "2m",
 		envPollInterval:    "10ms",
 		envShutdownTimeout: "10s",
 		envSecretsKey:      testSecretsKey,
@@ -297,7 +306,7 @@ func (b *serveBundle) startServe(t *testing.T, name string, extra map[string]str
 	for k, v := range extra {
 		env[k] = v
 	}
-	cmd := exec.Command(os.Args[0], "serve", "-roles", "relay,worker,projector")
+	cmd := exec.Command(os.Args[0], "serve", "-roles", roles)
 	cmd.Env = os.Environ()
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v) // later entries win
@@ -416,6 +425,7 @@ type hit struct {
 	attempt   string // X-Webhook-Attempt header
 	path      string // /hook/<webhook id>
 	eventID   string // the body's "id"
+	at        time.Time
 }
 
 // pairKey identifies a delivery by what was published and registered, not
@@ -426,10 +436,12 @@ type pairKey struct {
 }
 
 // hookReceiver records every request; with hold set, it answers only once
-// hold is closed (or the client gives up).
+// hold is closed (or the client gives up); with delay set, after delay()
+// (a slow receiver).
 type hookReceiver struct {
 	*httptest.Server
 	hold      chan struct{}
+	delay     func() time.Duration
 	mu        sync.Mutex
 	got       []hit
 	abandoned int
@@ -438,7 +450,17 @@ type hookReceiver struct {
 
 func newHookReceiver(t *testing.T, hold chan struct{}) *hookReceiver {
 	t.Helper()
-	rc := &hookReceiver{hold: hold}
+	return startHookReceiver(t, &hookReceiver{hold: hold})
+}
+
+// newSlowReceiver answers every request after delay().
+func newSlowReceiver(t *testing.T, delay func() time.Duration) *hookReceiver {
+	t.Helper()
+	return startHookReceiver(t, &hookReceiver{delay: delay})
+}
+
+func startHookReceiver(t *testing.T, rc *hookReceiver) *hookReceiver {
+	t.Helper()
 	rc.Server = httptest.NewServer(http.HandlerFunc(rc.serve))
 	t.Cleanup(rc.Close)
 	return rc
@@ -456,7 +478,7 @@ func (rc *hookReceiver) serve(w http.ResponseWriter, r *http.Request) {
 	_ = json.Unmarshal(body, &ev)
 	h := hit{
 		webhookID: r.Header.Get("webhook-id"), delivery: r.Header.Get("X-Webhook-Delivery"),
-		attempt: r.Header.Get("X-Webhook-Attempt"), path: r.URL.Path, eventID: ev.ID,
+		attempt: r.Header.Get("X-Webhook-Attempt"), path: r.URL.Path, eventID: ev.ID, at: time.Now(),
 	}
 	rc.mu.Lock()
 	rc.got = append(rc.got, h)
@@ -472,6 +494,15 @@ func (rc *hookReceiver) serve(w http.ResponseWriter, r *http.Request) {
 			rc.mu.Lock()
 			rc.abandoned++
 			rc.mu.Unlock()
+			return
+		}
+	}
+	if rc.delay != nil {
+		t := time.NewTimer(rc.delay())
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
 			return
 		}
 	}

@@ -25,6 +25,8 @@ Server (serve, migrate, replay, bench):
   %-28s integration credentials at rest: 32 random bytes, base64
   %-28s (openssl rand -base64 32). Required by the api and worker
   %-28s roles; every process must share it.
+  %-28s Comma-separated keys that only open what they sealed, while
+  %-28s the key is rotated (lokihooks rotate-secrets-key).
   %-28s true: accept http:// webhook URLs (development only).
   %-28s Comma-separated CIDR prefixes deliveries may reach although
   %-28s the SSRF guard blocks them, e.g. 127.0.0.0/8 (development).
@@ -34,6 +36,16 @@ Server (serve, migrate, replay, bench):
   %-28s Outbox poll interval when idle. Default %s.
   %-28s How long a delivery job may run before another process
   %-28s takes it over. Default 3m.
+  %-28s Identity of a worker process, stable across restarts (a
+  %-28s restart takes back its running jobs at once). Default: the
+  %-28s host name followed by -worker; -2, -3, ... when taken.
+  %-28s How often worker processes prove they are alive; the jobs of
+  %-28s one silent for 3 intervals run elsewhere. Default 2s.
+  %-28s false turns the circuit breakers of destinations off.
+  %-28s How long a circuit breaker stays open before its first
+  %-28s probe. Default 30s (doubling, up to 10m).
+  %-28s Deactivate a destination failing without a success for this
+  %-28s long. Default 120h; 0 never.
   %-28s Lag of the deliveries read model. Default %s.
   %-28s Requests per second each API key may make, per API
   %-28s process; 0: no limit. Default %d. Over it: 429.
@@ -56,6 +68,7 @@ Development settings: 'make run' sets %s, %s,
 	envAddr, defaultAddr,
 	envAPIKeys, minAPIKeyLength, "",
 	envSecretsKey, "", "", "",
+	envSecretsPrevious, "",
 	envAllowHTTP,
 	envAllowedNetworks, "",
 	envShutdownTimeout, defaultShutdownTimeout,
@@ -63,6 +76,11 @@ Development settings: 'make run' sets %s, %s,
 	envWorkers, defaultWorkers,
 	envPollInterval, defaultPollInterval,
 	envRescueAfter, "",
+	envWorkerID, "", "",
+	envHeartbeat, "",
+	envBreaker,
+	envBreakerCoolDown, "",
+	envDeactivateAfter, "",
 	envProjectionLag, defaultProjectionLag,
 	envAPIRateLimit, "", httpapi.DefaultRateLimitPerSecond,
 	envAPIRateBurst, httpapi.DefaultRateLimitBurst,

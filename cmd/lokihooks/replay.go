@@ -20,12 +20,12 @@ import (
 
 // replayOpts are the flags of `lokihooks replay`.
 type replayOpts struct {
-	projection string // all, webhooks, integrations, deliveries or analytics
+	projection string // all, webhooks, integrations, breakers, deliveries or analytics
 	batch      int    // events per rebuild transaction
 }
 
 // replayable are the projections replay rebuilds, in the order of "all".
-var replayable = []string{"webhooks", "integrations", "deliveries", "analytics"}
+var replayable = []string{"webhooks", "integrations", "breakers", "deliveries", "analytics"}
 
 // replay rebuilds read models from the event log: the webhooks and
 // integrations read models from their own streams in one short transaction
@@ -33,7 +33,7 @@ var replayable = []string{"webhooks", "integrations", "deliveries", "analytics"}
 // end.
 func replay(ctx context.Context, o replayOpts, getenv func(string) string, stdout, stderr io.Writer) error {
 	if o.projection != "all" && !slices.Contains(replayable, o.projection) {
-		return fmt.Errorf("--projection must be all, webhooks, integrations, deliveries or analytics, got %q", o.projection)
+		return fmt.Errorf("--projection must be all, webhooks, integrations, breakers, deliveries or analytics, got %q", o.projection)
 	}
 	cfg, pool, err := connect(ctx, getenv)
 	if err != nil {
@@ -48,11 +48,10 @@ func replay(ctx context.Context, o replayOpts, getenv func(string) string, stdou
 		start := time.Now()
 		var n int64
 		switch name {
-		case "webhooks", "integrations":
-			rebuild := app.RebuildWebhooks
-			if name == "integrations" {
-				rebuild = app.RebuildIntegrations
-			}
+		case "webhooks", "integrations", "breakers":
+			rebuild := map[string]func(context.Context, *pgxpool.Pool) (int, error){
+				"webhooks": app.RebuildWebhooks, "integrations": app.RebuildIntegrations, "breakers": app.RebuildBreakers,
+			}[name]
 			var k int
 			k, err = rebuild(ctx, pool)
 			n = int64(k)

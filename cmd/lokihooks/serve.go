@@ -169,6 +169,7 @@ func build(pool *pgxpool.Pool, cfg config, roles []string, logger *slog.Logger) 
 	events := eventstore.New(pool, eventstore.Config{Logger: logger, Inline: []eventstore.InlineProjector{
 		{StreamTypes: []string{domain.WebhookStreamType}, Project: projections.Webhooks{}.Project},
 		{StreamTypes: []string{domain.IntegrationStreamType}, Project: projections.Integrations{}.Project},
+		{StreamTypes: []string{domain.BreakerStreamType}, Project: projections.Breakers{}.Project},
 	}})
 	db := stdlib.OpenDBFromPool(pool)
 	sender := newSender(pool, cfg, logger)
@@ -182,6 +183,11 @@ func build(pool *pgxpool.Pool, cfg config, roles []string, logger *slog.Logger) 
 		Fanout: slices.Contains(roles, roleRelay), Work: slices.Contains(roles, roleWorker),
 		Workers: cfg.Workers, FanoutConfig: relay.FanoutConfig{PollInterval: cfg.PollInterval},
 		RescueAfter: cfg.RescueAfter, ShutdownTimeout: cfg.ShutdownTimeout, Logger: logger,
+		WorkerID: workerID(cfg), HeartbeatInterval: cfg.HeartbeatInterval,
+		Breaker: relay.BreakerConfig{
+			Disabled: cfg.BreakerDisabled, Policy: domain.BreakerPolicy{CoolDown: cfg.BreakerCoolDown},
+			DeactivateAfter: cfg.DeactivateAfter,
+		},
 	})
 	if err != nil {
 		return nil, err
@@ -218,6 +224,15 @@ func build(pool *pgxpool.Pool, cfg config, roles []string, logger *slog.Logger) 
 		History:      sys.webhooks,
 	}, httpapi.Config{APIKeys: cfg.APIKeys, Version: version, Logger: logger, RateLimit: rate})
 	return sys, nil
+}
+
+// workerID is the configured worker id, or the host name followed by
+// -worker.
+func workerID(cfg config) string {
+	if cfg.WorkerID != "" {
+		return cfg.WorkerID
+	}
+	return relay.DefaultWorkerID() + workerIDSuffix
 }
 
 // newSender is the connector of every destination kind: the signed webhook

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -39,7 +40,7 @@ func (d *Destinations) Destination(ctx context.Context, id domain.DestinationID)
 		if err := openSecrets(d.cfg.Secrets, w); err != nil {
 			return nil, err
 		}
-		return w.Destination(d.cfg.now()), nil
+		return d.withBreaker(ctx, w.Destination(d.cfg.now()))
 	}
 	if isIntegration(id) {
 		i, err := projections.IntegrationAnyStatus(ctx, d.pool, domain.IntegrationID(id))
@@ -49,9 +50,19 @@ func (d *Destinations) Destination(ctx context.Context, id domain.DestinationID)
 		if err := openCredentials(d.cfg.Secrets, i); err != nil {
 			return nil, err
 		}
-		return i.Destination(d.cfg.now()), nil
+		return d.withBreaker(ctx, i.Destination(d.cfg.now()))
 	}
 	return nil, fmt.Errorf("destination %s: %w", id, domain.ErrNotFound)
+}
+
+// withBreaker attaches the destination's circuit breaker.
+func (d *Destinations) withBreaker(ctx context.Context, dest *domain.Destination) (*domain.Destination, error) {
+	b, err := projections.BreakerOf(ctx, d.pool, dest.ID)
+	if err != nil {
+		return nil, err
+	}
+	dest.Breaker = b
+	return dest, nil
 }
 
 func isIntegration(id domain.DestinationID) bool {
@@ -63,6 +74,19 @@ func isIntegration(id domain.DestinationID) bool {
 // REST-hook subscription is deleted instead: a 410 is how Zapier says the
 // Zap is off (domain.Integration.Gone).
 func (d *Destinations) DeactivateTx(ctx context.Context, tx pgx.Tx, id domain.DestinationID, reason string) error {
+	return d.deactivateTx(ctx, tx, id, reason, true)
+}
+
+// DisableTx deactivates a destination on tx with reason (it kept failing):
+// a webhook or integration of any source becomes inactive until resumed.
+// An inactive or deleted destination is left as it is.
+func (d *Destinations) DisableTx(ctx context.Context, tx pgx.Tx, id domain.DestinationID, reason string) error {
+	return d.deactivateTx(ctx, tx, id, reason, false)
+}
+
+// deactivateTx deactivates a destination; gone says it answered 410 Gone,
+// which unsubscribes a Zapier REST hook instead.
+func (d *Destinations) deactivateTx(ctx context.Context, tx pgx.Tx, id domain.DestinationID, reason string, gone bool) error {
 	history, err := eventstore.LoadTx(ctx, tx, string(id))
 	if err != nil {
 		return err
@@ -72,12 +96,22 @@ func (d *Destinations) DeactivateTx(ctx context.Context, tx pgx.Tx, id domain.De
 		if err != nil {
 			return err
 		}
-		events, err := i.Gone(reason, d.cfg.now())
+		decide := i.Gone
+		if !gone {
+			decide = func(reason string, now time.Time) ([]domain.Event, error) {
+				if i.Status == domain.WebhookStatusDeleted {
+					return nil, nil
+				}
+				return i.Deactivate(reason, now)
+			}
+		}
+		events, err := decide(reason, d.cfg.now())
 		if err != nil || len(events) == 0 {
 			return err
 		}
 		_, err = d.events.AppendTx(ctx, tx, domain.Append{
 			StreamID: string(id), StreamType: domain.IntegrationStreamType, Expect: i.Version, Events: events,
+			Metadata: map[string]string{domain.MetadataActor: domain.ActorSystemRelay},
 		})
 		return err
 	}

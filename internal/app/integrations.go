@@ -196,10 +196,14 @@ func (h *Integrations) UnsubscribeZapier(ctx context.Context, id domain.Integrat
 }
 
 // GetIntegration returns the integration named name that is not deleted
-// (domain.ErrNotFound otherwise), without its credentials.
+// (domain.ErrNotFound otherwise), with its circuit breaker, without its
+// credentials.
 func (h *Integrations) GetIntegration(ctx context.Context, name string) (*domain.Integration, error) {
 	i, err := projections.GetIntegrationByName(ctx, h.pool, name)
 	if err != nil {
+		return nil, err
+	}
+	if i.Breaker, err = projections.BreakerOf(ctx, h.pool, domain.DestinationID(i.ID)); err != nil {
 		return nil, err
 	}
 	return withoutCredentials(i), nil

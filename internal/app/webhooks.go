@@ -163,11 +163,15 @@ func (h *Webhooks) RotateWebhookSecret(ctx context.Context, id domain.WebhookID,
 }
 
 // GetWebhook returns a webhook that is not deleted (domain.ErrNotFound
-// otherwise). Its signing secrets are not included; its custom header
-// values are, in plain text (the caller masks the secret ones).
+// otherwise), with its circuit breaker. Its signing secrets are not
+// included; its custom header values are, in plain text (the caller masks
+// the secret ones).
 func (h *Webhooks) GetWebhook(ctx context.Context, id domain.WebhookID) (*domain.Webhook, error) {
 	w, err := projections.GetWebhook(ctx, h.pool, id)
 	if err != nil {
+		return nil, err
+	}
+	if w.Breaker, err = projections.BreakerOf(ctx, h.pool, domain.DestinationID(id)); err != nil {
 		return nil, err
 	}
 	w = withoutSecrets(w)

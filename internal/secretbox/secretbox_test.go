@@ -70,3 +70,75 @@ func TestBox(t *testing.T) {
 		require.Error(t, err)
 	})
 }
+
+func TestBox_Rotation(t *testing.T) {
+	t.Parallel()
+	oldKey, newKey := bytes.Repeat([]byte{1}, secretbox.KeySize), bytes.Repeat([]byte{2}, secretbox.KeySize)
+	old, err := secretbox.New(oldKey)
+	require.NoError(t, err)
+	both, err := secretbox.New(newKey, oldKey)
+	require.NoError(t, err)
+	onlyNew, err := secretbox.New(newKey)
+	require.NoError(t, err)
+	require.Equal(t, 2, both.Keys())
+
+	t.Run("OpensWithAnyKey", func(t *testing.T) {
+		t.Parallel()
+		for _, sealed := range []string{old.Seal("whsec_old"), both.Seal("whsec_old")} {
+			plain, err := both.Open(sealed)
+			require.NoError(t, err)
+			require.Equal(t, "whsec_old", plain)
+		}
+		_, err := onlyNew.Open(old.Seal("x"))
+		require.ErrorIs(t, err, secretbox.ErrWrongKey)
+	})
+
+	t.Run("SealsWithTheCurrentKey", func(t *testing.T) {
+		t.Parallel()
+		plain, err := onlyNew.Open(both.Seal("whsec_new"))
+		require.NoError(t, err)
+		require.Equal(t, "whsec_new", plain)
+	})
+
+	t.Run("Reseal", func(t *testing.T) {
+		t.Parallel()
+		sealed := old.Seal("whsec_r")
+		again, changed, err := both.Reseal(sealed)
+		require.NoError(t, err)
+		require.True(t, changed)
+		require.NotContains(t, again, "whsec_r")
+		plain, err := onlyNew.Open(again)
+		require.NoError(t, err)
+		require.Equal(t, "whsec_r", plain)
+
+		same, changed, err := both.Reseal(again)
+		require.NoError(t, err)
+		require.False(t, changed, "already under the current key")
+		require.Equal(t, again, same)
+
+		fromPlain, changed, err := both.Reseal("whsec_plain")
+		require.NoError(t, err)
+		require.True(t, changed, "plain text gets sealed")
+		require.NotContains(t, fromPlain, "whsec_plain")
+
+		_, _, err = onlyNew.Reseal(sealed)
+		require.ErrorIs(t, err, secretbox.ErrWrongKey)
+
+		var none *secretbox.Box
+		v, changed, err := none.Reseal("x")
+		require.NoError(t, err)
+		require.False(t, changed)
+		require.Equal(t, "x", v)
+	})
+
+	t.Run("ParsePrevious", func(t *testing.T) {
+		t.Parallel()
+		b, err := secretbox.Parse(base64.StdEncoding.EncodeToString(newKey), base64.StdEncoding.EncodeToString(oldKey))
+		require.NoError(t, err)
+		plain, err := b.Open(old.Seal("p"))
+		require.NoError(t, err)
+		require.Equal(t, "p", plain)
+		_, err = secretbox.Parse(base64.StdEncoding.EncodeToString(newKey), "short")
+		require.Error(t, err)
+	})
+}

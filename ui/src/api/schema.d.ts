@@ -910,6 +910,55 @@ export interface components {
             /** @description The response body was longer than response_body */
             truncated: boolean;
         };
+        CircuitBreaker: {
+            /**
+             * Format: int64
+             * @description Attempts counted when the breaker opened last
+             */
+            attempts: number;
+            /**
+             * Format: date-time
+             * @description When the run of failures that opened the breaker began; a destination failing without a success for five days (configurable) is deactivated
+             */
+            failing_since?: string;
+            /**
+             * Format: double
+             * @description Share of failed attempts, 0 to 1, over the window that opened the breaker last
+             */
+            failure_rate: number;
+            /**
+             * Format: int64
+             * @description Failed attempts among them
+             */
+            failures: number;
+            /**
+             * Format: date-time
+             * @description When an open breaker sends its next probe
+             */
+            next_probe_at?: string;
+            /**
+             * Format: int64
+             * @description Consecutive openings since the breaker last closed; each doubles the wait before a probe
+             */
+            opens: number;
+            /** @description Why the breaker is in its state, e.g. "85% of 20 attempts failed in the last 5m0s (last: http_5xx: HTTP 503 Service Unavailable)" */
+            reason?: string;
+            /**
+             * Format: date-time
+             * @description When the breaker entered its state; absent if it never opened
+             */
+            since?: string;
+            /**
+             * @description closed: deliveries are sent; open: they are held until next_probe_at; half_open: one delivery is sent as a probe, the others wait for its outcome
+             * @enum {string}
+             */
+            state: "closed" | "open" | "half_open";
+            /**
+             * Format: int64
+             * @description The span they were counted over
+             */
+            window_seconds: number;
+        };
         CreateIntegrationBody: {
             /**
              * Format: double
@@ -1399,6 +1448,8 @@ export interface components {
         Integration: {
             /** Format: double */
             backoff_multiplier: number;
+            /** @description The integration's circuit breaker, in single-integration answers once it has opened (absent: closed, never opened) */
+            circuit_breaker?: components["schemas"]["CircuitBreaker"];
             /** @description The integration type's configuration */
             config: Record<string, never>;
             /** Format: date-time */
@@ -1750,6 +1801,8 @@ export interface components {
         Webhook: {
             /** Format: double */
             backoff_multiplier: number;
+            /** @description The webhook's circuit breaker, in single-webhook answers once it has opened (absent: closed, never opened) */
+            circuit_breaker?: components["schemas"]["CircuitBreaker"];
             /** Format: date-time */
             created_at: string;
             /** @description Secret header values are masked (Bearer ****cret); send a masked value back unchanged to keep the stored one */
