@@ -12,7 +12,7 @@ BENCH_ARGS ?=
 
 .DEFAULT_GOAL := help
 
-.PHONY: help run test test-short test-race bench bench-smoke bench-e2e migrate openapi lint db-up
+.PHONY: help run test test-short test-race bench bench-smoke bench-e2e migrate openapi generate lint db-up
 
 help: ## Show this help
 	@echo 'Usage: make <target>'
@@ -50,6 +50,12 @@ migrate: ## Apply database migrations (lokihooks migrate)
 openapi: ## Regenerate docs/openapi.yaml
 	$(GO) run ./cmd/lokihooks openapi > docs/openapi.yaml.tmp || { rm -f docs/openapi.yaml.tmp; exit 1; }
 	mv docs/openapi.yaml.tmp docs/openapi.yaml
+
+generate: ## Regenerate the Go client (client/client.gen.go) from the OpenAPI document
+	@tmp="$$(mktemp -d)" && trap 'rm -rf "$$tmp"' EXIT && \
+	$(GO) run ./cmd/lokihooks openapi --format json > "$$tmp/openapi.json" && \
+	$(GO) tool oapi-codegen -config client/oapi-codegen.yaml -o "$$tmp/client.gen.go" "$$tmp/openapi.json" && \
+	mv "$$tmp/client.gen.go" client/client.gen.go && echo 'client/client.gen.go regenerated'
 
 lint: ## go vet, and fail if gofmt -l lists any file
 	$(GO) vet ./...
