@@ -1426,6 +1426,9 @@ type Event struct {
 	Metadata    map[string]interface{} `json:"metadata"`
 	PublishedAt time.Time              `json:"published_at"`
 
+	// SchemaViolations Present when the event's data did not match its type's schema when the fan-out checked it: the event was delivered anyway. Events published over SQL (lokihooks_publish) or the Go writer are checked there, not when published; this API refuses invalid data with a 422
+	SchemaViolations *[]SchemaViolation `json:"schema_violations,omitempty"`
+
 	// Type Examples: compliance.alert
 	Type string `json:"type"`
 }
@@ -1469,6 +1472,9 @@ type EventWithDeliveries struct {
 	Id          string                 `json:"id"`
 	Metadata    map[string]interface{} `json:"metadata"`
 	PublishedAt time.Time              `json:"published_at"`
+
+	// SchemaViolations Present when the event's data did not match its type's schema when the fan-out checked it: the event was delivered anyway. Events published over SQL (lokihooks_publish) or the Go writer are checked there, not when published; this API refuses invalid data with a 422
+	SchemaViolations *[]SchemaViolation `json:"schema_violations,omitempty"`
 
 	// Type Examples: compliance.alert
 	Type string `json:"type"`
@@ -1844,6 +1850,19 @@ type ScheduledRetry struct {
 
 	// Retry 1 is the first retry, which is the delivery's second attempt
 	Retry int64 `json:"retry"`
+}
+
+// SchemaViolation defines model for SchemaViolation.
+type SchemaViolation struct {
+	// Message What is wrong; never the value itself
+	//
+	// Examples: is required
+	Message string `json:"message"`
+
+	// Pointer RFC 6901 JSON pointer of the value inside data ("" for data itself)
+	//
+	// Examples: /gates_passed
+	Pointer string `json:"pointer"`
 }
 
 // Subscriptions defines model for Subscriptions.

@@ -1,0 +1,88 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"log/slog"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/stretchr/testify/require"
+
+	"github.com/loki-interceptor/lokihooks/domain"
+	"github.com/loki-interceptor/lokihooks/eventstore"
+	"github.com/loki-interceptor/lokihooks/internal/app"
+	"github.com/loki-interceptor/lokihooks/internal/dbtest"
+	"github.com/loki-interceptor/lokihooks/projections"
+)
+
+// TestSchemaCheck_RecordsViolations publishes through lokihooks_publish,
+// which checks no schema, and runs the fan-out's check on a database/sql
+// transaction as the fan-out does.
+func TestSchemaCheck_RecordsViolations(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	pool := dbtest.Pool(t, nil)
+	publish := func(typ, data string) domain.EventID {
+		var id domain.EventID
+		require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			var err error
+			id, err = eventstore.PublishTx(ctx, tx, eventstore.PublishParams{Type: typ, Data: []byte(data)})
+			return err
+		}))
+		return id
+	}
+	valid := publish(domain.EventTypeValidationFailed, `{"document_id":"doc_1","error_code":"E1","message":"m"}`)
+	invalid := publish(domain.EventTypeValidationCompleted, `{"document_id":"doc_secret_value","validation_status":"maybe"}`)
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	var told []string
+	check := app.NewSchemaCheck(app.SchemaCheckConfig{
+		Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+		ViolationFunc: func(_ context.Context, eventType string, problems int) {
+			mu.Lock()
+			defer mu.Unlock()
+			told = append(told, eventType)
+			require.Equal(t, 5, problems)
+		},
+	})
+	db := stdlib.OpenDBFromPool(pool)
+	t.Cleanup(func() { _ = db.Close() })
+	refs := []domain.EventRef{
+		{ID: valid, Type: domain.EventTypeValidationFailed},
+		{ID: invalid, Type: domain.EventTypeValidationCompleted},
+		{ID: "evt_never_published", Type: domain.EventTypeSystemError},
+	}
+	run := func() {
+		tx, err := db.BeginTx(ctx, &sql.TxOptions{})
+		require.NoError(t, err)
+		require.NoError(t, check.CheckEventsSQLTx(ctx, tx, refs))
+		require.NoError(t, tx.Commit())
+	}
+	run()
+	run() // the fan-out may check a group again: nothing changes
+
+	got, err := projections.GetPublishedEvent(ctx, pool, invalid)
+	require.NoError(t, err)
+	require.Equal(t, []domain.FieldError{
+		{Field: "data.gates_failed", Message: "is required", Pointer: "/gates_failed"},
+		{Field: "data.gates_passed", Message: "is required", Pointer: "/gates_passed"},
+		{Field: "data.processing_time_ms", Message: "is required", Pointer: "/processing_time_ms"},
+		{Field: "data.source_id", Message: "is required", Pointer: "/source_id"},
+		{Field: "data.validation_status", Message: `must be one of "pass", "fail", "warning"`, Pointer: "/validation_status"},
+	}, got.SchemaViolations)
+	ok, err := projections.GetPublishedEvent(ctx, pool, valid)
+	require.NoError(t, err)
+	require.Empty(t, ok.SchemaViolations)
+
+	require.Equal(t, []string{domain.EventTypeValidationCompleted, domain.EventTypeValidationCompleted}, told)
+	line, _, _ := bytes.Cut(logs.Bytes(), []byte("\n"))
+	require.Contains(t, string(line), "level=WARN")
+	require.Contains(t, string(line), "event_id="+string(invalid))
+	require.Contains(t, string(line), "pointers=\"[/gates_failed /gates_passed /processing_time_ms /source_id /validation_status]\"")
+	require.NotContains(t, logs.String(), "doc_secret_value", "no payload value is logged")
+	require.NotContains(t, logs.String(), "maybe")
+}
