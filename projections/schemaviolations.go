@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -37,14 +38,11 @@ func PublishedDataSQLTx(ctx context.Context, tx *sql.Tx, ids []domain.EventID) (
 		if err := rows.Scan(&id, &body); err != nil {
 			return nil, fmt.Errorf("read data of published events: %w", err)
 		}
-		var b struct {
-			Data json.RawMessage `json:"data"`
+		data, err := bodyData(body)
+		if err != nil {
+			return nil, fmt.Errorf("body of published event %s: %w", id, err)
 		}
-		if err := json.Unmarshal(body, &b); err != nil {
-			// lokihooks_publish builds the body from a jsonb object.
-			return nil, fmt.Errorf("body of published event %s is not JSON: %w", id, err)
-		}
-		out[domain.EventID(id)] = b.Data
+		out[domain.EventID(id)] = data
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read data of published events: %w", err)
@@ -72,4 +70,23 @@ func RecordSchemaViolationsSQLTx(ctx context.Context, tx *sql.Tx, violations map
 		return fmt.Errorf("record schema violations of %d events: %w", len(ids), err)
 	}
 	return nil
+}
+
+// bodyData returns the "data" member of a published body. lokihooks_publish
+// writes {"id":…,"type":…,"timestamp":…,"data":<data>}, in that order, with
+// an id and a type that cannot contain `,"data":`, so data is what follows
+// the first `,"data":` up to the final brace; decoding the whole body is
+// the fallback for any other layout.
+func bodyData(body []byte) (json.RawMessage, error) {
+	if _, data, found := bytes.Cut(body, []byte(`,"data":`)); found && bytes.HasSuffix(data, []byte("}")) &&
+		bytes.HasPrefix(body, []byte(`{"id":`)) {
+		return data[:len(data)-1], nil
+	}
+	var b struct {
+		Data json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(body, &b); err != nil {
+		return nil, err
+	}
+	return b.Data, nil
 }

@@ -86,3 +86,36 @@ func TestSchemaCheck_RecordsViolations(t *testing.T) {
 	require.NotContains(t, logs.String(), "doc_secret_value", "no payload value is logged")
 	require.NotContains(t, logs.String(), "maybe")
 }
+
+// BenchmarkSchemaCheck measures the fan-out's check of one group of 500
+// valid events (read from published_events, validated, nothing recorded):
+// the cost the check adds to every group.
+func BenchmarkSchemaCheck(b *testing.B) {
+	ctx := b.Context()
+	pool := dbtest.Pool(b, nil)
+	info, err := domain.LookupEventType(domain.EventTypeValidationCompleted)
+	require.NoError(b, err)
+	const group = 500
+	refs := make([]domain.EventRef, 0, group)
+	require.NoError(b, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		for range group {
+			id, err := eventstore.PublishTx(ctx, tx, eventstore.PublishParams{Type: info.Name, Data: info.Example})
+			if err != nil {
+				return err
+			}
+			refs = append(refs, domain.EventRef{ID: id, Type: info.Name})
+		}
+		return nil
+	}))
+	check := app.NewSchemaCheck(app.SchemaCheckConfig{})
+	db := stdlib.OpenDBFromPool(pool)
+	b.Cleanup(func() { _ = db.Close() })
+	b.ReportAllocs()
+	for b.Loop() {
+		tx, err := db.BeginTx(ctx, &sql.TxOptions{})
+		require.NoError(b, err)
+		require.NoError(b, check.CheckEventsSQLTx(ctx, tx, refs))
+		require.NoError(b, tx.Rollback())
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*group), "µs/event")
+}
