@@ -12,7 +12,7 @@ BENCH_ARGS ?=
 
 .DEFAULT_GOAL := help
 
-.PHONY: help run test test-short test-race bench bench-smoke bench-e2e migrate openapi generate lint db-up
+.PHONY: help run test test-short test-race bench bench-smoke bench-e2e migrate openapi generate docs lint db-up
 
 help: ## Show this help
 	@echo 'Usage: make <target>'
@@ -56,6 +56,9 @@ generate: ## Regenerate the Go client (client/client.gen.go) from the OpenAPI do
 	$(GO) run ./cmd/lokihooks openapi --format json > "$$tmp/openapi.json" && \
 	$(GO) tool oapi-codegen -config client/oapi-codegen.yaml -o "$$tmp/client.gen.go" "$$tmp/openapi.json" && \
 	mv "$$tmp/client.gen.go" client/client.gen.go && echo 'client/client.gen.go regenerated'
+
+docs: ## Copy docs/examples and the generated sections (event catalog, retry schedules) into docs/guide.md
+	$(GO) test -count=1 -run '^TestGuide$$' ./cmd/lokihooks -args -update-guide
 
 lint: ## go vet, and fail if gofmt -l lists any file
 	$(GO) vet ./...

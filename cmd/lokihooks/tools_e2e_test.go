@@ -27,6 +27,7 @@ const e2eAPIKey = "e2e-tools-key-0123456789"
 type apiServe struct {
 	base   string        // http://127.0.0.1:port
 	pool   *pgxpool.Pool // on serve's schema
+	dbURL  string        // serve's DATABASE_URL
 	stderr *lineLog      // serve's log
 }
 
@@ -65,7 +66,7 @@ func startAPIServe(t *testing.T) *apiServe {
 	})
 	line := stdout.until(t, "API:")
 	api := strings.TrimSuffix(strings.Fields(line)[1], "/api/v1")
-	return &apiServe{base: api, pool: b.pool, stderr: stderr}
+	return &apiServe{base: api, pool: b.pool, dbURL: b.dbURL, stderr: stderr}
 }
 
 // call makes an API call and decodes a JSON answer into out (if not nil).
