@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"log/slog"
+	"sync"
+	"time"
 
 	"github.com/loki-interceptor/lokihooks/domain"
 	"github.com/loki-interceptor/lokihooks/projections"
@@ -15,14 +17,25 @@ import (
 // transaction: it must be quick and must not block.
 type SchemaViolationFunc func(ctx context.Context, eventType string, problems int)
 
+// DefaultSchemaLogsPerSecond is how many violating events SchemaCheck logs
+// per second by default.
+const DefaultSchemaLogsPerSecond = 10
+
 // SchemaCheckConfig configures a SchemaCheck. Zero values mean the defaults
 // stated.
 type SchemaCheckConfig struct {
 	// Logger gets one Warn line per violating event (default: discard).
 	Logger *slog.Logger
+	// LogsPerSecond bounds those lines (default DefaultSchemaLogsPerSecond),
+	// so that a producer publishing bad data fast cannot flood the log; the
+	// next line logged counts the ones left out (not_logged). Every
+	// violation is still recorded on its event and told to ViolationFunc.
+	LogsPerSecond int
 	// ViolationFunc, when set, is called once per violating event (default:
 	// nothing). It is where a metric counts violations.
 	ViolationFunc SchemaViolationFunc
+	// NowFunc is the clock of the log limit (default time.Now).
+	NowFunc func() time.Time
 }
 
 // SchemaCheck checks the data of published events against the catalog
@@ -42,6 +55,13 @@ type SchemaCheckConfig struct {
 type SchemaCheck struct {
 	logger    *slog.Logger
 	violation SchemaViolationFunc
+	now       func() time.Time
+	limit     int
+
+	mu        sync.Mutex
+	window    time.Time // start of the current second of logging
+	logged    int       // lines logged in it
+	notLogged int       // lines left out since the last one logged
 }
 
 // NewSchemaCheck returns the fan-out's schema check.
@@ -49,7 +69,16 @@ func NewSchemaCheck(cfg SchemaCheckConfig) *SchemaCheck {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &SchemaCheck{logger: cfg.Logger.With("component", "fanout"), violation: cfg.ViolationFunc}
+	if cfg.LogsPerSecond <= 0 {
+		cfg.LogsPerSecond = DefaultSchemaLogsPerSecond
+	}
+	if cfg.NowFunc == nil {
+		cfg.NowFunc = time.Now
+	}
+	return &SchemaCheck{
+		logger: cfg.Logger.With("component", "fanout"), violation: cfg.ViolationFunc,
+		now: cfg.NowFunc, limit: cfg.LogsPerSecond,
+	}
 }
 
 // CheckEventsSQLTx checks the data of events on the fan-out's transaction
@@ -85,13 +114,37 @@ func (c *SchemaCheck) CheckEventsSQLTx(ctx context.Context, tx *sql.Tx, events [
 }
 
 func (c *SchemaCheck) report(ctx context.Context, e domain.EventRef, fields []domain.FieldError) {
+	if c.violation != nil {
+		c.violation(ctx, e.Type, len(fields))
+	}
+	log, notLogged := c.mayLog()
+	if !log {
+		return
+	}
 	pointers := make([]string, len(fields))
 	for i, f := range fields {
 		pointers[i] = f.Pointer // "" is the data itself
 	}
-	c.logger.WarnContext(ctx, "event data violates its schema; delivered anyway",
-		"event_id", e.ID, "event_type", e.Type, "pointers", pointers)
-	if c.violation != nil {
-		c.violation(ctx, e.Type, len(fields))
+	attrs := []any{"event_id", e.ID, "event_type", e.Type, "pointers", pointers}
+	if notLogged > 0 {
+		attrs = append(attrs, "not_logged", notLogged)
 	}
+	c.logger.WarnContext(ctx, "event data violates its schema; delivered anyway", attrs...)
+}
+
+// mayLog reports whether a line fits in this second's budget, and how many
+// were left out before it.
+func (c *SchemaCheck) mayLog() (ok bool, notLogged int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if now := c.now(); now.Sub(c.window) >= time.Second {
+		c.window, c.logged = now, 0
+	}
+	if c.logged >= c.limit {
+		c.notLogged++
+		return false, 0
+	}
+	c.logged++
+	notLogged, c.notLogged = c.notLogged, 0
+	return true, notLogged
 }

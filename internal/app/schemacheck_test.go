@@ -5,8 +5,10 @@ import (
 	"context"
 	"database/sql"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -118,4 +120,54 @@ func BenchmarkSchemaCheck(b *testing.B) {
 		require.NoError(b, tx.Rollback())
 	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*group), "µs/event")
+}
+
+// TestSchemaCheck_LimitsLogs: a producer publishing bad data fast does not
+// flood the log; the next line says how many were left out, and every
+// violation is still recorded and counted.
+func TestSchemaCheck_LimitsLogs(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	pool := dbtest.Pool(t, nil)
+	var refs []domain.EventRef
+	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		for range 4 {
+			id, err := eventstore.PublishTx(ctx, tx, eventstore.PublishParams{Type: domain.EventTypeSystemError, Data: []byte(`{}`)})
+			if err != nil {
+				return err
+			}
+			refs = append(refs, domain.EventRef{ID: id, Type: domain.EventTypeSystemError})
+		}
+		return nil
+	}))
+	var logs bytes.Buffer
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	counted := 0
+	check := app.NewSchemaCheck(app.SchemaCheckConfig{
+		Logger: slog.New(slog.NewTextHandler(&logs, nil)), LogsPerSecond: 1,
+		NowFunc:       func() time.Time { return now },
+		ViolationFunc: func(context.Context, string, int) { counted++ },
+	})
+	db := stdlib.OpenDBFromPool(pool)
+	t.Cleanup(func() { _ = db.Close() })
+	run := func(refs []domain.EventRef) {
+		tx, err := db.BeginTx(ctx, &sql.TxOptions{})
+		require.NoError(t, err)
+		require.NoError(t, check.CheckEventsSQLTx(ctx, tx, refs))
+		require.NoError(t, tx.Commit())
+	}
+	run(refs[:3])
+	now = now.Add(time.Second)
+	run(refs[3:])
+
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	require.Len(t, lines, 2)
+	require.Contains(t, lines[0], "event_id="+string(refs[0].ID))
+	require.NotContains(t, lines[0], "not_logged")
+	require.Contains(t, lines[1], "event_id="+string(refs[3].ID))
+	require.Contains(t, lines[1], "not_logged=2")
+	require.Equal(t, 4, counted)
+	var recorded int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM published_events WHERE schema_violations IS NOT NULL`).Scan(&recorded))
+	require.Equal(t, 4, recorded)
 }
