@@ -106,6 +106,7 @@ func rewriteGuide(t *testing.T, text string) string {
 			}
 			content, err := os.ReadFile(filepath.Join(examplesDir, path))
 			require.NoError(t, err)
+			require.True(t, bytes.HasSuffix(content, []byte("\n")), "docs/examples/%s must end with a newline", path)
 			fmt.Fprintf(&b, "```%s\n%s```\n", exampleLanguages[filepath.Ext(path)], content)
 		case generatedRe.MatchString(line):
 			name := generatedRe.FindStringSubmatch(line)[1]
