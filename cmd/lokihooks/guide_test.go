@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/loki-interceptor/lokihooks/client"
 	"github.com/loki-interceptor/lokihooks/domain"
 )
 
@@ -125,6 +127,7 @@ func rewriteGuide(t *testing.T, text string) string {
 var guideSections = map[string]func(t *testing.T) string{
 	"event-types":     renderEventTypes,
 	"retry-schedules": renderRetrySchedules,
+	"operations":      renderOperations,
 }
 
 // exampleRunners names, for each example that is not a shell script, the
@@ -303,4 +306,66 @@ func renderRetrySchedules(t *testing.T) string {
 		fmt.Fprintf(&b, "%s, `%s` in a webhook:\n\n```text\n%s```\n\n", c.title, c.fields, out.String())
 	}
 	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// renderOperations lists every operation of the OpenAPI document, by tag,
+// with the Go client's method.
+func renderOperations(t *testing.T) string {
+	t.Helper()
+	var spec bytes.Buffer
+	require.NoError(t, printOpenAPI(openapiOpts{format: "json"}, &spec))
+	var doc struct {
+		Paths map[string]map[string]struct {
+			OperationID string   `json:"operationId"`
+			Summary     string   `json:"summary"`
+			Tags        []string `json:"tags"`
+		} `json:"paths"`
+	}
+	decodeJSON(t, spec.Bytes(), &doc)
+	type op struct{ tag, method, path, summary, goMethod string }
+	var ops []op
+	for path, methods := range doc.Paths {
+		for method, o := range methods {
+			tag := "Health"
+			if len(o.Tags) > 0 {
+				tag = o.Tags[0]
+			}
+			goMethod := goName(o.OperationID) + "WithResponse"
+			_, exists := reflect.TypeFor[*client.ClientWithResponses]().MethodByName(goMethod)
+			require.True(t, exists, "the client has no %s for %s", goMethod, o.OperationID)
+			ops = append(ops, op{tag, strings.ToUpper(method), path, o.Summary, goMethod})
+		}
+	}
+	methodOrder := map[string]int{"GET": 0, "POST": 1, "PUT": 2, "PATCH": 3, "DELETE": 4}
+	slices.SortFunc(ops, func(a, b op) int {
+		if c := strings.Compare(a.tag, b.tag); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.path, b.path); c != 0 {
+			return c
+		}
+		return methodOrder[a.method] - methodOrder[b.method]
+	})
+	var b strings.Builder
+	b.WriteString("| | operation | does | Go client |\n| --- | --- | --- | --- |\n")
+	tag := ""
+	for _, o := range ops {
+		if o.tag != tag {
+			tag = o.tag
+			fmt.Fprintf(&b, "| **%s** | | | |\n", tag)
+		}
+		fmt.Fprintf(&b, "| | `%s %s` | %s | `%s` |\n", o.method, o.path, o.summary, o.goMethod)
+	}
+	return b.String()
+}
+
+// goName is oapi-codegen's name for an operation id: get-webhook → GetWebhook.
+func goName(operationID string) string {
+	var b strings.Builder
+	for _, part := range strings.Split(operationID, "-") {
+		if part != "" {
+			b.WriteString(strings.ToUpper(part[:1]) + part[1:])
+		}
+	}
+	return b.String()
 }
