@@ -12,7 +12,7 @@ BENCH_ARGS ?=
 
 .DEFAULT_GOAL := help
 
-.PHONY: help run test test-short test-race fuzz bench bench-smoke bench-e2e migrate openapi lint db-up ui ui-check screenshots
+.PHONY: help run test test-short test-race fuzz bench bench-smoke bench-e2e migrate openapi generate docs lint db-up ui ui-check screenshots
 
 # Fuzz targets as package:Target; `make fuzz` runs each for FUZZTIME.
 # `make test` runs only their seed corpora (testdata/fuzz), as go test
@@ -68,6 +68,15 @@ migrate: ## Apply database migrations (lokihooks migrate)
 openapi: ## Regenerate docs/openapi.yaml
 	$(GO) run ./cmd/lokihooks openapi > docs/openapi.yaml.tmp || { rm -f docs/openapi.yaml.tmp; exit 1; }
 	mv docs/openapi.yaml.tmp docs/openapi.yaml
+
+generate: ## Regenerate the Go client (client/client.gen.go) from the OpenAPI document
+	@tmp="$$(mktemp -d)" && trap 'rm -rf "$$tmp"' EXIT && \
+	$(GO) run ./cmd/lokihooks openapi --format json > "$$tmp/openapi.json" && \
+	$(GO) tool oapi-codegen -config client/oapi-codegen.yaml -o "$$tmp/client.gen.go" "$$tmp/openapi.json" && \
+	mv "$$tmp/client.gen.go" client/client.gen.go && echo 'client/client.gen.go regenerated'
+
+docs: ## Copy docs/examples and the generated sections (event catalog, retry schedules) into docs/guide.md
+	$(GO) test -count=1 -run '^TestGuide$$' ./cmd/lokihooks -args -update-guide
 
 lint: ## go vet, and fail if gofmt -l lists any file
 	$(GO) vet ./...

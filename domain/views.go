@@ -74,6 +74,12 @@ type PublishedEvent struct {
 	Data        json.RawMessage
 	Metadata    map[string]any
 	PublishedAt time.Time
+	// SchemaViolations are the problems the fan-out found when it checked
+	// Data against the type's catalog schema (ValidateEventData), each with
+	// its JSON pointer; empty when it found none or has not handled the
+	// event yet. The event is delivered anyway: lokihooks_publish cannot
+	// check a schema, so a producer's mistake is recorded, not dropped.
+	SchemaViolations []FieldError
 }
 
 // PublishedEventFilter selects published events.

@@ -83,6 +83,16 @@ type Event struct {
 	Data        json.RawMessage `json:"data" doc:"The event's data object, as published"`
 	Metadata    map[string]any  `json:"metadata"`
 	PublishedAt time.Time       `json:"published_at"`
+	// SchemaViolations is set by the fan-out (events published over SQL or
+	// the Go writer are not checked when they are published).
+	SchemaViolations []SchemaViolation `json:"schema_violations,omitempty" doc:"Present when the event's data did not match its type's schema when the fan-out checked it: the event was delivered anyway. Events published over SQL (lokihooks_publish) or the Go writer are checked there, not when published; this API refuses invalid data with a 422"`
+}
+
+// SchemaViolation is one way an event's data does not match its type's
+// schema.
+type SchemaViolation struct {
+	Pointer string `json:"pointer" example:"/gates_passed" doc:"RFC 6901 JSON pointer of the value inside data (\"\" for data itself)"`
+	Message string `json:"message" example:"is required" doc:"What is wrong; never the value itself"`
 }
 
 // TransformSchema documents data as an object: json.RawMessage, which
@@ -299,6 +309,9 @@ func toEvent(e *domain.PublishedEvent) Event {
 	}
 	if out.Metadata == nil {
 		out.Metadata = map[string]any{}
+	}
+	for _, v := range e.SchemaViolations {
+		out.SchemaViolations = append(out.SchemaViolations, SchemaViolation{Pointer: v.Pointer, Message: v.Message})
 	}
 	return out
 }

@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -15,7 +16,7 @@ import (
 const DefaultPublishedEventsLimit = 100
 
 const (
-	publishedColumns = `seq, id, type, data, metadata, published_at`
+	publishedColumns = `seq, id, type, data, metadata, published_at, schema_violations`
 	selectPublished  = `SELECT ` + publishedColumns + ` FROM published_events WHERE id = $1`
 	// The listings walk published_events_type_seq_idx and the unique index
 	// on seq, forwards or backwards. $2 (the cursor) is 0 on the first page.
@@ -84,8 +85,16 @@ func PublishedBody(ctx context.Context, db DB, id domain.EventID) ([]byte, error
 
 func scanPublished(row pgx.CollectableRow) (domain.PublishedEvent, error) {
 	var e domain.PublishedEvent
-	var data []byte
-	err := row.Scan(&e.Seq, &e.ID, &e.Type, &data, &e.Metadata, &e.PublishedAt)
+	var data, violations []byte
+	err := row.Scan(&e.Seq, &e.ID, &e.Type, &data, &e.Metadata, &e.PublishedAt, &violations)
+	if err != nil {
+		return e, err
+	}
 	e.Data, e.PublishedAt = data, e.PublishedAt.UTC()
-	return e, err
+	if violations != nil {
+		if err := json.Unmarshal(violations, &e.SchemaViolations); err != nil {
+			return e, fmt.Errorf("schema violations of published event %s: %w", e.ID, err)
+		}
+	}
+	return e, nil
 }

@@ -62,4 +62,7 @@ type Deps struct {
 	Destinations  Destinations
 	Sender        Sender
 	EventBodyFunc EventBodyFunc
+	// EventChecker, optional, inspects each group of outbox events before
+	// the fan-out schedules it (eventcheck.go).
+	EventChecker EventChecker
 }

@@ -233,6 +233,9 @@ func (f *Fanout) schedule(ctx context.Context, tx *sql.Tx, items []outboxItem) (
 			bodies[id] = string(it.Body)
 		}
 	}
+	if err := f.checkEvents(ctx, tx, events); err != nil {
+		return 0, err
+	}
 	subs, err := f.deps.Subscribers.MatchSQLTx(ctx, tx, events)
 	if err != nil {
 		return 0, err

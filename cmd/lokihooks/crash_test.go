@@ -264,7 +264,7 @@ func (b *serveBundle) publish(t *testing.T, n, perTx int) []domain.EventID {
 		k := min(perTx, n-len(ids))
 		err := pgx.BeginFunc(t.Context(), b.pool, func(tx pgx.Tx) error {
 			rows, err := tx.Query(t.Context(), `SELECT lokihooks_publish('validation.completed', $1::jsonb) FROM generate_series(1, $2)`,
-				`{"document_id":"doc_1","validation_status":"pass"}`, k)
+				benchData, k)
 			if err != nil {
 				return err
 			}

@@ -179,6 +179,8 @@ func build(pool *pgxpool.Pool, cfg config, roles []string, logger *slog.Logger) 
 		Sender: sender, EventBodyFunc: func(ctx context.Context, id domain.EventID) ([]byte, error) {
 			return projections.PublishedBody(ctx, pool, id)
 		},
+		// TODO(issue 10): count violations in a metric (SchemaCheckConfig.ViolationFunc).
+		EventChecker: app.NewSchemaCheck(app.SchemaCheckConfig{Logger: logger}),
 	}, relay.Config{
 		Fanout: slices.Contains(roles, roleRelay), Work: slices.Contains(roles, roleWorker),
 		Workers: cfg.Workers, FanoutConfig: relay.FanoutConfig{PollInterval: cfg.PollInterval},

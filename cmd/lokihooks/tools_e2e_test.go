@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/loki-interceptor/lokihooks/domain"
@@ -24,7 +25,10 @@ const e2eAPIKey = "e2e-tools-key-0123456789"
 
 // apiServe is a running `lokihooks serve`.
 type apiServe struct {
-	base string // http://127.0.0.1:port
+	base   string        // http://127.0.0.1:port
+	pool   *pgxpool.Pool // on serve's schema
+	dbURL  string        // serve's DATABASE_URL
+	stderr *lineLog      // serve's log
 }
 
 func startAPIServe(t *testing.T) *apiServe {
@@ -43,8 +47,8 @@ func startAPIServe(t *testing.T) *apiServe {
 		envProjectionLag+"=10ms",
 		envShutdownTimeout+"=5s",
 	)
-	stdout := newLineSink()
-	cmd.Stdout, cmd.Stderr = stdout, &lineLog{t: t, prefix: "serve"}
+	stdout, stderr := newLineSink(), &lineLog{t: t, prefix: "serve"}
+	cmd.Stdout, cmd.Stderr = stdout, stderr
 	require.NoError(t, cmd.Start())
 	done := make(chan struct{})
 	go func() {
@@ -62,7 +66,7 @@ func startAPIServe(t *testing.T) *apiServe {
 	})
 	line := stdout.until(t, "API:")
 	api := strings.TrimSuffix(strings.Fields(line)[1], "/api/v1")
-	return &apiServe{base: api}
+	return &apiServe{base: api, pool: b.pool, dbURL: b.dbURL, stderr: stderr}
 }
 
 // call makes an API call and decodes a JSON answer into out (if not nil).

@@ -50,8 +50,8 @@ re-serialised on the way (whitespace, key order, escaping), or the whsec_
 prefix or the key handled the wrong way.
 
 The request is a file holding a raw HTTP request (request line, headers, a
-blank line, the body), or the JSON that docs/examples/receiver.py --save writes
-({"headers": {...}, "body": "..."}), or --header flags with --body-file.
+blank line, the body) as 'lokihooks receive --save' writes it, or a JSON capture
+{"headers": {...}, "body": "..."}, or --header flags with --body-file.
 Exits 0 when the signatures verify, 1 otherwise.`,
 		Example: `  # A raw request, as saved by 'lokihooks receive --save DIR'
   lokihooks verify --secret whsec_... request.http
@@ -256,7 +256,7 @@ type savedRequest struct {
 var requestLine = regexp.MustCompile(`^[A-Z]+ \S+ HTTP/\d(\.\d)?\r?$`)
 
 // parseSavedRequest reads a raw HTTP request, a header block and body
-// without a request line, or receiver.py's JSON capture.
+// without a request line, or a JSON capture ({"headers", "body"}).
 func parseSavedRequest(raw []byte) (savedRequest, error) {
 	if trimmed := bytes.TrimSpace(raw); len(trimmed) > 0 && trimmed[0] == '{' {
 		var capture struct {

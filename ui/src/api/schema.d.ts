@@ -1358,6 +1358,8 @@ export interface components {
             };
             /** Format: date-time */
             published_at: string;
+            /** @description Present when the event's data did not match its type's schema when the fan-out checked it: the event was delivered anyway. Events published over SQL (lokihooks_publish) or the Go writer are checked there, not when published; this API refuses invalid data with a 422 */
+            schema_violations?: components["schemas"]["SchemaViolation"][] | null;
             /** @example compliance.alert */
             type: string;
         };
@@ -1394,6 +1396,8 @@ export interface components {
             };
             /** Format: date-time */
             published_at: string;
+            /** @description Present when the event's data did not match its type's schema when the fan-out checked it: the event was delivered anyway. Events published over SQL (lokihooks_publish) or the Go writer are checked there, not when published; this API refuses invalid data with a 422 */
+            schema_violations?: components["schemas"]["SchemaViolation"][] | null;
             /** @example compliance.alert */
             type: string;
         };
@@ -1787,6 +1791,18 @@ export interface components {
              * @description 1 is the first retry, which is the delivery's second attempt
              */
             retry: number;
+        };
+        SchemaViolation: {
+            /**
+             * @description What is wrong; never the value itself
+             * @example is required
+             */
+            message: string;
+            /**
+             * @description RFC 6901 JSON pointer of the value inside data ("" for data itself)
+             * @example /gates_passed
+             */
+            pointer: string;
         };
         Subscriptions: {
             /**

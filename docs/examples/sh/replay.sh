@@ -1,0 +1,1 @@
+lokihooks replay --projection deliveries

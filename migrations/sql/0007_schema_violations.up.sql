@@ -1,0 +1,11 @@
+-- 0006: the schema violations of a published event.
+--
+-- lokihooks_publish checks that data is a JSON object, not that it matches
+-- the event type's JSON Schema (that lives in the binary's catalog). The
+-- fan-out checks it with the validator the API uses and, when the data does
+-- not match, writes the problems here, on the fan-out's transaction, then
+-- delivers the event anyway. NULL: no violation recorded (the data matched,
+-- or the fan-out has not handled the event yet). Otherwise a JSON array of
+-- {"field","message","pointer"} objects (domain.FieldError), where pointer
+-- is the RFC 6901 JSON pointer inside data; values are never copied.
+ALTER TABLE published_events ADD COLUMN schema_violations jsonb;
