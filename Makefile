@@ -12,7 +12,7 @@ BENCH_ARGS ?=
 
 .DEFAULT_GOAL := help
 
-.PHONY: help run test test-short test-race fuzz bench bench-smoke bench-e2e migrate openapi generate docs lint db-up ui ui-check screenshots
+.PHONY: help run test test-short test-race fuzz bench bench-smoke bench-e2e migrate openapi generate docs lint lint-fix db-up ui ui-check screenshots
 
 # Fuzz targets as package:Target; `make fuzz` runs each for FUZZTIME.
 # `make test` runs only their seed corpora (testdata/fuzz), as go test
@@ -78,10 +78,15 @@ generate: ## Regenerate the Go client (client/client.gen.go) from the OpenAPI do
 docs: ## Copy docs/examples and the generated sections (event catalog, retry schedules) into docs/guide.md
 	$(GO) test -count=1 -run '^TestGuide$$' ./cmd/lokihooks -args -update-guide
 
-lint: ## go vet, and fail if gofmt -l lists any file
-	$(GO) vet ./...
-	@out="$$(find . \( -name .git -o -name .pgdata -o -name .dev \) -prune -o -type f -name '*.go' -print | xargs -r gofmt -l)" || exit 1; \
-	if [ -n "$$out" ]; then echo 'gofmt -l: these files are not gofmt-formatted:'; echo "$$out"; exit 1; fi
+# golangci-lint is pinned in tools/lint/go.mod and run through `go tool`, so
+# no global install is needed (the first run downloads and builds it).
+LINT = $(GO) tool -modfile=tools/lint/go.mod golangci-lint
+
+lint: ## golangci-lint (.golangci.yml: vet, staticcheck, errorlint, testifylint, forbidigo, gofumpt, goimports, ...)
+	$(LINT) run ./...
+
+lint-fix: ## golangci-lint with --fix (formatting and the fixes linters offer)
+	$(LINT) run --fix ./...
 
 ui: ## Rebuild the dashboard into httpapi/ui/dist (needs Node 20+ and npm; make run does not)
 	GO=$(GO) bash scripts/ui.sh build
