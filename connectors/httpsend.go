@@ -63,7 +63,7 @@ func roundTrip(ctx context.Context, client *http.Client, p *post) domain.Attempt
 
 	res := domain.AttemptResult{RequestHeaders: redactHeaders(httpReq.Header, p.secretHeaders)}
 	start := time.Now()
-	resp, err := client.Do(httpReq)
+	resp, err := client.Do(httpReq) //nolint:bodyclose // readBody closes it
 	if err != nil {
 		res.Duration = time.Since(start)
 		res.Category, res.Detail = classifyError(ctx, err, p.timeout)

@@ -144,7 +144,7 @@ func (w *Webhook) setHeaders(ctx context.Context, h http.Header, req *domain.Att
 		if domain.IsReservedHeader(k) {
 			continue
 		}
-		h.Set(http.CanonicalHeaderKey(k), v)
+		h.Set(k, v)
 	}
 	// Contract headers go in after the custom ones so nothing can shadow
 	// them, whatever the map held.

@@ -258,21 +258,21 @@ func (a *API) listDeliveries(ctx context.Context, in *listDeliveriesInput) (*lis
 
 // filter turns the query into a filter for one more delivery than a page
 // holds (to know whether another page follows).
-func (in *DeliveryQuery) filter(destination domain.DestinationID) (domain.DeliveryFilter, error) {
+func (q *DeliveryQuery) filter(destination domain.DestinationID) (domain.DeliveryFilter, error) {
 	f := domain.DeliveryFilter{
-		DestinationID: destination, EventID: domain.EventID(in.EventID), Status: domain.DeliveryStatus(in.Status),
-		EventType: in.EventType, Ascending: in.ascending(), Limit: in.Limit + 1,
+		DestinationID: destination, EventID: domain.EventID(q.EventID), Status: domain.DeliveryStatus(q.Status),
+		EventType: q.EventType, Ascending: q.ascending(), Limit: q.Limit + 1,
 	}
 	var err error
-	if f.Since, err = parseTime("query.since", in.Since); err != nil {
+	if f.Since, err = parseTime("query.since", q.Since); err != nil {
 		return f, err
 	}
-	if f.Until, err = parseTime("query.until", in.Until); err != nil {
+	if f.Until, err = parseTime("query.until", q.Until); err != nil {
 		return f, err
 	}
-	if in.Cursor != "" {
-		if f.After, err = decodeDeliveryCursor(in.Cursor); err != nil {
-			return f, invalidCursor(in.Cursor)
+	if q.Cursor != "" {
+		if f.After, err = decodeDeliveryCursor(q.Cursor); err != nil {
+			return f, invalidCursor(q.Cursor)
 		}
 	}
 	return f, nil

@@ -202,11 +202,13 @@ func scanWebhook(row pgx.Row, extra ...any) (*domain.Webhook, error) {
 	var w domain.Webhook
 	var id, status, strategy string
 	var prev, headers, meta []byte
-	dest := []any{&id, &w.Spec.Name, &w.Spec.URL, &w.Secret, &prev, &status, &w.StatusReason,
+	dest := []any{
+		&id, &w.Spec.Name, &w.Spec.URL, &w.Secret, &prev, &status, &w.StatusReason,
 		&w.Spec.EventTypes, &strategy, &w.Spec.MaxRetries, &w.Spec.RetryDelaySeconds,
 		&w.Spec.MaxDelaySeconds, &w.Spec.BackoffMultiplier, &w.Spec.JitterEnabled, &w.Spec.TimeoutSeconds,
 		&w.Spec.RateLimitPerMinute, &w.Spec.RateLimitPerHour, &headers, &meta, &w.CreatedAt, &w.UpdatedAt,
-		&w.LastTriggeredAt, &w.Version}
+		&w.LastTriggeredAt, &w.Version,
+	}
 	err := row.Scan(append(dest, extra...)...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, domain.ErrNotFound
