@@ -469,7 +469,9 @@ func (r *benchRun) publish(ctx context.Context) error {
 	if r.o.ingest == ingestHTTP {
 		client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: r.o.clients}}
 		defer client.CloseIdleConnections()
-		one = func(ctx context.Context, data json.RawMessage, _ int) (int, error) { return 1, r.publishHTTP(ctx, client, data) }
+		one = func(ctx context.Context, data json.RawMessage, _ int) (int, error) {
+			return 1, r.publishHTTP(ctx, client, data)
+		}
 	}
 	if r.o.rate > 0 {
 		tick := time.NewTicker(time.Second / time.Duration(r.o.rate))
