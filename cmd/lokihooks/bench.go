@@ -76,6 +76,7 @@ type benchRun struct {
 	o      benchOpts
 	stdout io.Writer
 	schema string
+	url    string
 	admin  *pgx.Conn
 	pool   *pgxpool.Pool // lokihooks's own
 	load   *pgxpool.Pool // the SQL producers'
@@ -209,10 +210,11 @@ func bench(ctx context.Context, o benchOpts, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	cpu, err := newCPUMeter(ctx, r.admin)
+	cpu, err := newCPUMeter(ctx, r.url)
 	if err != nil {
 		return err
 	}
+	defer cpu.close(ctx)
 	cpuCtx, stopCPU := context.WithCancel(ctx)
 	var cpuWG sync.WaitGroup
 	cpuWG.Go(func() { cpu.run(cpuCtx) })
@@ -267,6 +269,7 @@ func (r *benchRun) setup(ctx context.Context, cfg config, rcvURL string, logger 
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	r.schema = "bench_" + hex.EncodeToString(b[:])
+	r.url = cfg.DatabaseURL
 	admin, err := pgx.Connect(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return func() {}, fmt.Errorf("connect to database (%s; make db-up starts one): %w", envDatabaseURL, err)
@@ -384,10 +387,11 @@ func (r *benchRun) measureIdle(ctx context.Context, finish func() error) error {
 	}
 	var xmax0, xmax1 int64
 	_ = r.admin.QueryRow(ctx, `SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint`).Scan(&xmax0)
-	cpu, err := newCPUMeter(ctx, r.admin)
+	cpu, err := newCPUMeter(ctx, r.url)
 	if err != nil {
 		return err
 	}
+	defer cpu.close(ctx)
 	start := time.Now()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()

@@ -56,22 +56,30 @@ func procCPU(pid int) (time.Duration, error) {
 // every second so that one that exits mid-run still counts up to its last
 // sample.
 type cpuMeter struct {
-	admin *pgx.Conn
-	mu    sync.Mutex
+	mu    sync.Mutex // guards conn too: a pgx.Conn serves one query at a time
+	conn  *pgx.Conn
 	self0 time.Duration
 	base  map[int]time.Duration // CPU of each backend when first seen before the start
 	last  map[int]time.Duration // latest CPU seen of each backend
 }
 
-func newCPUMeter(ctx context.Context, admin *pgx.Conn) (*cpuMeter, error) {
-	m := &cpuMeter{admin: admin, base: map[int]time.Duration{}, last: map[int]time.Duration{}}
+// newCPUMeter starts measuring; it has its own connection (close closes
+// it).
+func newCPUMeter(ctx context.Context, url string) (*cpuMeter, error) {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	m := &cpuMeter{conn: conn, base: map[int]time.Duration{}, last: map[int]time.Duration{}}
 	self, err := procCPU(0)
 	if err != nil {
+		_ = conn.Close(ctx)
 		return nil, fmt.Errorf("read CPU time (bench needs Linux /proc): %w", err)
 	}
 	m.self0 = self
 	pids, err := m.pids(ctx)
 	if err != nil {
+		_ = conn.Close(ctx)
 		return nil, err
 	}
 	for _, p := range pids {
@@ -82,8 +90,15 @@ func newCPUMeter(ctx context.Context, admin *pgx.Conn) (*cpuMeter, error) {
 	return m, nil
 }
 
+func (m *cpuMeter) close(ctx context.Context) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_ = m.conn.Close(context.WithoutCancel(ctx))
+}
+
+// pids lists the backends; the caller holds mu or owns m alone.
 func (m *cpuMeter) pids(ctx context.Context) ([]int, error) {
-	rows, err := m.admin.Query(ctx, `SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database()`, benchAppName)
+	rows, err := m.conn.Query(ctx, `SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database()`, benchAppName)
 	if err != nil {
 		return nil, fmt.Errorf("list backends: %w", err)
 	}
@@ -92,12 +107,12 @@ func (m *cpuMeter) pids(ctx context.Context) ([]int, error) {
 
 // sample reads the CPU time of every backend now serving lokihooks.
 func (m *cpuMeter) sample(ctx context.Context) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	pids, err := m.pids(ctx)
 	if err != nil {
 		return
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	for _, p := range pids {
 		if c, err := procCPU(p); err == nil {
 			m.last[p] = c
