@@ -1,6 +1,7 @@
 package relay_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"testing"
@@ -10,6 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/loki-interceptor/lokihooks/domain"
+	"github.com/loki-interceptor/lokihooks/internal/dbtest"
+	"github.com/loki-interceptor/lokihooks/relay"
 )
 
 // TestFanout_FoldsTransactionsWithoutPassingLateCommits publishes many
@@ -96,4 +99,71 @@ func TestFanout_FoldsTransactionsWithoutPassingLateCommits(t *testing.T) {
 		require.Equal(t, 1, seen[string(id)], "event %s delivered %d times", id, seen[string(id)])
 	}
 	require.Len(t, seen, len(want), fmt.Sprintf("unexpected deliveries: %v", seen))
+}
+
+// TestRelay_WakesOnNotifications runs the fan-out and the workers with
+// fallback polls of an hour: an event is delivered only if
+// lokihooks_publish's notification wakes the fan-out and the job insert's
+// notification wakes the workers.
+func TestRelay_WakesOnNotifications(t *testing.T) {
+	t.Parallel()
+	b := setup(t, &setupOpts{pollFallback: time.Hour, fetchPoll: time.Hour})
+	rc := newReceiver(t, status(http.StatusOK))
+	hook := b.createWebhook(t, rc.URL, nil)
+	for range 3 {
+		ev := b.publish(t, domain.EventTypeSystemError, `{"error_code":"E1"}`)
+		b.waitDelivery(t, ev, hook.ID, domain.DeliveryDelivered)
+	}
+}
+
+// TestPublish_NotifiesTheOutboxChannel checks the notification's channel
+// and payload (the outbox's schema), and that a rolled-back publish sends
+// none.
+func TestPublish_NotifiesTheOutboxChannel(t *testing.T) {
+	t.Parallel()
+	pool := dbtest.Pool(t, nil)
+	ctx := t.Context()
+	conn, err := pool.Acquire(ctx)
+	require.NoError(t, err)
+	defer conn.Release()
+	var schema string
+	require.NoError(t, conn.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema))
+	_, err = conn.Exec(ctx, "LISTEN "+relay.OutboxChannel)
+	require.NoError(t, err)
+	defer func() { _, _ = conn.Exec(context.WithoutCancel(ctx), "UNLISTEN *") }()
+
+	publish := func(commit bool) {
+		tx, err := pool.Begin(ctx)
+		require.NoError(t, err)
+		_, err = tx.Exec(ctx, `SELECT lokihooks_publish($1, '{"error_code":"E1"}'::jsonb) FROM generate_series(1, 3)`, domain.EventTypeSystemError)
+		require.NoError(t, err)
+		if commit {
+			require.NoError(t, tx.Commit(ctx))
+		} else {
+			require.NoError(t, tx.Rollback(ctx))
+		}
+	}
+	publish(false)
+	publish(true)
+	// Other tests' schemas publish on the same channel: count ours.
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	n, err := conn.Conn().WaitForNotification(wctx)
+	for err == nil && n.Payload != schema {
+		n, err = conn.Conn().WaitForNotification(wctx)
+	}
+	require.NoError(t, err)
+	require.Equal(t, relay.OutboxChannel, n.Channel)
+	// One transaction of three events, one notification; the rolled-back
+	// one sent nothing.
+	_, err = conn.Exec(ctx, `SELECT pg_notify($1, 'end:' || current_schema())`, relay.OutboxChannel)
+	require.NoError(t, err)
+	for {
+		n, err = conn.Conn().WaitForNotification(wctx)
+		require.NoError(t, err)
+		require.NotEqual(t, schema, n.Payload, "a second notification for one transaction, or one for a rolled-back transaction")
+		if n.Payload == "end:"+schema {
+			return
+		}
+	}
 }
