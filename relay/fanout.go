@@ -50,7 +50,7 @@ type FanoutConfig struct {
 	// Without a listener (Fanout built by NewFanout alone), PollInterval is
 	// used instead.
 	PollFallback time.Duration
-	// PollRows is how many outbox rows one poll reads (default 2000).
+	// PollRows is how many outbox rows one poll reads (default 500).
 	PollRows int
 	// GroupRows is the most outbox rows handled as one message (default
 	// 500); fewer when destinations are many (MaxDeliveries).

@@ -13,8 +13,12 @@ const OutboxTopic = "outbox"
 
 // Outbox batching bounds.
 const (
-	// defaultPollRows is how many outbox rows one poll reads.
-	defaultPollRows = 2000
+	// defaultPollRows is how many outbox rows one poll reads. Watermill
+	// handles a poll's messages on one transaction and commits it after
+	// the last: the deliveries of a poll become visible to the workers
+	// together. A poll of one group keeps them flowing (2000 rows per poll
+	// delivered in clumps of 2000).
+	defaultPollRows = 500
 	// defaultGroupRows is the most rows folded into one message.
 	defaultGroupRows = 500
 	// maxInlineBody is the largest event body carried inside a job.

@@ -23,6 +23,11 @@ const OutboxChannel = "lokihooks_outbox"
 // its connection failed.
 const listenRetry = time.Second
 
+// fanoutLinger is how long after the last work found the fan-out keeps
+// looking every PollInterval, for the rows of publishers that did not
+// notify.
+const fanoutLinger = time.Second
+
 // peekTimeout bounds the read-only look at the outbox.
 const peekTimeout = 5 * time.Second
 
@@ -49,15 +54,19 @@ const peekOutbox = `SELECT m.transaction_id < pg_snapshot_xmin(pg_current_snapsh
 // waker is the fan-out subscriber's BackoffManager. After a poll that found
 // nothing, it does not sleep a fixed interval: it waits until a read-only
 // look at the outbox finds rows to read. It looks when a notification
-// arrives (wake), every pollInterval while rows wait behind an open
-// transaction, and every fallback otherwise. An idle fan-out therefore
-// burns no transaction id and writes no WAL; polls that lock the offset
-// row happen only when there is work.
+// arrives (wake); every pollInterval while rows wait behind an open
+// transaction, and for linger after the last work found (lokihooks_publish
+// skips the notification while another publisher's is in flight); every
+// fallback otherwise. An idle fan-out therefore burns no transaction id and
+// writes no WAL; polls that lock the offset row happen only when there is
+// work.
 type waker struct {
 	errors       wmsql.BackoffManager // after an error: watermill's default
 	db           *sql.DB
 	pollInterval time.Duration
 	fallback     time.Duration
+	linger       time.Duration
+	lastWork     time.Time     // when a poll or a look last found work
 	notified     chan struct{} // capacity 1: a wake-up waiting to be seen
 	// runCtx is Fanout.Run's context, set before the router starts:
 	// watermill's BackoffManager gets no context, and the wait and the
@@ -68,7 +77,7 @@ type waker struct {
 func newWaker(db *sql.DB, cfg FanoutConfig) *waker {
 	return &waker{
 		errors: wmsql.NewDefaultBackoffManager(cfg.PollInterval, time.Second),
-		db:     db, pollInterval: cfg.PollInterval, fallback: cfg.PollFallback,
+		db:     db, pollInterval: cfg.PollInterval, fallback: cfg.PollFallback, linger: fanoutLinger,
 		notified: make(chan struct{}, 1),
 	}
 }
@@ -85,6 +94,9 @@ func (w *waker) wake() {
 // every poll, on the consumer's goroutine, and sleeps what it returns.
 func (w *waker) HandleError(logger watermill.LoggerAdapter, noMsg bool, err error) time.Duration {
 	if err != nil || !noMsg {
+		if err == nil {
+			w.lastWork = time.Now()
+		}
 		return w.errors.HandleError(logger, noMsg, err)
 	}
 	wait := time.Duration(0)
@@ -104,11 +116,15 @@ func (w *waker) HandleError(logger watermill.LoggerAdapter, noMsg bool, err erro
 		}
 		switch w.peek() {
 		case outboxReady:
+			w.lastWork = time.Now()
 			return 0
 		case outboxWaiting:
 			wait = w.pollInterval
 		default:
 			wait = w.fallback
+			if time.Since(w.lastWork) < w.linger {
+				wait = w.pollInterval
+			}
 		}
 	}
 }

@@ -1,7 +1,8 @@
 -- 0008: the fan-out wakes on a notification instead of polling.
 --
 -- lokihooks_publish, as in 0003, also notifies channel lokihooks_outbox
--- with the schema of its outbox as the payload. PostgreSQL delivers the
+-- with the schema of its outbox as the payload, unless another publishing
+-- transaction that will notify is in flight. PostgreSQL delivers the
 -- notification when the publishing transaction commits, and folds the
 -- notifications of one transaction into one. The fan-out listens on that
 -- channel and polls only as a rare fallback (LOKIHOOKS_POLL_FALLBACK), so
@@ -69,8 +70,15 @@ BEGIN
         pg_current_xact_id()
     );
     -- Wakes the fan-out at commit (nothing is sent if the transaction rolls
-    -- back); repeated in one transaction, it is sent once.
-    PERFORM pg_notify('lokihooks_outbox', current_schema());
+    -- back; repeated in one transaction, it is sent once). PostgreSQL
+    -- commits notifying transactions one at a time, each holding a lock
+    -- through its WAL flush: only the one publisher holding this
+    -- transaction-scoped advisory lock notifies, so that concurrent
+    -- publishers commit together. The fan-out keeps looking for a while
+    -- after each wake-up, and finds the rows of those that did not notify.
+    IF pg_try_advisory_xact_lock(hashtext('lokihooks_outbox'), hashtext(current_schema())) THEN
+        PERFORM pg_notify('lokihooks_outbox', current_schema());
+    END IF;
     RETURN v_id;
 END
 $fn$;
