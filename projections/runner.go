@@ -153,10 +153,50 @@ func (r *Runner) Run(ctx context.Context) error {
 		if err == nil && n >= r.cfg.BatchSize {
 			continue
 		}
-		if !wait(ctx, r.cfg.PollInterval) {
+		if !r.waitForEvents(ctx) {
 			return nil
 		}
 	}
+}
+
+// waitForEvents waits PollInterval, then again for as long as a look at the
+// log finds nothing to apply. Looking takes no lock and no transaction id
+// (a batch locks the checkpoint row, which costs both, and WAL): an idle
+// runner writes nothing. It reports false if ctx ends.
+func (r *Runner) waitForEvents(ctx context.Context) bool {
+	for {
+		if !wait(ctx, r.cfg.PollInterval) {
+			return false
+		}
+		if found, err := r.pending(ctx); err != nil || found {
+			return true // a failed look is reported by the batch
+		}
+	}
+}
+
+// pending reports whether a batch would read anything, in a read-only
+// transaction.
+func (r *Runner) pending(ctx context.Context) (bool, error) {
+	found := false
+	err := pgx.BeginTxFunc(ctx, r.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		var txid string
+		var after domain.LogPosition
+		err := tx.QueryRow(ctx, readCheckpoint, r.cfg.Name).Scan(&txid, &after.Position)
+		if errors.Is(err, pgx.ErrNoRows) {
+			found = true // the batch creates the checkpoint
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if after.TransactionID, err = strconv.ParseUint(txid, 10, 64); err != nil {
+			return err
+		}
+		events, err := r.cfg.Read(ctx, tx, after, 1)
+		found = len(events) > 0
+		return err
+	})
+	return found, err
 }
 
 // wait reports false if ctx ends before d passes.

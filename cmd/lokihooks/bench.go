@@ -425,8 +425,8 @@ func (r *benchRun) measureIdle(ctx context.Context, finish func() error) error {
 	sec := elapsed.Seconds()
 	fmt.Fprintf(r.stdout, "idle %s: %.4f cores (this process %.4f, its database backends %.4f)\n",
 		elapsed.Round(time.Millisecond), (self+backends).Seconds()/sec, self.Seconds()/sec, backends.Seconds()/sec)
-	fmt.Fprintf(r.stdout, "idle WAL: %.0f B/s (whole cluster: anything else writing counts too); xids: %.1f/s (whole cluster)\n",
-		float64(wal)/sec, float64(xmax1-xmax0)/sec)
+	fmt.Fprintf(r.stdout, "idle WAL: %.0f B/s (whole cluster: anything else writing counts too; pg_waldump -s %s -e %s shows it); xids: %.1f/s (whole cluster)\n",
+		float64(wal)/sec, before.lsn, after.lsn, float64(xmax1-xmax0)/sec)
 	fmt.Fprintf(r.stdout, "idle row writes: %.2f/s [%s]\n", float64(rows)/sec, formatTables(tables, 0))
 	return nil
 }
