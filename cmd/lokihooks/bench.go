@@ -257,6 +257,7 @@ func bench(ctx context.Context, o benchOpts, getenv func(string) string, stdout,
 	delivered := float64(o.events * o.webhooks)
 	fmt.Fprintf(stdout, "CPU per delivered event: %.3f ms (this process %.3f ms, its database backends %.3f ms; the process includes the load generator and receiver)\n",
 		msPer(self+backends, delivered), msPer(self, delivered), msPer(backends, delivered))
+	fmt.Fprintf(stdout, "database connections of lokihooks: at most %d at once (sampled every second)\n", cpu.peakConns())
 	return r.reportStorage(ctx, before, after, delivered)
 }
 

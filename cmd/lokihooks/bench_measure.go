@@ -61,6 +61,7 @@ type cpuMeter struct {
 	self0 time.Duration
 	base  map[int]time.Duration // CPU of each backend when first seen before the start
 	last  map[int]time.Duration // latest CPU seen of each backend
+	peak  int                   // most backends seen at once
 }
 
 // newCPUMeter starts measuring; it has its own connection (close closes
@@ -113,6 +114,7 @@ func (m *cpuMeter) sample(ctx context.Context) {
 	if err != nil {
 		return
 	}
+	m.peak = max(m.peak, len(pids))
 	for _, p := range pids {
 		if c, err := procCPU(p); err == nil {
 			m.last[p] = c
@@ -132,6 +134,13 @@ func (m *cpuMeter) run(ctx context.Context) {
 			m.sample(ctx)
 		}
 	}
+}
+
+// peakConns returns the most connections of lokihooks seen at once.
+func (m *cpuMeter) peakConns() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.peak
 }
 
 // used returns the CPU time used since the meter started: this process's
