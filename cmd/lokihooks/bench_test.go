@@ -20,8 +20,8 @@ func TestBench_Modes(t *testing.T) {
 		name string
 		args []string
 	}{
-		{"HTTP", []string{"-events", "30", "-ingest", "http", "-clients", "4"}},
-		{"SQLOneEventPerTransaction", []string{"-events", "30", "-ingest", "sql", "-tx-size", "1", "-clients", "4"}},
+		{"HTTP", []string{"-events", "30", "-ingest", "http", "-clients", "2"}},
+		{"SQLOneEventPerTransaction", []string{"-events", "30", "-ingest", "sql", "-tx-size", "1", "-clients", "2"}},
 		{"SQLBatched", []string{"-events", "30", "-tx-size", "10"}},
 		{"Paced", []string{"-events", "10", "-rate", "50"}},
 	} {
