@@ -2,7 +2,6 @@ package relay_test
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -98,7 +97,7 @@ func TestFanout_FoldsTransactionsWithoutPassingLateCommits(t *testing.T) {
 	for _, id := range want {
 		require.Equal(t, 1, seen[string(id)], "event %s delivered %d times", id, seen[string(id)])
 	}
-	require.Len(t, seen, len(want), fmt.Sprintf("unexpected deliveries: %v", seen))
+	require.Len(t, seen, len(want), "unexpected deliveries: %v", seen)
 }
 
 // TestRelay_WakesOnNotifications runs the fan-out and the workers with

@@ -144,8 +144,10 @@ func setup(t testing.TB, opts *setupOpts) *testBundle {
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	newRelay := func(t testing.TB, cfg relay.Config) *relay.Relay {
 		t.Helper()
-		cfg.FanoutConfig = relay.FanoutConfig{PollInterval: 5 * time.Millisecond, PollFallback: opts.pollFallback,
-			Poison: relay.PoisonConfig{MaxTries: 2, RetryInterval: 20 * time.Millisecond}}
+		cfg.FanoutConfig = relay.FanoutConfig{
+			PollInterval: 5 * time.Millisecond, PollFallback: opts.pollFallback,
+			Poison: relay.PoisonConfig{MaxTries: 2, RetryInterval: 20 * time.Millisecond},
+		}
 		cfg.Workers = max(cfg.Workers, 10)
 		cfg.FetchPollInterval, cfg.ShutdownTimeout = cmp.Or(opts.fetchPoll, 10*time.Millisecond), 5*time.Second
 		cfg.NowFunc, cfg.RandomFunc, cfg.Logger = clk.Now, func() float64 { return 0.5 }, logger
