@@ -51,7 +51,8 @@ type RunnerConfig struct {
 	BatchSize int
 	// PollInterval is how long Run waits when the log has nothing new, and
 	// before retrying a failed batch (default DefaultPollInterval, 50ms;
-	// at least MinPollInterval, 1ms).
+	// at least MinPollInterval, 1ms). While the log stays idle, Run looks
+	// less often: the waits double up to a second.
 	PollInterval time.Duration
 	// Logger receives lifecycle and failure logs (default: discard).
 	Logger *slog.Logger
@@ -153,10 +154,58 @@ func (r *Runner) Run(ctx context.Context) error {
 		if err == nil && n >= r.cfg.BatchSize {
 			continue
 		}
-		if !wait(ctx, r.cfg.PollInterval) {
+		if !r.waitForEvents(ctx) {
 			return nil
 		}
 	}
+}
+
+// idleLookCeiling is the longest wait between two looks of an idle runner:
+// the waits double from PollInterval up to it (or PollInterval, if longer).
+const idleLookCeiling = time.Second
+
+// waitForEvents waits PollInterval, then again for as long as a look at the
+// log finds nothing to apply, each wait twice the last, up to
+// idleLookCeiling. Looking takes no lock and no transaction id (a batch
+// locks the checkpoint row, which costs both, and WAL): an idle runner
+// writes nothing, and looks about once a second. It reports false if ctx
+// ends.
+func (r *Runner) waitForEvents(ctx context.Context) bool {
+	d := r.cfg.PollInterval
+	for {
+		if !wait(ctx, d) {
+			return false
+		}
+		if found, err := r.pending(ctx); err != nil || found {
+			return true // a failed look is reported by the batch
+		}
+		d = max(r.cfg.PollInterval, min(2*d, idleLookCeiling))
+	}
+}
+
+// pending reports whether a batch would read anything, in a read-only
+// transaction.
+func (r *Runner) pending(ctx context.Context) (bool, error) {
+	found := false
+	err := pgx.BeginTxFunc(ctx, r.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		var txid string
+		var after domain.LogPosition
+		err := tx.QueryRow(ctx, readCheckpoint, r.cfg.Name).Scan(&txid, &after.Position)
+		if errors.Is(err, pgx.ErrNoRows) {
+			found = true // the batch creates the checkpoint
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if after.TransactionID, err = strconv.ParseUint(txid, 10, 64); err != nil {
+			return err
+		}
+		events, err := r.cfg.Read(ctx, tx, after, 1)
+		found = len(events) > 0
+		return err
+	})
+	return found, err
 }
 
 // wait reports false if ctx ends before d passes.

@@ -7,12 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
 	wmsql "github.com/ThreeDotsLabs/watermill-sql/v3/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
 	"github.com/loki-interceptor/lokihooks/domain"
@@ -25,6 +27,9 @@ const FanoutGroup = "fanout"
 const (
 	DefaultPollInterval = 20 * time.Millisecond
 	MinPollInterval     = time.Millisecond
+	// DefaultPollFallback is how long an idle fan-out waits for a
+	// notification before it looks at the outbox anyway.
+	DefaultPollFallback = time.Second
 	// DefaultMaxDeliveries bounds the deliveries one handler run schedules
 	// when the subscriber count is known: message groups shrink so that
 	// events × subscribers stays near it.
@@ -34,11 +39,18 @@ const (
 
 // FanoutConfig configures a Fanout. Zero values mean the defaults stated.
 type FanoutConfig struct {
-	// PollInterval is how long the outbox consumer waits after an empty poll
-	// (default 20ms; it bounds publish→schedule latency and costs one xid
-	// per poll).
+	// PollInterval is how often the outbox consumer looks again while
+	// events wait behind a transaction that is still open (default 20ms).
+	// Looking is a read-only query: it takes no transaction id.
 	PollInterval time.Duration
-	// PollRows is how many outbox rows one poll reads (default 2000).
+	// PollFallback is how long the consumer waits for a notification on
+	// OutboxChannel before it looks at the outbox anyway (default 1s). It
+	// bounds the delay of rows written without a notification; events
+	// published through lokihooks_publish are read as soon as they commit.
+	// Without a listener (Fanout built by NewFanout alone), PollInterval is
+	// used instead.
+	PollFallback time.Duration
+	// PollRows is how many outbox rows one poll reads (default 500).
 	PollRows int
 	// GroupRows is the most outbox rows handled as one message (default
 	// 500); fewer when destinations are many (MaxDeliveries).
@@ -56,6 +68,9 @@ type FanoutConfig struct {
 func (c FanoutConfig) withDefaults() FanoutConfig {
 	if c.PollInterval == 0 {
 		c.PollInterval = DefaultPollInterval
+	}
+	if c.PollFallback == 0 {
+		c.PollFallback = DefaultPollFallback
 	}
 	if c.PollRows == 0 {
 		c.PollRows = defaultPollRows
@@ -77,6 +92,8 @@ func (c FanoutConfig) validate() error {
 	switch {
 	case c.PollInterval < MinPollInterval:
 		return fmt.Errorf("PollInterval must be at least %s", MinPollInterval)
+	case c.PollFallback < c.PollInterval:
+		return errors.New("PollFallback must be at least PollInterval")
 	case c.PollRows < 1 || c.GroupRows < 1 || c.MaxDeliveries < 1:
 		return errors.New("PollRows, GroupRows and MaxDeliveries must be positive")
 	}
@@ -94,6 +111,11 @@ type Fanout struct {
 	// groupRows is the current message size (outbox rows), adapted to the
 	// number of subscribers per event; read by the schema on every poll.
 	groupRows *atomic.Int64
+	// waker decides when the subscriber polls again after an empty poll.
+	waker *waker
+	// connect opens the listener's connection (nil: no listener, and the
+	// waker looks every PollInterval).
+	connect func(context.Context) (*pgx.Conn, error)
 }
 
 // NewFanout builds the fan-out router. db must reach the same schema as the
@@ -106,6 +128,8 @@ func NewFanout(db *sql.DB, deps Deps, jobs *river.Client[*sql.Tx], cfg FanoutCon
 	}
 	f := &Fanout{db: db, deps: deps, jobs: jobs, cfg: cfg, groupRows: &atomic.Int64{}}
 	f.groupRows.Store(int64(cfg.GroupRows))
+	f.waker = newWaker(db, cfg)
+	f.waker.fallback = cfg.PollInterval // until a listener is set (listenWith)
 	f.poison = &poison{db: db, cfg: cfg.Poison, logger: cfg.Logger.With("component", "fanout")}
 	logger := watermill.NewSlogLogger(cfg.Logger.With("component", "fanout"))
 	ackDeadline := defaultAckDeadline
@@ -115,6 +139,7 @@ func NewFanout(db *sql.DB, deps Deps, jobs *river.Client[*sql.Tx], cfg FanoutCon
 		ResendInterval: 100 * time.Millisecond,
 		RetryInterval:  time.Second,
 		AckDeadline:    &ackDeadline,
+		BackoffManager: f.waker,
 		SchemaAdapter:  batchSchema{DefaultPostgreSQLSchema: wmsql.DefaultPostgreSQLSchema{SubscribeBatchSize: cfg.PollRows}, pollRows: cfg.PollRows, groupRows: f.groupRows},
 		OffsetsAdapter: wmsql.DefaultPostgreSQLOffsetsAdapter{},
 	}, logger)
@@ -133,13 +158,25 @@ func NewFanout(db *sql.DB, deps Deps, jobs *river.Client[*sql.Tx], cfg FanoutCon
 // Run consumes the outbox, and puts poisoned events whose backoff passed
 // back into it, until ctx is cancelled; it returns nil then.
 func (f *Fanout) Run(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() { defer close(done); f.poison.retryLoop(ctx) }()
-	defer func() { <-done }()
+	f.waker.runCtx = ctx
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { f.poison.retryLoop(ctx, f.waker.wake) })
+	if f.connect != nil {
+		wg.Go(func() { listen(ctx, f.connect, f.waker, f.cfg.Logger.With("component", "fanout")) })
+	}
 	if err := f.router.Run(ctx); err != nil && ctx.Err() == nil {
 		return fmt.Errorf("fanout router: %w", err)
 	}
 	return nil
+}
+
+// listenWith makes the fan-out wake on notifications received on
+// connections that connect opens, and look at the outbox only every
+// PollFallback otherwise. Call it before Run.
+func (f *Fanout) listenWith(connect func(context.Context) (*pgx.Conn, error)) {
+	f.connect = connect
+	f.waker.fallback = f.cfg.PollFallback
 }
 
 // Running is closed once the router is consuming.

@@ -2,6 +2,7 @@ package relay_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"io"
@@ -113,6 +114,9 @@ type setupOpts struct {
 	workerID  string
 	heartbeat time.Duration
 	breaker   relay.BreakerConfig
+	// pollFallback and fetchPoll, when set, replace the fan-out's and the
+	// workers' fallback polls (defaults here: 1s and 10ms).
+	pollFallback, fetchPoll time.Duration
 }
 
 // setup starts a relay (fan-out, workers and the deliveries projection) on
@@ -140,10 +144,12 @@ func setup(t testing.TB, opts *setupOpts) *testBundle {
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	newRelay := func(t testing.TB, cfg relay.Config) *relay.Relay {
 		t.Helper()
-		cfg.FanoutConfig = relay.FanoutConfig{PollInterval: 5 * time.Millisecond,
-			Poison: relay.PoisonConfig{MaxTries: 2, RetryInterval: 20 * time.Millisecond}}
+		cfg.FanoutConfig = relay.FanoutConfig{
+			PollInterval: 5 * time.Millisecond, PollFallback: opts.pollFallback,
+			Poison: relay.PoisonConfig{MaxTries: 2, RetryInterval: 20 * time.Millisecond},
+		}
 		cfg.Workers = max(cfg.Workers, 10)
-		cfg.FetchPollInterval, cfg.ShutdownTimeout = 10*time.Millisecond, 5*time.Second
+		cfg.FetchPollInterval, cfg.ShutdownTimeout = cmp.Or(opts.fetchPoll, 10*time.Millisecond), 5*time.Second
 		cfg.NowFunc, cfg.RandomFunc, cfg.Logger = clk.Now, func() float64 { return 0.5 }, logger
 		rl, err := relay.New(pool, db, relay.Deps{
 			Log: events, Subscribers: projections.Subscribers{}, Destinations: app.NewDestinations(pool, events, appCfg),

@@ -142,7 +142,9 @@ const republishDue = `WITH due AS (
 	SELECT event_id, payload, (metadata::jsonb || jsonb_build_object($2::text, 'true'))::json, pg_current_xact_id()
 	FROM due`
 
-func (p *poison) retryLoop(ctx context.Context) {
+// retryLoop puts due poisoned events back into the outbox every
+// RetryInterval, and calls wake when it did.
+func (p *poison) retryLoop(ctx context.Context, wake func()) {
 	t := time.NewTicker(p.cfg.RetryInterval)
 	defer t.Stop()
 	for {
@@ -151,8 +153,15 @@ func (p *poison) retryLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if _, err := p.db.ExecContext(ctx, republishDue, poisonRetryRows, poisonRetryMeta); err != nil && ctx.Err() == nil {
-			p.logger.WarnContext(ctx, "put poisoned events back into the outbox", "error", err)
+		res, err := p.db.ExecContext(ctx, republishDue, poisonRetryRows, poisonRetryMeta)
+		if err != nil {
+			if ctx.Err() == nil {
+				p.logger.WarnContext(ctx, "put poisoned events back into the outbox", "error", err)
+			}
+			continue
+		}
+		if n, _ := res.RowsAffected(); n > 0 {
+			wake()
 		}
 	}
 }
@@ -214,6 +223,13 @@ func RetryPoisoned(ctx context.Context, pool *pgxpool.Pool, ids []domain.EventID
 	tag, err := pool.Exec(ctx, retry, list, poisonRetryMeta)
 	if err != nil {
 		return 0, fmt.Errorf("retry poisoned events: %w", err)
+	}
+	if tag.RowsAffected() > 0 {
+		// Wake the fan-out (it would otherwise find them at its fallback
+		// poll).
+		if _, err := pool.Exec(ctx, `SELECT pg_notify($1, current_schema())`, OutboxChannel); err != nil {
+			return int(tag.RowsAffected()), fmt.Errorf("notify the fan-out: %w", err)
+		}
 	}
 	return int(tag.RowsAffected()), nil
 }

@@ -24,17 +24,26 @@ import (
 
 // Defaults of Config.
 const (
-	DefaultWorkers          = 500
-	DefaultShutdownTimeout  = 30 * time.Second
-	DefaultRescueAfter      = 3 * time.Minute
-	DefaultCacheTTL         = time.Second
-	DefaultRecordTimeout    = 10 * time.Second
-	DefaultRecorders        = 4
-	DefaultParkFor          = 24 * time.Hour
-	DefaultRedriveChunk     = 500
-	DefaultWakeChunk        = 500
-	defaultFetchCooldown    = 50 * time.Millisecond
-	defaultFetchPoll        = 50 * time.Millisecond
+	DefaultWorkers         = 500
+	DefaultShutdownTimeout = 30 * time.Second
+	DefaultRescueAfter     = 3 * time.Minute
+	DefaultCacheTTL        = time.Second
+	DefaultRecordTimeout   = 10 * time.Second
+	DefaultRecorders       = 4
+	DefaultParkFor         = 24 * time.Hour
+	DefaultRedriveChunk    = 500
+	DefaultWakeChunk       = 500
+	// defaultFetchCooldown is the least time between two fetches of a
+	// worker process: a job inserted right after a fetch waits up to this
+	// long (insert notifications wake the workers, DESIGN §3.3).
+	defaultFetchCooldown = 10 * time.Millisecond
+	// defaultFetchPoll is how often idle workers fetch without an insert
+	// notification (River's default).
+	defaultFetchPoll = time.Second
+	// inserterNotifyCooldown is the least time between two insert
+	// notifications of one inserting client (River's limiter; its default,
+	// 100ms, would delay the workers' wake-up by as much).
+	inserterNotifyCooldown  = time.Millisecond
 	minRecordTimeout        = 100 * time.Millisecond
 	maxRedriveChunk         = 1000
 	completedJobRetention   = time.Hour
@@ -52,9 +61,10 @@ type Config struct {
 	Workers int
 	// FanoutConfig tunes the outbox consumer.
 	FanoutConfig FanoutConfig
-	// FetchPollInterval is how often idle workers look for jobs besides
-	// insert notifications (default 50ms). Fetches are at least
-	// min(50ms, FetchPollInterval) apart.
+	// FetchPollInterval is how often idle workers look for jobs without an
+	// insert notification (default 1s; job inserts notify the workers, so
+	// this is a fallback). Fetches are at least min(10ms,
+	// FetchPollInterval) apart.
 	FetchPollInterval time.Duration
 	// RescueAfter is how long a job may run before it is cancelled and,
 	// if its process died, run again by another (default 3m; keep it above
@@ -218,6 +228,7 @@ func New(pool *pgxpool.Pool, db *sql.DB, deps Deps, cfg Config) (*Relay, error) 
 	r := &Relay{cfg: cfg, pool: pool, deps: deps}
 	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
 		Logger: cfg.Logger.With("component", riverClientLoggerSuffix), MaxAttempts: deliverMaxAttempts,
+		FetchCooldown: inserterNotifyCooldown,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create river client: %w", err)
@@ -276,6 +287,7 @@ func New(pool *pgxpool.Pool, db *sql.DB, deps Deps, cfg Config) (*Relay, error) 
 	if cfg.Fanout {
 		inserter, err := river.NewClient(riverdatabasesql.New(db), &river.Config{
 			Logger: cfg.Logger.With("component", riverClientLoggerSuffix), MaxAttempts: deliverMaxAttempts,
+			FetchCooldown: inserterNotifyCooldown,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("create river inserter: %w", err)
@@ -287,6 +299,10 @@ func New(pool *pgxpool.Pool, db *sql.DB, deps Deps, cfg Config) (*Relay, error) 
 		if r.fanout, err = NewFanout(db, deps, inserter, fcfg); err != nil {
 			return nil, err
 		}
+		connCfg := pool.Config().ConnConfig
+		r.fanout.listenWith(func(ctx context.Context) (*pgx.Conn, error) {
+			return pgx.ConnectConfig(ctx, connCfg.Copy())
+		})
 	}
 	return r, nil
 }

@@ -13,8 +13,12 @@ const OutboxTopic = "outbox"
 
 // Outbox batching bounds.
 const (
-	// defaultPollRows is how many outbox rows one poll reads.
-	defaultPollRows = 2000
+	// defaultPollRows is how many outbox rows one poll reads. Watermill
+	// handles a poll's messages on one transaction and commits it after
+	// the last: the deliveries of a poll become visible to the workers
+	// together. A poll of one group keeps them flowing (2000 rows per poll
+	// delivered in clumps of 2000).
+	defaultPollRows = 500
 	// defaultGroupRows is the most rows folded into one message.
 	defaultGroupRows = 500
 	// maxInlineBody is the largest event body carried inside a job.
@@ -30,15 +34,23 @@ const (
 //     lets PostgreSQL start an index scan at the position instead of reading
 //     the whole unconsumed backlog on every poll (measured: 2.7k → 39k msg/s
 //     on a 200k backlog).
-//  2. The rows of one producer transaction are folded into one message
-//     (chunks of at most groupRows, which the fan-out adapts to the number
-//     of subscribers per event), whose payload is a JSON array of
-//     {"id","metadata","body"} and whose offset is the chunk's last row.
-//     The body (json, so kept byte for byte) is included up to
-//     maxInlineBody bytes and rides in the delivery job, sparing the
-//     worker a query. The
-//     fan-out handler, which watermill runs one message at a time, then
-//     does a few statements per producer transaction instead of per event.
+//  2. The rows one poll reads are folded into messages of at most groupRows
+//     consecutive rows (which the fan-out adapts to the number of
+//     subscribers per event), across producer transactions: one event per
+//     transaction, the usual case, would otherwise be one message, and a
+//     handler run of several statements, per event. A message's payload is
+//     a JSON array of {"id","metadata","body"} in (transaction_id, offset)
+//     order; its offset and transaction_id are those of its last row, which
+//     is what the ack records. The body (json, so kept byte for byte) is
+//     included up to maxInlineBody bytes and rides in the delivery job,
+//     sparing the worker a query. The fan-out handler, which watermill runs
+//     one message at a time, then does a few statements per message
+//     instead of per event.
+//
+// Every row a poll reads has a transaction_id below the poll's
+// pg_snapshot_xmin, so every transaction that wrote one has ended: folding
+// rows of several transactions changes what is handled together, never what
+// is visible, nor the order.
 type batchSchema struct {
 	wmsql.DefaultPostgreSQLSchema
 	pollRows  int
@@ -54,24 +66,23 @@ func (s batchSchema) SelectQuery(topic string, consumerGroup string, offsetsAdap
 	WITH last_processed AS (` + next.Query + `),
 	picked AS (
 		SELECT "offset", transaction_id, uuid, metadata,
-			CASE WHEN octet_length(payload::text) <= ` + fmt.Sprint(maxInlineBody) + ` THEN payload END AS body
-		FROM ` + s.MessagesTable(topic) + `
-		WHERE (transaction_id, "offset") > (
-				(SELECT last_processed_transaction_id FROM last_processed),
-				(SELECT offset_acked FROM last_processed))
-		  AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-		ORDER BY transaction_id, "offset"
-		LIMIT ` + fmt.Sprint(s.pollRows) + `
-	),
-	chunked AS (
-		SELECT *, (row_number() OVER (PARTITION BY transaction_id ORDER BY "offset") - 1) / ` + fmt.Sprint(max(1, s.groupRows.Load())) + ` AS chunk
-		FROM picked
+			CASE WHEN octet_length(payload::text) <= ` + fmt.Sprint(maxInlineBody) + ` THEN payload END AS body,
+			row_number() OVER (ORDER BY transaction_id, "offset") AS n
+		FROM (
+			SELECT * FROM ` + s.MessagesTable(topic) + `
+			WHERE (transaction_id, "offset") > (
+					(SELECT last_processed_transaction_id FROM last_processed),
+					(SELECT offset_acked FROM last_processed))
+			  AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+			ORDER BY transaction_id, "offset"
+			LIMIT ` + fmt.Sprint(s.pollRows) + `
+		) rows
 	)
-	SELECT max("offset"), transaction_id, min(uuid),
-		json_agg(json_build_object('id', uuid, 'metadata', metadata, 'body', body) ORDER BY "offset"),
+	SELECT (array_agg("offset" ORDER BY n DESC))[1], (array_agg(transaction_id ORDER BY n DESC))[1], min(uuid),
+		json_agg(json_build_object('id', uuid, 'metadata', metadata, 'body', body) ORDER BY n),
 		'{}'::json
-	FROM chunked
-	GROUP BY transaction_id, chunk
-	ORDER BY transaction_id, max("offset")`
+	FROM picked
+	GROUP BY (n - 1) / ` + fmt.Sprint(max(1, s.groupRows.Load())) + `
+	ORDER BY min(n)`
 	return wmsql.Query{Query: q, Args: next.Args}
 }

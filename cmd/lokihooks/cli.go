@@ -266,14 +266,21 @@ func (c cli) benchCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "bench",
 		GroupID: groupServer,
-		Short:   "Measure deliveries/s and commit→receipt latency on this machine",
+		Short:   "Measure deliveries/s, latency, CPU, row writes and WAL on this machine",
 		Long: `Creates a throwaway schema in DATABASE_URL's database, registers K webhooks
-pointing at a receiver in this process, publishes N events through
-lokihooks_publish, runs the relay, workers and projection in this process, and
-reports throughput and commit→receipt latency. docs/benchmarks.md has results.`,
-		Example: `  lokihooks bench --events 50000                        # sustained throughput
-  lokihooks bench --events 2000 --rate 200              # latency at a steady rate
-  lokihooks bench --events 200000 --backlog --batch 1000  # backlog drain`,
+pointing at a receiver in this process, publishes N events (through
+lokihooks_publish in the producers' transactions, or through the API), runs the
+API, relay, workers and projections in this process, and reports throughput
+(steady and over the whole span), delivered vs ingested per second,
+publish→receipt latency, CPU per event (this process and its database
+backends, from /proc), row writes and WAL per event. --idle measures what the
+running roles cost with nothing to do. docs/benchmarks.md has results.`,
+		Example: `  lokihooks bench --events 50000 --tx-size 100                 # batched SQL transactions
+  lokihooks bench --events 20000 --ingest sql --tx-size 1 --clients 8  # one event per transaction
+  lokihooks bench --events 5000 --ingest http --clients 16     # HTTP burst, one event per request
+  lokihooks bench --events 2000 --rate 100                     # latency at a steady rate
+  lokihooks bench --idle 30s                                   # cost when idle
+  lokihooks bench --events 200000 --backlog --tx-size 1000     # backlog drain`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return bench(cmd.Context(), o, c.getenv, c.stdout, c.stderr)
@@ -282,8 +289,12 @@ reports throughput and commit→receipt latency. docs/benchmarks.md has results.
 	f := cmd.Flags()
 	f.IntVar(&o.events, "events", 50000, "events to publish (N)")
 	f.IntVar(&o.webhooks, "webhooks", 1, "webhooks subscribed to every event (K)")
-	f.IntVar(&o.batch, "batch", 100, "events per publishing transaction")
-	f.IntVar(&o.rate, "rate", 0, "publish at this many events/s, one event per transaction (0: as fast as possible, in batches)")
+	f.IntVar(&o.batch, "tx-size", 100, "events per publishing transaction (--ingest sql)")
+	f.IntVar(&o.batch, "batch", 100, "same as --tx-size")
+	f.IntVar(&o.rate, "rate", 0, "publish at this many events/s, one event per transaction or request (0: as fast as possible)")
+	f.IntVar(&o.clients, "clients", 1, "concurrent publishers")
+	f.StringVar(&o.ingest, "ingest", ingestSQL, "how events come in: sql (lokihooks_publish) or http (POST /api/v1/events)")
+	f.DurationVar(&o.idle, "idle", 0, "measure the cost of every role running with nothing to do, for this long")
 	f.IntVar(&o.workers, "workers", defaultWorkers, "delivery workers")
 	f.BoolVar(&o.backlog, "backlog", false, "publish everything before starting the relay, then measure the drain")
 	f.BoolVar(&o.keep, "keep", false, "keep the bench schema afterwards")

@@ -24,6 +24,7 @@ const (
 	envLogLevel        = "LOKIHOOKS_LOG_LEVEL"
 	envWorkers         = "LOKIHOOKS_WORKERS"
 	envPollInterval    = "LOKIHOOKS_POLL_INTERVAL"
+	envPollFallback    = "LOKIHOOKS_POLL_FALLBACK"
 	envRescueAfter     = "LOKIHOOKS_RESCUE_AFTER"
 	envProjectionLag   = "LOKIHOOKS_PROJECTION_INTERVAL"
 	envSecretsKey      = "LOKIHOOKS_SECRETS_KEY"
@@ -47,6 +48,7 @@ const (
 	defaultShutdownTimeout = 30 * time.Second
 	defaultWorkers         = 500
 	defaultPollInterval    = 20 * time.Millisecond
+	defaultPollFallback    = time.Second
 	defaultProjectionLag   = 250 * time.Millisecond
 	minAPIKeyLength        = 16
 	maxConnsLimit          = 1 << 20
@@ -66,7 +68,10 @@ type config struct {
 	LogLevel        string
 	Workers         int
 	PollInterval    time.Duration
-	RescueAfter     time.Duration
+	// PollFallback is how long the idle fan-out and workers wait for a
+	// notification before they look for work anyway.
+	PollFallback time.Duration
+	RescueAfter  time.Duration
 	// ProjectionInterval is how long the deliveries projection waits once
 	// caught up: the read model's lag, traded for fewer, larger writes.
 	ProjectionInterval time.Duration
@@ -101,9 +106,9 @@ type config struct {
 
 // String never shows secrets.
 func (c config) String() string {
-	return fmt.Sprintf("addr=%s api_keys=%d allow_http=%t allowed_networks=%v workers=%d poll=%s secrets_encrypted=%t secrets_keys=%d breaker=%t "+
+	return fmt.Sprintf("addr=%s api_keys=%d allow_http=%t allowed_networks=%v workers=%d poll=%s poll_fallback=%s secrets_encrypted=%t secrets_keys=%d breaker=%t "+
 		"api_rate_limit=%g/s burst=%d max_conns=%d max_client_conns=%d",
-		c.Addr, len(c.APIKeys), c.AllowHTTP, c.AllowedNetworks, c.Workers, c.PollInterval, c.Secrets != nil,
+		c.Addr, len(c.APIKeys), c.AllowHTTP, c.AllowedNetworks, c.Workers, c.PollInterval, c.PollFallback, c.Secrets != nil,
 		c.Secrets.Keys(), !c.BreakerDisabled, c.APIRateLimit, c.APIRateBurst, c.MaxConns, c.MaxClientConns)
 }
 
@@ -119,6 +124,7 @@ func loadConfigFor(getenv func(string) string, needKeys, needSecrets bool) (conf
 	c := config{
 		DatabaseURL: getenv(envDatabaseURL), Addr: getenv(envAddr), LogLevel: getenv(envLogLevel),
 		ShutdownTimeout: defaultShutdownTimeout, Workers: defaultWorkers, PollInterval: defaultPollInterval,
+		PollFallback:       defaultPollFallback,
 		ProjectionInterval: defaultProjectionLag,
 		APIRateLimit:       httpapi.DefaultRateLimitPerSecond, APIRateBurst: httpapi.DefaultRateLimitBurst,
 		MaxConns: httpapi.DefaultMaxConns, MaxClientConns: httpapi.DefaultMaxConnsPerClient,
@@ -165,6 +171,10 @@ func loadConfigFor(getenv func(string) string, needKeys, needSecrets bool) (conf
 	}
 	parseDuration(getenv, envShutdownTimeout, &c.ShutdownTimeout, time.Second, &errs)
 	parseDuration(getenv, envPollInterval, &c.PollInterval, time.Millisecond, &errs)
+	parseDuration(getenv, envPollFallback, &c.PollFallback, time.Millisecond, &errs)
+	if c.PollFallback < c.PollInterval {
+		errs = append(errs, fmt.Errorf("%s (%s) must be at least %s (%s)", envPollFallback, c.PollFallback, envPollInterval, c.PollInterval))
+	}
 	parseDuration(getenv, envRescueAfter, &c.RescueAfter, time.Second, &errs)
 	parseDuration(getenv, envProjectionLag, &c.ProjectionInterval, time.Millisecond, &errs)
 	if v := getenv(envWorkers); v != "" {

@@ -38,6 +38,7 @@ func TestLoadConfig(t *testing.T) {
 			ShutdownTimeout:    defaultShutdownTimeout,
 			Workers:            defaultWorkers,
 			PollInterval:       defaultPollInterval,
+			PollFallback:       defaultPollFallback,
 			ProjectionInterval: defaultProjectionLag,
 			APIRateLimit:       1000,
 			APIRateBurst:       2000,
@@ -62,6 +63,7 @@ func TestLoadConfig(t *testing.T) {
 			envLogLevel:        "debug",
 			envWorkers:         "8",
 			envPollInterval:    "250ms",
+			envPollFallback:    "3s",
 			envRescueAfter:     "2m",
 			envProjectionLag:   "1s",
 			envAPIRateLimit:    "12.5",
@@ -82,6 +84,7 @@ func TestLoadConfig(t *testing.T) {
 			LogLevel:           "debug",
 			Workers:            8,
 			PollInterval:       250 * time.Millisecond,
+			PollFallback:       3 * time.Second,
 			RescueAfter:        2 * time.Minute,
 			ProjectionInterval: time.Second,
 			APIRateLimit:       12.5,
@@ -200,6 +203,12 @@ func TestLoadConfig(t *testing.T) {
 			envAPIRateLimit, envAPIRateBurst, envMaxConns, envMaxClientConns,
 		}, names)
 		require.Len(t, errs, 13)
+	})
+
+	t.Run("PollFallbackNotBelowPollInterval", func(t *testing.T) {
+		t.Parallel()
+		_, err := loadConfig(env(map[string]string{envPollInterval: "2s", envPollFallback: "1s"}), false)
+		require.ErrorContains(t, err, envPollFallback)
 	})
 
 	t.Run("ShortKeyNotInError", func(t *testing.T) {

@@ -33,7 +33,10 @@ Server (serve, migrate, replay, bench):
   %-28s Drain time after SIGTERM/SIGINT. Default %s.
   %-28s debug, info, warn or error. Default info.
   %-28s Concurrent deliveries per worker process. Default %d.
-  %-28s Outbox poll interval when idle. Default %s.
+  %-28s How often the outbox fan-out looks again while events
+  %-28s wait behind an open transaction. Default %s.
+  %-28s How long the idle fan-out and workers wait for a
+  %-28s notification before looking for work anyway. Default %s.
   %-28s How long a delivery job may run before another process
   %-28s takes it over. Default 3m.
   %-28s Identity of a worker process, stable across restarts (a
@@ -74,7 +77,8 @@ Development settings: 'make run' sets %s, %s,
 	envShutdownTimeout, defaultShutdownTimeout,
 	envLogLevel,
 	envWorkers, defaultWorkers,
-	envPollInterval, defaultPollInterval,
+	envPollInterval, "", defaultPollInterval,
+	envPollFallback, "", defaultPollFallback,
 	envRescueAfter, "",
 	envWorkerID, "", "",
 	envHeartbeat, "",

@@ -58,10 +58,20 @@ func openPool(ctx context.Context, url string, workers int) (*pgxpool.Pool, erro
 	return pool, nil
 }
 
+// Outside the pool, a process holds up to extraConns connections of its
+// own: the workers' notification listener (River's), the heartbeat's
+// connection and the fan-out's notification listener.
+const (
+	maxPoolSize = 22
+	extraConns  = 3
+)
+
 // poolSize is the default pool size: deliveries hold no connection while
 // they wait on a receiver, and finished ones are recorded in batches, so a
-// few connections serve hundreds of workers. 30 leaves room on a default
-// PostgreSQL (max_connections 100) for several processes.
+// few connections serve hundreds of workers. With extraConns, a process
+// opens at most 25 connections: three processes and the producers fit in a
+// default PostgreSQL (max_connections 100). docs/operations.md says how to
+// size it for more.
 func poolSize(workers int) int32 {
-	return int32(min(30, max(10, workers/8)))
+	return int32(min(maxPoolSize, max(10, workers/8)))
 }

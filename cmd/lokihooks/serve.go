@@ -183,8 +183,9 @@ func build(pool *pgxpool.Pool, cfg config, roles []string, logger *slog.Logger) 
 		EventChecker: app.NewSchemaCheck(app.SchemaCheckConfig{Logger: logger}),
 	}, relay.Config{
 		Fanout: slices.Contains(roles, roleRelay), Work: slices.Contains(roles, roleWorker),
-		Workers: cfg.Workers, FanoutConfig: relay.FanoutConfig{PollInterval: cfg.PollInterval},
-		RescueAfter: cfg.RescueAfter, ShutdownTimeout: cfg.ShutdownTimeout, Logger: logger,
+		Workers: cfg.Workers, FanoutConfig: relay.FanoutConfig{PollInterval: cfg.PollInterval, PollFallback: cfg.PollFallback},
+		FetchPollInterval: cfg.PollFallback,
+		RescueAfter:       cfg.RescueAfter, ShutdownTimeout: cfg.ShutdownTimeout, Logger: logger,
 		WorkerID: workerID(cfg), HeartbeatInterval: cfg.HeartbeatInterval,
 		Breaker: relay.BreakerConfig{
 			Disabled: cfg.BreakerDisabled, Policy: domain.BreakerPolicy{CoolDown: cfg.BreakerCoolDown},
