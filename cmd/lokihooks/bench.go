@@ -92,7 +92,7 @@ func bench(ctx context.Context, o benchOpts, getenv func(string) string, stdout,
 	}
 	defer rcv.close()
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	sys, err := build(pool, cfg, []string{roleRelay, roleWorker, roleProjector}, logger)
+	sys, err := build(pool, cfg, []string{roleRelay, roleWorker, roleProjector}, logger, nil)
 	if err != nil {
 		return err
 	}
