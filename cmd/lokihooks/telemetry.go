@@ -67,6 +67,13 @@ func metricExporters(getenv func(string) string) ([]string, error) {
 	return out, nil
 }
 
+// installPropagator makes W3C trace context and baggage the global
+// propagator (the default propagates nothing). Setting it again is
+// harmless.
+func installPropagator() {
+	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
+}
+
 // telemetrySetup is what setupTelemetry installed.
 type telemetrySetup struct {
 	// meters is the meter provider (a no-op one when no exporter is on).
@@ -87,7 +94,7 @@ type telemetrySetup struct {
 // endpoint is configured), with the Go runtime metrics. Process metrics
 // (process_*) are added to the Prometheus exposition.
 func setupTelemetry(ctx context.Context, getenv func(string) string) (*telemetrySetup, error) {
-	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
+	installPropagator()
 	exporters, err := metricExporters(getenv)
 	if err != nil {
 		return nil, err

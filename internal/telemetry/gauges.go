@@ -29,6 +29,7 @@ type Leader struct {
 
 const (
 	tryLeaderSQL = `SELECT pg_try_advisory_lock(hashtext('lokihooks.metrics:' || current_schema()))`
+	unlockSQL    = `SELECT pg_advisory_unlock(hashtext('lokihooks.metrics:' || current_schema()))`
 	pingSQL      = `SELECT 1`
 )
 
@@ -77,14 +78,19 @@ func (l *Leader) drop(ctx context.Context) {
 	l.conn, l.held = nil, false
 }
 
-// Close gives the leadership up and closes the connection.
+// Close gives the leadership up (at once, so another process can take it
+// at its next collection) and closes the connection.
 func (l *Leader) Close(ctx context.Context) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.conn == nil {
 		return nil
 	}
-	err := l.conn.Close(ctx)
+	var err error
+	if l.held {
+		_, err = l.conn.Exec(ctx, unlockSQL)
+	}
+	err = errors.Join(err, l.conn.Close(ctx))
 	l.conn, l.held = nil, false
 	return err
 }
