@@ -78,9 +78,9 @@ type config struct {
 	// ReadyMaxOutboxLag fails /readyz while the oldest outbox event the
 	// fan-out has not consumed is older than it (0: off).
 	ReadyMaxOutboxLag time.Duration
-	Workers         int
-	PollInterval    time.Duration
-	RescueAfter     time.Duration
+	Workers           int
+	PollInterval      time.Duration
+	RescueAfter       time.Duration
 	// ProjectionInterval is how long the deliveries projection waits once
 	// caught up: the read model's lag, traded for fewer, larger writes.
 	ProjectionInterval time.Duration

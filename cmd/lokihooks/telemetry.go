@@ -99,7 +99,9 @@ func setupTelemetry(ctx context.Context, getenv func(string) string) (*telemetry
 	if err != nil {
 		return nil, err
 	}
-	res, err := resource.Merge(resource.Default(), resource.NewWithAttributes(semconv.SchemaURL,
+	// Schemaless: resource.Default carries the SDK's own semconv schema,
+	// which a different one here would conflict with.
+	res, err := resource.Merge(resource.Default(), resource.NewSchemaless(
 		semconv.ServiceName("lokihooks"), semconv.ServiceVersion(version)))
 	if err != nil {
 		return nil, err

@@ -144,7 +144,11 @@ func RegisterGauges(mp metric.MeterProvider, db Querier, leader *Leader, cfg Gau
 	m := mp.Meter(ScopeName)
 	var errs []error
 	gauge := func(name, unit, desc string) metric.Float64ObservableGauge {
-		o, err := m.Float64ObservableGauge(name, metric.WithUnit(unit), metric.WithDescription(desc))
+		opts := []metric.Float64ObservableGaugeOption{metric.WithDescription(desc)}
+		if unit != "" {
+			opts = append(opts, metric.WithUnit(unit))
+		}
+		o, err := m.Float64ObservableGauge(name, opts...)
 		errs = append(errs, err)
 		return o
 	}
@@ -158,7 +162,7 @@ func RegisterGauges(mp metric.MeterProvider, db Querier, leader *Leader, cfg Gau
 		dests      = gauge(MetricDestinations, "{destination}", "Webhooks and integrations that are not deleted.")
 		failing    = gauge(MetricFailing, "{destination}", "Destinations whose latest attempt failed.")
 		xmin       = gauge(MetricXminHolderAge, "s", "Age of the oldest transaction holding a transaction id (it pauses the outbox).")
-		leaderFlag = gauge(MetricLeader, "1", "1 in the process that gathers the database-wide gauges.")
+		leaderFlag = gauge(MetricLeader, "", "1 in the process that gathers the database-wide gauges.")
 	)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err

@@ -56,7 +56,7 @@ const (
 // Instrument describes one of lokihooks' metrics, for the documentation.
 type Instrument struct {
 	Name, Kind, Unit, Description string
-	Attributes                   []attribute.Key
+	Attributes                    []attribute.Key
 	// Leader is true for database-wide gauges, which only the leader
 	// process reports.
 	Leader bool
@@ -82,7 +82,7 @@ func Catalog() []Instrument {
 		{MetricDestinations, "gauge", "{destination}", "Webhooks and integrations that are not deleted.", []attribute.Key{AttrDestinationKind, AttrDestinationStatus}, true},
 		{MetricFailing, "gauge", "{destination}", "Destinations whose latest attempt failed.", kind, true},
 		{MetricXminHolderAge, "gauge", "s", "Age of the oldest transaction in the cluster holding a transaction id (it holds back pg_snapshot_xmin, which pauses the outbox), with its application_name; 0 when none.", []attribute.Key{AttrApplicationName}, true},
-		{MetricLeader, "gauge", "1", "1 in the process that gathers the database-wide gauges, 0 in the others.", nil, false},
+		{MetricLeader, "gauge", "", "1 in the process that gathers the database-wide gauges, 0 in the others.", nil, false},
 	}
 }
 

@@ -1,9 +1,11 @@
 package telemetry
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -216,6 +218,7 @@ func ReadStatus(ctx context.Context, db Querier) (*Status, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("count jobs: %w", err)
 	}
+	s.Jobs = withZeroJobs(s.Jobs)
 	if err = scanRows(ctx, db, destinationsSQL, func(r pgx.Rows) error {
 		var d DestinationCount
 		if err := r.Scan(&d.Kind, &d.Status, &d.Count); err != nil {
@@ -253,6 +256,38 @@ func ReadStatus(ctx context.Context, db Querier) (*Status, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// JobStates are the River job states Status counts; DeliverJobKind is the
+// kind of delivery jobs, always counted.
+var JobStates = []string{"available", "discarded", "retryable", "running", "scheduled"}
+
+// DeliverJobKind is the River kind of delivery jobs (relay.DeliverArgs).
+const DeliverJobKind = "deliver"
+
+// withZeroJobs adds a zero count for every state of every kind present,
+// delivery jobs always included, so that each series exists while it is
+// zero (an alert on a missing series never fires).
+func withZeroJobs(jobs []JobCount) []JobCount {
+	have := map[[2]string]bool{}
+	kinds := []string{DeliverJobKind}
+	for _, j := range jobs {
+		have[[2]string{j.Kind, j.State}] = true
+		if !slices.Contains(kinds, j.Kind) {
+			kinds = append(kinds, j.Kind)
+		}
+	}
+	for _, k := range kinds {
+		for _, st := range JobStates {
+			if !have[[2]string{k, st}] {
+				jobs = append(jobs, JobCount{Kind: k, State: st})
+			}
+		}
+	}
+	slices.SortFunc(jobs, func(a, b JobCount) int {
+		return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.State, b.State))
+	})
+	return jobs
 }
 
 func scanRows(ctx context.Context, db Querier, sql string, scan func(pgx.Rows) error) error {

@@ -33,7 +33,7 @@ func TestReadStatus_OutboxLag(t *testing.T) {
 	s, err := telemetry.ReadStatus(ctx, pool)
 	require.NoError(t, err)
 	require.Equal(t, int64(3), s.Outbox.Events)
-	require.Empty(t, s.Jobs)
+	require.Len(t, s.Jobs, len(telemetry.JobStates), "delivery jobs, each state at zero")
 	require.Empty(t, s.Breakers)
 }
 
