@@ -41,6 +41,7 @@ type benchOpts struct {
 	timeout     time.Duration
 	poll        time.Duration
 	cpuProfile  string // write a CPU profile of the run here
+	telemetry   bool   // trace at 100 % and keep metrics, as production does
 }
 
 // bench measures the whole pipeline on this machine: a local receiver
@@ -92,7 +93,15 @@ func bench(ctx context.Context, o benchOpts, getenv func(string) string, stdout,
 	}
 	defer rcv.close()
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	sys, err := build(pool, cfg, []string{roleRelay, roleWorker, roleProjector}, logger, nil)
+	var tel *telemetrySetup
+	if o.telemetry {
+		var stopTelemetry func()
+		if tel, stopTelemetry, err = benchTelemetry(ctx, pool, stdout); err != nil {
+			return err
+		}
+		defer stopTelemetry()
+	}
+	sys, err := build(pool, cfg, []string{roleRelay, roleWorker, roleProjector}, logger, tel)
 	if err != nil {
 		return err
 	}

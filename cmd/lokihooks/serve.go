@@ -151,8 +151,12 @@ func serve(ctx context.Context, o serveOpts, getenv func(string) string, stdout,
 		fmt.Fprintf(stdout, "lokihooks %s running (roles %s)\n", version, strings.Join(roles, ","))
 	}
 	if metricsLn != nil {
+		// The probes too, so that a process without the api role can be
+		// probed where it is scraped.
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", tel.handler)
+		mux.Handle("GET /healthz", sys.api)
+		mux.Handle("GET /readyz", sys.api)
 		fmt.Fprintf(stdout, "  metrics:   http://%s/metrics\n", metricsLn.Addr())
 		serveHTTP(ctx, gctx, g, httpapi.NewServer(mux, serverCfg), metricsLn, cfg.ShutdownTimeout)
 	}

@@ -67,8 +67,8 @@ type Instrument struct {
 func Catalog() []Instrument {
 	kind := []attribute.Key{AttrDestinationKind}
 	return []Instrument{
-		{MetricDeliveriesFinished, "counter", "{delivery}", "Deliveries that reached a final status: delivered, failed (410 Gone, or cancelled: error.category=cancelled) or permanent_failure (dead letter).", []attribute.Key{AttrDestinationKind, AttrDeliveryStatus, AttrErrorCategory}, false},
-		{MetricAttemptDuration, "histogram", "s", "Duration of each recorded attempt (its count is the number of attempts, retries included); error.category is absent on success.", []attribute.Key{AttrDestinationKind, AttrErrorCategory}, false},
+		{MetricDeliveriesFinished, "counter", "{delivery}", "Deliveries that reached a final status: delivered, failed (410 Gone; error category cancelled when dropped because the destination was deleted or deactivated) or permanent_failure (dead letter).", []attribute.Key{AttrDestinationKind, AttrDeliveryStatus, AttrErrorCategory}, false},
+		{MetricAttemptDuration, "histogram", "s", "Duration of each recorded attempt (its count is the number of attempts, retries included); no error category on success.", []attribute.Key{AttrDestinationKind, AttrErrorCategory}, false},
 		{MetricFirstAttemptDelay, "histogram", "s", "From the event's publication (the timestamp in its body) to its first attempt; events over 16 KiB are not counted.", kind, false},
 		{MetricPostponements, "counter", "{delivery}", "Attempts postponed to a later rate-limit window.", []attribute.Key{AttrDestinationKind, AttrReason}, false},
 		{MetricBreakerTransitions, "counter", "{transition}", "Circuit breaker transitions, by the state entered.", []attribute.Key{AttrBreakerState}, false},
@@ -78,7 +78,7 @@ func Catalog() []Instrument {
 		{MetricProjectionLag, "gauge", "{event}", "Events of the log a projection has not applied yet.", []attribute.Key{AttrProjection}, true},
 		{MetricProjectionAge, "gauge", "s", "Age of the oldest event a projection has not applied (0 when none).", []attribute.Key{AttrProjection}, true},
 		{MetricJobs, "gauge", "{job}", "River jobs by kind and state (available, scheduled, running, retryable, discarded); parked deliveries are scheduled.", []attribute.Key{AttrJobKind, AttrJobState}, true},
-		{MetricBreakersOpen, "gauge", "{breaker}", "Circuit breakers that hold deliveries (breaker.state open or half_open).", []attribute.Key{AttrDestinationKind, AttrBreakerState}, true},
+		{MetricBreakersOpen, "gauge", "{breaker}", "Circuit breakers that hold deliveries (state open or half_open).", []attribute.Key{AttrDestinationKind, AttrBreakerState}, true},
 		{MetricDestinations, "gauge", "{destination}", "Webhooks and integrations that are not deleted.", []attribute.Key{AttrDestinationKind, AttrDestinationStatus}, true},
 		{MetricFailing, "gauge", "{destination}", "Destinations whose latest attempt failed.", kind, true},
 		{MetricXminHolderAge, "gauge", "s", "Age of the oldest transaction in the cluster holding a transaction id (it holds back pg_snapshot_xmin, which pauses the outbox), with its application_name; 0 when none.", []attribute.Key{AttrApplicationName}, true},
