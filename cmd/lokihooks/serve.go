@@ -274,6 +274,7 @@ func build(pool *pgxpool.Pool, cfg config, roles []string, logger *slog.Logger, 
 		Integrations: integrations,
 		Analytics:    app.NewAnalytics(pool),
 		History:      sys.webhooks,
+		Status:       apiStatus{db: pool},
 	}, httpapi.Config{APIKeys: cfg.APIKeys, Version: version, Logger: logger, RateLimit: rate})
 	return sys, nil
 }

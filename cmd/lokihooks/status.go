@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/loki-interceptor/lokihooks/httpapi"
 	"github.com/loki-interceptor/lokihooks/internal/telemetry"
 )
 
@@ -128,4 +129,34 @@ func orNone(parts []string) string {
 		return "none"
 	}
 	return strings.Join(parts, " · ")
+}
+
+// apiStatus serves GET /api/v1/status from the database.
+type apiStatus struct{ db telemetry.Querier }
+
+func (s apiStatus) Status(ctx context.Context) (*httpapi.StatusView, error) {
+	st, err := telemetry.ReadStatus(ctx, s.db)
+	if err != nil {
+		return nil, err
+	}
+	v := &httpapi.StatusView{
+		CheckedAt: st.At, OutboxLagEvents: st.Outbox.Events, OutboxLagSeconds: st.Outbox.OldestAge.Seconds(),
+		Projections: []httpapi.ProjectionLagView{}, Jobs: []httpapi.JobCountView{}, OpenBreakers: []httpapi.OpenBreakersView{},
+	}
+	for _, p := range st.Projections {
+		v.Projections = append(v.Projections, httpapi.ProjectionLagView{Projection: p.Name, Events: p.Events, Seconds: p.OldestAge.Seconds()})
+	}
+	for _, j := range st.Jobs {
+		v.Jobs = append(v.Jobs, httpapi.JobCountView{Kind: j.Kind, State: j.State, Count: j.Count})
+	}
+	for _, b := range st.Breakers {
+		v.OpenBreakers = append(v.OpenBreakers, httpapi.OpenBreakersView{Kind: b.Kind, State: b.State, Count: b.Count})
+	}
+	for _, n := range st.FailingCount {
+		v.FailingDestinations += n
+	}
+	if h := st.XminHolder; h != nil {
+		v.OldestTransactionSeconds, v.OldestTransactionApplication = h.Age.Seconds(), h.ApplicationName
+	}
+	return v, nil
 }

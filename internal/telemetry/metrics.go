@@ -3,6 +3,7 @@ package telemetry
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -103,6 +104,7 @@ type Metrics struct {
 	postponed    metric.Int64Counter
 	breakers     metric.Int64Counter
 	violations   metric.Int64Counter
+	sets         sync.Map // attrsKey → metric.MeasurementOption
 }
 
 // NewMetrics creates the instruments on mp's meter for ScopeName.
@@ -132,33 +134,49 @@ func NewMetrics(mp metric.MeterProvider) (*Metrics, error) {
 
 // DeliveryRecorded implements relay.Observer.
 func (m *Metrics) DeliveryRecorded(ctx context.Context, kind domain.DestinationKind, ev domain.Event, published time.Time) {
-	k := AttrDestinationKind.String(string(kind))
 	switch e := ev.(type) {
 	case domain.DeliveryAttempted:
-		if e.ErrorCategory == domain.ErrorCategoryNone {
-			m.attempt.Record(ctx, e.DurationMS/1000, metric.WithAttributes(k))
-		} else {
-			m.attempt.Record(ctx, e.DurationMS/1000, metric.WithAttributes(k, AttrErrorCategory.String(string(e.ErrorCategory))))
-		}
+		m.attempt.Record(ctx, e.DurationMS/1000, m.attrs(attrsKey{kind: kind, category: string(e.ErrorCategory)}))
 		if !published.IsZero() {
-			m.firstAttempt.Record(ctx, max(0, e.At.Sub(published).Seconds()), metric.WithAttributes(k))
+			m.firstAttempt.Record(ctx, max(0, e.At.Sub(published).Seconds()), m.attrs(attrsKey{kind: kind}))
 		}
 		if e.Status != domain.DeliveryRetrying {
-			m.finish(ctx, k, e.Status, string(e.ErrorCategory))
+			m.finished.Add(ctx, 1, m.attrs(attrsKey{kind: kind, status: e.Status, category: string(e.ErrorCategory)}))
 		}
 	case domain.DeliveryCancelled:
-		m.finish(ctx, k, domain.DeliveryFailed, "cancelled")
+		m.finished.Add(ctx, 1, m.attrs(attrsKey{kind: kind, status: domain.DeliveryFailed, category: "cancelled"}))
 	case domain.DeliveryPostponed:
-		m.postponed.Add(ctx, 1, metric.WithAttributes(k, AttrReason.String(e.Reason)))
+		m.postponed.Add(ctx, 1, m.attrs(attrsKey{kind: kind, reason: e.Reason}))
 	}
 }
 
-func (m *Metrics) finish(ctx context.Context, kind attribute.KeyValue, status domain.DeliveryStatus, category string) {
-	if category == "" {
-		m.finished.Add(ctx, 1, metric.WithAttributes(kind, AttrDeliveryStatus.String(string(status))))
-		return
+// attrsKey names one combination of attributes; empty fields are left out.
+type attrsKey struct {
+	kind     domain.DestinationKind
+	status   domain.DeliveryStatus
+	category string
+	reason   string
+}
+
+// attrs returns the measurement option of k's attributes, built once per
+// combination (the values are closed sets), so that a delivery's
+// measurements allocate nothing for them.
+func (m *Metrics) attrs(k attrsKey) metric.MeasurementOption {
+	if o, ok := m.sets.Load(k); ok {
+		return o.(metric.MeasurementOption)
 	}
-	m.finished.Add(ctx, 1, metric.WithAttributes(kind, AttrDeliveryStatus.String(string(status)), AttrErrorCategory.String(category)))
+	kv := []attribute.KeyValue{AttrDestinationKind.String(string(k.kind))}
+	if k.status != "" {
+		kv = append(kv, AttrDeliveryStatus.String(string(k.status)))
+	}
+	if k.category != "" {
+		kv = append(kv, AttrErrorCategory.String(k.category))
+	}
+	if k.reason != "" {
+		kv = append(kv, AttrReason.String(k.reason))
+	}
+	o, _ := m.sets.LoadOrStore(k, metric.WithAttributeSet(attribute.NewSet(kv...)))
+	return o.(metric.MeasurementOption)
 }
 
 // BreakerChanged implements relay.Observer.
