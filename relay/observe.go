@@ -1,8 +1,8 @@
 package relay
 
 import (
-	"bytes"
 	"context"
+	"strings"
 	"time"
 
 	"github.com/loki-interceptor/lokihooks/domain"
@@ -36,7 +36,7 @@ func observeRecorded(ctx context.Context, o Observer, batch []*record) {
 
 // timestampKey precedes the publication time in an event body, which
 // lokihooks_publish writes as {"id":…,"type":…,"timestamp":"…Z","data":…}.
-var timestampKey = []byte(`,"timestamp":"`)
+const timestampKey = `,"timestamp":"`
 
 // bodyTimestamp returns the publication time written in an event body that
 // travelled with its job, or zero (no body in the job, or none found).
@@ -44,17 +44,16 @@ var timestampKey = []byte(`,"timestamp":"`)
 // comes from the catalog, so data, which follows, cannot fake it.
 func bodyTimestamp(body string) time.Time {
 	const maxPrefix = 512 // id and type are at most 200 characters each
-	b := []byte(body[:min(len(body), maxPrefix)])
-	i := bytes.Index(b, timestampKey)
-	if i < 0 {
+	head := body[:min(len(body), maxPrefix)]
+	_, rest, ok := strings.Cut(head, timestampKey)
+	if !ok {
 		return time.Time{}
 	}
-	rest := b[i+len(timestampKey):]
-	end := bytes.IndexByte(rest, '"')
-	if end < 0 {
+	value, _, ok := strings.Cut(rest, `"`)
+	if !ok {
 		return time.Time{}
 	}
-	t, err := time.Parse(time.RFC3339Nano, string(rest[:end]))
+	t, err := time.Parse(time.RFC3339Nano, value)
 	if err != nil {
 		return time.Time{}
 	}
