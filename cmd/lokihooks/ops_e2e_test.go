@@ -114,8 +114,10 @@ func scrape(t *testing.T, u string) map[string]*dto {
 // and finds it, with its application name and age, in the gauge and in
 // `lokihooks status`. It keeps it open only until both saw it: while it
 // is open, it pauses the outbox of every test on this PostgreSQL.
+//
+// Not parallel, for that reason: it runs before this package's parallel
+// tests start, so it never stalls their deliveries.
 func TestStatus_XminHolder(t *testing.T) {
-	t.Parallel()
 	pool, schema := dbtest.PoolSchema(t, nil)
 	ctx := t.Context()
 	app := "xmin-holder-test-" + schema[len(schema)-8:]
