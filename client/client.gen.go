@@ -46,19 +46,19 @@ func (e AttemptStatus) Valid() bool {
 
 // Defines values for CircuitBreakerState.
 const (
-	Closed   CircuitBreakerState = "closed"
-	HalfOpen CircuitBreakerState = "half_open"
-	Open     CircuitBreakerState = "open"
+	CircuitBreakerStateClosed   CircuitBreakerState = "closed"
+	CircuitBreakerStateHalfOpen CircuitBreakerState = "half_open"
+	CircuitBreakerStateOpen     CircuitBreakerState = "open"
 )
 
 // Valid indicates whether the value is a known member of the CircuitBreakerState enum.
 func (e CircuitBreakerState) Valid() bool {
 	switch e {
-	case Closed:
+	case CircuitBreakerStateClosed:
 		return true
-	case HalfOpen:
+	case CircuitBreakerStateHalfOpen:
 		return true
-	case Open:
+	case CircuitBreakerStateOpen:
 		return true
 	default:
 		return false
@@ -497,6 +497,78 @@ func (e IntegrationTestResultOutcome) Valid() bool {
 	case IntegrationTestResultOutcomePermanentFailure:
 		return true
 	case IntegrationTestResultOutcomeRetryableFailure:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for JobCountViewState.
+const (
+	Available JobCountViewState = "available"
+	Discarded JobCountViewState = "discarded"
+	Retryable JobCountViewState = "retryable"
+	Running   JobCountViewState = "running"
+	Scheduled JobCountViewState = "scheduled"
+)
+
+// Valid indicates whether the value is a known member of the JobCountViewState enum.
+func (e JobCountViewState) Valid() bool {
+	switch e {
+	case Available:
+		return true
+	case Discarded:
+		return true
+	case Retryable:
+		return true
+	case Running:
+		return true
+	case Scheduled:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for OpenBreakersViewKind.
+const (
+	OpenBreakersViewKindEmail   OpenBreakersViewKind = "email"
+	OpenBreakersViewKindSlack   OpenBreakersViewKind = "slack"
+	OpenBreakersViewKindTeams   OpenBreakersViewKind = "teams"
+	OpenBreakersViewKindWebhook OpenBreakersViewKind = "webhook"
+	OpenBreakersViewKindZapier  OpenBreakersViewKind = "zapier"
+)
+
+// Valid indicates whether the value is a known member of the OpenBreakersViewKind enum.
+func (e OpenBreakersViewKind) Valid() bool {
+	switch e {
+	case OpenBreakersViewKindEmail:
+		return true
+	case OpenBreakersViewKindSlack:
+		return true
+	case OpenBreakersViewKindTeams:
+		return true
+	case OpenBreakersViewKindWebhook:
+		return true
+	case OpenBreakersViewKindZapier:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for OpenBreakersViewState.
+const (
+	OpenBreakersViewStateHalfOpen OpenBreakersViewState = "half_open"
+	OpenBreakersViewStateOpen     OpenBreakersViewState = "open"
+)
+
+// Valid indicates whether the value is a known member of the OpenBreakersViewState enum.
+func (e OpenBreakersViewState) Valid() bool {
+	switch e {
+	case OpenBreakersViewStateHalfOpen:
+		return true
+	case OpenBreakersViewStateOpen:
 		return true
 	default:
 		return false
@@ -1740,6 +1812,18 @@ type IntegrationTestResult struct {
 // IntegrationTestResultOutcome What a real delivery would have become after this attempt (before retries)
 type IntegrationTestResultOutcome string
 
+// JobCountView defines model for JobCountView.
+type JobCountView struct {
+	Count int64 `json:"count"`
+
+	// Kind Examples: deliver
+	Kind  string            `json:"kind"`
+	State JobCountViewState `json:"state"`
+}
+
+// JobCountViewState defines model for JobCountView.State.
+type JobCountViewState string
+
 // KindDefaults defines model for KindDefaults.
 type KindDefaults struct {
 	BackoffMultiplier float64 `json:"backoff_multiplier"`
@@ -1762,6 +1846,31 @@ type KindDefaults struct {
 // Marketplace defines model for Marketplace.
 type Marketplace struct {
 	Data *[]IntegrationKind `json:"data"`
+}
+
+// OpenBreakersView defines model for OpenBreakersView.
+type OpenBreakersView struct {
+	Count int64                 `json:"count"`
+	Kind  OpenBreakersViewKind  `json:"kind"`
+	State OpenBreakersViewState `json:"state"`
+}
+
+// OpenBreakersViewKind defines model for OpenBreakersView.Kind.
+type OpenBreakersViewKind string
+
+// OpenBreakersViewState defines model for OpenBreakersView.State.
+type OpenBreakersViewState string
+
+// ProjectionLagView defines model for ProjectionLagView.
+type ProjectionLagView struct {
+	// Events Events not applied yet.
+	Events int64 `json:"events"`
+
+	// Projection Examples: deliveries
+	Projection string `json:"projection"`
+
+	// Seconds Age in seconds of the oldest of them; 0 when caught up.
+	Seconds float64 `json:"seconds"`
 }
 
 // PublishEventBody defines model for PublishEventBody.
@@ -1926,6 +2035,36 @@ type SchemaViolation struct {
 	//
 	// Examples: /gates_passed
 	Pointer string `json:"pointer"`
+}
+
+// StatusView defines model for StatusView.
+type StatusView struct {
+	// CheckedAt When the database was read.
+	CheckedAt time.Time `json:"checked_at"`
+
+	// FailingDestinations Destinations whose latest attempt failed.
+	FailingDestinations int64 `json:"failing_destinations"`
+
+	// Jobs Delivery and breaker jobs by state (scheduled includes parked deliveries and waiting retries).
+	Jobs *[]JobCountView `json:"jobs"`
+
+	// OldestTransactionApplication The application_name of that transaction's session.
+	OldestTransactionApplication *string `json:"oldest_transaction_application,omitempty"`
+
+	// OldestTransactionSeconds Age in seconds of the oldest transaction of the database cluster holding a transaction id: it pauses the outbox until it ends; 0 when none.
+	OldestTransactionSeconds float64 `json:"oldest_transaction_seconds"`
+
+	// OpenBreakers Circuit breakers holding deliveries, by destination kind and state.
+	OpenBreakers *[]OpenBreakersView `json:"open_breakers"`
+
+	// OutboxLagEvents Outbox events the fan-out has not consumed yet.
+	OutboxLagEvents int64 `json:"outbox_lag_events"`
+
+	// OutboxLagSeconds Age in seconds of the oldest of them; 0 when caught up.
+	OutboxLagSeconds float64 `json:"outbox_lag_seconds"`
+
+	// Projections How far each read model's projection is behind the event log.
+	Projections *[]ProjectionLagView `json:"projections"`
 }
 
 // Subscriptions defines model for Subscriptions.
@@ -2716,6 +2855,13 @@ type ClientInterface interface {
 	// Corresponds with POST /api/v1/integrations/{name}/test (the `TestIntegration` operationId).
 	TestIntegration(ctx context.Context, name string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetStatus Operational status: outbox lag, queues, open circuit breakers
+	//
+	// The summary `lokihooks status` prints, read from the database: the outbox fan-out's and the projections' lag, jobs by state, open circuit breakers, failing destinations and the oldest transaction holding back the outbox.
+	//
+	// Corresponds with GET /api/v1/status (the `GetStatus` operationId).
+	GetStatus(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListWebhooks List webhooks
 	//
 	// Cursor-paginated, newest first; order=asc lists oldest first. Pass next_cursor (also in the Link header) as cursor to get the next page, with the same filters and order.
@@ -3394,6 +3540,23 @@ func (c *Client) ListIntegrationSubscriptions(ctx context.Context, name string, 
 // Corresponds with POST /api/v1/integrations/{name}/test (the `TestIntegration` operationId).
 func (c *Client) TestIntegration(ctx context.Context, name string, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewTestIntegrationRequest(c.Server, name)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetStatus Operational status: outbox lag, queues, open circuit breakers
+//
+// The summary `lokihooks status` prints, read from the database: the outbox fan-out's and the projections' lag, jobs by state, open circuit breakers, failing destinations and the oldest transaction holding back the outbox.
+//
+// Corresponds with GET /api/v1/status (the `GetStatus` operationId).
+func (c *Client) GetStatus(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetStatusRequest(c.Server)
 	if err != nil {
 		return nil, err
 	}
@@ -5302,6 +5465,33 @@ func NewTestIntegrationRequest(server string, name string) (*http.Request, error
 	return req, nil
 }
 
+// NewGetStatusRequest constructs an http.Request for the GetStatus method
+func NewGetStatusRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/status")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewListWebhooksRequest constructs an http.Request for the ListWebhooks method
 func NewListWebhooksRequest(server string, params *ListWebhooksParams) (*http.Request, error) {
 	var err error
@@ -6592,6 +6782,15 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /api/v1/integrations/{name}/test (the `TestIntegration` operationId).
 	TestIntegrationWithResponse(ctx context.Context, name string, reqEditors ...RequestEditorFn) (*TestIntegrationResponse, error)
+
+	// GetStatusWithResponse Operational status: outbox lag, queues, open circuit breakers
+	//
+	// The summary `lokihooks status` prints, read from the database: the outbox fan-out's and the projections' lag, jobs by state, open circuit breakers, failing destinations and the oldest transaction holding back the outbox.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/status (the `GetStatus` operationId).
+	GetStatusWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetStatusResponse, error)
 
 	// ListWebhooksWithResponse List webhooks
 	//
@@ -9163,6 +9362,94 @@ func (r TestIntegrationResponse) ContentType() string {
 	return ""
 }
 
+type GetStatusResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *StatusView
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *ErrorModel
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *ErrorModel
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *ErrorModel
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetStatusResponse) GetJSON200() *StatusView {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetStatusResponse) GetApplicationproblemJSON400() *ErrorModel {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetStatusResponse) GetApplicationproblemJSON401() *ErrorModel {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r GetStatusResponse) GetApplicationproblemJSON422() *ErrorModel {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetStatusResponse) GetApplicationproblemJSON429() *ErrorModel {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetStatusResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetStatusResponse) GetApplicationproblemJSON503() *ErrorModel {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetStatusResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetStatusResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetStatusResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// Bytes is a convenience method to retrieve the raw bytes from the HTTP response
+func (r GetStatusResponse) Bytes() []byte {
+	return r.Body
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetStatusResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ListWebhooksResponse200Headers the declared response headers of an HTTP 200 response for ListWebhooks
 type ListWebhooksResponse200Headers struct {
 	Link *string
@@ -11172,6 +11459,21 @@ func (c *ClientWithResponses) TestIntegrationWithResponse(ctx context.Context, n
 		return nil, err
 	}
 	return ParseTestIntegrationResponse(rsp)
+}
+
+// GetStatusWithResponse Operational status: outbox lag, queues, open circuit breakers
+//
+// The summary `lokihooks status` prints, read from the database: the outbox fan-out's and the projections' lag, jobs by state, open circuit breakers, failing destinations and the oldest transaction holding back the outbox.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/status (the `GetStatus` operationId).
+func (c *ClientWithResponses) GetStatusWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetStatusResponse, error) {
+	rsp, err := c.GetStatus(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetStatusResponse(rsp)
 }
 
 // ListWebhooksWithResponse List webhooks
@@ -13475,6 +13777,74 @@ func ParseTestIntegrationResponse(rsp *http.Response) (*TestIntegrationResponse,
 			return nil, err
 		}
 		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetStatusResponse parses an HTTP response from a GetStatusWithResponse call
+func ParseGetStatusResponse(rsp *http.Response) (*GetStatusResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetStatusResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest StatusView
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
 
 	}
 

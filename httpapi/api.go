@@ -50,6 +50,8 @@ type Deps struct {
 	Integrations Integrations
 	Analytics    Analytics
 	History      WebhookHistory
+	// Status serves GET /api/v1/status (status.go); without it, 503.
+	Status Status
 }
 
 // API is the HTTP API. It is an http.Handler.
@@ -101,6 +103,7 @@ func New(deps Deps, cfg Config) *API {
 	a.registerIntegrations()
 	a.registerAnalytics()
 	a.registerHistory()
+	a.registerStatus()
 	a.registerUI()
 	a.mux.HandleFunc("/", a.notFound)
 	return a

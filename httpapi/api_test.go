@@ -63,7 +63,7 @@ func setup(t *testing.T, cfg func(*httpapi.Config, *app.Config)) (*httpapi.API, 
 	api := httpapi.New(httpapi.Deps{
 		Webhooks: hooks, Events: app.NewEvents(pool, ac),
 		Deliveries: app.NewDeliveries(pool, nil), Integrations: app.NewIntegrations(pool, events, nil, nil, ac),
-		Analytics: app.NewAnalytics(pool), History: hooks,
+		Analytics: app.NewAnalytics(pool), History: hooks, Status: fixedStatus{},
 	}, c)
 	server := httptest.NewServer(api)
 	t.Cleanup(server.Close)

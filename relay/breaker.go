@@ -140,6 +140,8 @@ type breakers struct {
 	client *river.Client[pgx.Tx] // inserts breaker jobs
 	now    func() time.Time
 	logger *slog.Logger
+	// observer is told of the transitions appended.
+	observer Observer
 	// workerID names this process's rows of breaker_counts; set before
 	// the workers start.
 	workerID string
@@ -161,7 +163,7 @@ type breakers struct {
 func newBreakers(pool *pgxpool.Pool, deps Deps, client *river.Client[pgx.Tx], cfg Config) *breakers {
 	return &breakers{
 		cfg: cfg.Breaker, pool: pool, log: deps.Log, dests: deps.Destinations, client: client, now: cfg.NowFunc,
-		logger:  cfg.Logger.With("component", "breaker"),
+		logger: cfg.Logger.With("component", "breaker"), observer: observerOrNop(deps.Observer),
 		pending: map[domain.DestinationID]*observed{}, healthy: map[domain.DestinationID]time.Time{},
 	}
 }
@@ -431,6 +433,9 @@ func (b *breakers) append(ctx context.Context, br *domain.Breaker, events []doma
 	})
 	if b.cache != nil {
 		b.cache.forget(br.DestinationID)
+	}
+	if err == nil {
+		b.observer.BreakerChanged(ctx, events)
 	}
 	if errors.Is(err, domain.ErrVersionConflict) {
 		return errBreakerMoved

@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"database/sql"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -65,4 +66,21 @@ type Deps struct {
 	// EventChecker, optional, inspects each group of outbox events before
 	// the fan-out schedules it (eventcheck.go).
 	EventChecker EventChecker
+	// Observer, optional, is told what the workers recorded (metrics).
+	Observer Observer
+}
+
+// Observer is told what the relay did, once it is committed, so that
+// metrics count each outcome exactly once. Its methods must be safe for
+// concurrent use, quick, and must not block. *telemetry.Metrics satisfies
+// it.
+type Observer interface {
+	// DeliveryRecorded is told of each delivery event a worker recorded:
+	// domain.DeliveryAttempted, DeliveryPostponed or DeliveryCancelled,
+	// for a destination of kind. published is when the delivery's event
+	// was published (zero when unknown).
+	DeliveryRecorded(ctx context.Context, kind domain.DestinationKind, ev domain.Event, published time.Time)
+	// BreakerChanged is told of the events appended to a circuit breaker
+	// (domain.BreakerOpened, BreakerHalfOpened, BreakerClosed).
+	BreakerChanged(ctx context.Context, events []domain.Event)
 }

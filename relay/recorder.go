@@ -55,11 +55,12 @@ type recorder struct {
 	client       *river.Client[pgx.Tx]
 	cfg          recorderConfig
 	queue        chan *record
+	observer     Observer
 }
 
 func newRecorder(pool *pgxpool.Pool, log EventLog, destinations Destinations, cfg recorderConfig) *recorder {
 	return &recorder{
-		pool: pool, log: log, destinations: destinations, cfg: cfg,
+		pool: pool, log: log, destinations: destinations, cfg: cfg, observer: nopObserver{},
 		queue: make(chan *record, maxRecordBatch*cfg.committers),
 	}
 }
@@ -123,6 +124,8 @@ func (r *recorder) commit(ctx context.Context, batch []*record) {
 		if err != nil {
 			r.cfg.logger.WarnContext(ctx, "recording failed; the job runs again",
 				"delivery_id", batch[0].job.Args.DeliveryID, "error", err)
+		} else {
+			observeRecorded(ctx, r.observer, batch)
 		}
 		for _, rec := range batch {
 			rec.done <- err

@@ -260,6 +260,7 @@ func New(pool *pgxpool.Pool, db *sql.DB, deps Deps, cfg Config) (*Relay, error) 
 			logger: cfg.Logger.With("component", "recorder"),
 		})
 		r.recorder.client = client
+		r.recorder.observer = observerOrNop(deps.Observer)
 		cache := newDestinationCache(deps.Destinations, cfg.CacheTTL)
 		if r.breakers != nil {
 			r.breakers.cache = cache

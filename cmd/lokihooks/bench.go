@@ -57,6 +57,7 @@ type benchOpts struct {
 	timeout     time.Duration
 	poll        time.Duration
 	cpuProfile  string // write a CPU profile of the run here
+	telemetry   bool   // trace at 100 % and keep metrics, as production does
 }
 
 func (o benchOpts) validate() error {
@@ -144,13 +145,21 @@ func bench(ctx context.Context, o benchOpts, getenv func(string) string, stdout,
 		return err
 	}
 	if o.idle > 0 {
-		fmt.Fprintf(stdout, "bench: schema %s, idle for %s with every role running, workers=%d\n", r.schema, o.idle, o.workers)
+		fmt.Fprintf(stdout, "bench: schema %s, idle for %s with every role running, workers=%d, telemetry=%t\n", r.schema, o.idle, o.workers, o.telemetry)
 	} else {
-		fmt.Fprintf(stdout, "bench: schema %s, ingest=%s, N=%d events, K=%d webhooks, tx-size=%d, clients=%d, rate=%d/s, workers=%d, backlog=%t\n",
-			r.schema, o.ingest, o.events, o.webhooks, o.batch, o.clients, o.rate, o.workers, o.backlog)
+		fmt.Fprintf(stdout, "bench: schema %s, ingest=%s, N=%d events, K=%d webhooks, tx-size=%d, clients=%d, rate=%d/s, workers=%d, backlog=%t, telemetry=%t\n",
+			r.schema, o.ingest, o.events, o.webhooks, o.batch, o.clients, o.rate, o.workers, o.backlog, o.telemetry)
 	}
 
-	sys, err := build(r.pool, cfg, []string{roleAPI, roleRelay, roleWorker, roleProjector}, logger)
+	var tel *telemetrySetup
+	if o.telemetry {
+		var stopTelemetry func()
+		if tel, stopTelemetry, err = benchTelemetry(ctx, r.pool, stdout); err != nil {
+			return err
+		}
+		defer stopTelemetry()
+	}
+	sys, err := build(r.pool, cfg, []string{roleAPI, roleRelay, roleWorker, roleProjector}, logger, tel)
 	if err != nil {
 		return err
 	}
@@ -299,7 +308,7 @@ func (r *benchRun) setup(ctx context.Context, cfg config, rcvURL string, logger 
 	if _, err := migrations.Up(ctx, setupPool); err != nil {
 		return cleanup, err
 	}
-	sys, err := build(setupPool, cfg, []string{roleAPI}, logger)
+	sys, err := build(setupPool, cfg, []string{roleAPI}, logger, nil)
 	if err != nil {
 		return cleanup, err
 	}

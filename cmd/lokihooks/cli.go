@@ -100,7 +100,7 @@ func newRootCmd(c cli) *cobra.Command {
 	root.AddCommand(
 		c.serveCmd(), c.migrateCmd(), c.replayCmd(), c.openapiCmd(), c.benchCmd(),
 		c.receiveCmd(), c.verifyCmd(), c.eventsCmd(), c.retriesCmd(), c.loadtestCmd(),
-		c.outboxCmd(), c.rotateSecretsKeyCmd(), environmentTopic(),
+		c.outboxCmd(), c.statusCmd(), c.rotateSecretsKeyCmd(), environmentTopic(),
 	)
 	return root
 }
@@ -184,15 +184,20 @@ LOKIHOOKS_SHUTDOWN_TIMEOUT. Configuration: 'lokihooks help environment'.`,
 // listenError explains a listen failure of the API; a busy port names the
 // setting that moves it.
 func listenError(addr string, err error) error {
+	return listenErrorFor(envAddr, addr, err)
+}
+
+// listenErrorFor is listenError for the address set by env.
+func listenErrorFor(env, addr string, err error) error {
 	if errors.Is(err, syscall.EADDRINUSE) {
 		return fmt.Errorf("listen on %s: the address is already in use (another lokihooks?); "+
-			"stop that process or set %s to another address, e.g. %s=127.0.0.1:8081", addr, envAddr, envAddr)
+			"stop that process or set %s to another address, e.g. %s=127.0.0.1:8081", addr, env, env)
 	}
 	var addrErr *net.AddrError
 	if errors.As(err, &addrErr) {
-		return fmt.Errorf("listen on %s: %w (%s must be host:port, e.g. 127.0.0.1:8080)", addr, err, envAddr)
+		return fmt.Errorf("listen on %s: %w (%s must be host:port, e.g. 127.0.0.1:8080)", addr, err, env)
 	}
-	return fmt.Errorf("listen on %s (%s): %w", addr, envAddr, err)
+	return fmt.Errorf("listen on %s (%s): %w", addr, env, err)
 }
 
 func (c cli) migrateCmd() *cobra.Command {
@@ -303,6 +308,7 @@ running roles cost with nothing to do. docs/benchmarks.md has results.`,
 	f.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up after this long")
 	f.DurationVar(&o.poll, "poll", defaultPollInterval, "outbox poll interval")
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
+	f.BoolVar(&o.telemetry, "telemetry", false, "trace every delivery (100% sampling, spans exported to a counting no-op exporter) and keep metrics, scraped every second")
 	return cmd
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -38,6 +39,11 @@ const (
 	envBreaker         = "LOKIHOOKS_BREAKER"
 	envBreakerCoolDown = "LOKIHOOKS_BREAKER_COOLDOWN"
 	envDeactivateAfter = "LOKIHOOKS_DEACTIVATE_AFTER"
+	envLogFormat       = "LOKIHOOKS_LOG_FORMAT"
+	envMetricsAddr     = "LOKIHOOKS_METRICS_ADDR"
+	// envReadyMaxOutboxLag fails /readyz when the oldest unconsumed outbox
+	// event is older than it.
+	envReadyMaxOutboxLag = "LOKIHOOKS_READY_MAX_OUTBOX_LAG"
 
 	// Read by the developer tools, not by the server.
 	envAPIKey  = "LOKIHOOKS_API_KEY" // default of loadtest --api-key
@@ -66,8 +72,16 @@ type config struct {
 	AllowedNetworks []netip.Prefix
 	ShutdownTimeout time.Duration
 	LogLevel        string
-	Workers         int
-	PollInterval    time.Duration
+	// LogFormat is json or text ("": text on a terminal, JSON otherwise).
+	LogFormat string
+	// MetricsAddr, when set, serves /metrics on a listener of its own
+	// instead of beside the API.
+	MetricsAddr string
+	// ReadyMaxOutboxLag fails /readyz while the oldest outbox event the
+	// fan-out has not consumed is older than it (0: off).
+	ReadyMaxOutboxLag time.Duration
+	Workers           int
+	PollInterval      time.Duration
 	// PollFallback is how long the idle fan-out and workers wait for a
 	// notification before they look for work anyway.
 	PollFallback time.Duration
@@ -107,9 +121,10 @@ type config struct {
 // String never shows secrets.
 func (c config) String() string {
 	return fmt.Sprintf("addr=%s api_keys=%d allow_http=%t allowed_networks=%v workers=%d poll=%s poll_fallback=%s secrets_encrypted=%t secrets_keys=%d breaker=%t "+
-		"api_rate_limit=%g/s burst=%d max_conns=%d max_client_conns=%d",
+		"api_rate_limit=%g/s burst=%d max_conns=%d max_client_conns=%d metrics_addr=%s ready_max_outbox_lag=%s",
 		c.Addr, len(c.APIKeys), c.AllowHTTP, c.AllowedNetworks, c.Workers, c.PollInterval, c.PollFallback, c.Secrets != nil,
-		c.Secrets.Keys(), !c.BreakerDisabled, c.APIRateLimit, c.APIRateBurst, c.MaxConns, c.MaxClientConns)
+		c.Secrets.Keys(), !c.BreakerDisabled, c.APIRateLimit, c.APIRateBurst, c.MaxConns, c.MaxClientConns,
+		c.MetricsAddr, c.ReadyMaxOutboxLag)
 }
 
 // loadConfig parses the environment and reports every problem at once.
@@ -123,6 +138,7 @@ func loadConfig(getenv func(string) string, needKeys bool) (config, error) {
 func loadConfigFor(getenv func(string) string, needKeys, needSecrets bool) (config, error) {
 	c := config{
 		DatabaseURL: getenv(envDatabaseURL), Addr: getenv(envAddr), LogLevel: getenv(envLogLevel),
+		LogFormat: getenv(envLogFormat), MetricsAddr: strings.TrimSpace(getenv(envMetricsAddr)),
 		ShutdownTimeout: defaultShutdownTimeout, Workers: defaultWorkers, PollInterval: defaultPollInterval,
 		PollFallback:       defaultPollFallback,
 		ProjectionInterval: defaultProjectionLag,
@@ -234,6 +250,22 @@ func loadConfigFor(getenv func(string) string, needKeys, needSecrets bool) (conf
 	case "", "debug", "info", "warn", "error":
 	default:
 		errs = append(errs, fmt.Errorf("%s must be debug, info, warn or error, got %q", envLogLevel, c.LogLevel))
+	}
+	switch c.LogFormat {
+	case "", "json", "text":
+	default:
+		errs = append(errs, fmt.Errorf("%s must be json or text, got %q", envLogFormat, c.LogFormat))
+	}
+	if c.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			errs = append(errs, fmt.Errorf("%s must be host:port, e.g. 127.0.0.1:9464, got %q", envMetricsAddr, c.MetricsAddr))
+		}
+	}
+	if v := getenv(envReadyMaxOutboxLag); v != "0" {
+		parseDuration(getenv, envReadyMaxOutboxLag, &c.ReadyMaxOutboxLag, time.Second, &errs)
+	}
+	if _, err := metricExporters(getenv); err != nil {
+		errs = append(errs, err)
 	}
 	return c, errors.Join(errs...)
 }

@@ -130,6 +130,51 @@ func TestLoadConfig(t *testing.T) {
 		require.ErrorContains(t, err, "previous secrets key 1")
 	})
 
+	t.Run("Operations", func(t *testing.T) {
+		t.Parallel()
+		c, err := loadConfig(env(map[string]string{
+			envLogFormat: "text", envMetricsAddr: " 127.0.0.1:9464 ", envReadyMaxOutboxLag: "2m",
+			envMetricsExporter: "prometheus, otlp",
+		}), false)
+		require.NoError(t, err)
+		require.Equal(t, "text", c.LogFormat)
+		require.Equal(t, "127.0.0.1:9464", c.MetricsAddr)
+		require.Equal(t, 2*time.Minute, c.ReadyMaxOutboxLag)
+
+		c, err = loadConfig(env(map[string]string{envReadyMaxOutboxLag: "0"}), false)
+		require.NoError(t, err)
+		require.Zero(t, c.ReadyMaxOutboxLag, "0 turns the check off")
+
+		errs := joined(t, func() error {
+			_, err := loadConfig(env(map[string]string{
+				envLogFormat: "xml", envMetricsAddr: "9464", envReadyMaxOutboxLag: "100ms", envMetricsExporter: "statsd",
+			}), false)
+			return err
+		}())
+		require.Len(t, errs, 4)
+		for i, name := range []string{envLogFormat, envMetricsAddr, envReadyMaxOutboxLag, envMetricsExporter} {
+			require.Contains(t, errs[i].Error(), name)
+		}
+	})
+
+	t.Run("MetricExporters", func(t *testing.T) {
+		t.Parallel()
+		for _, tc := range []struct {
+			vars map[string]string
+			want []string
+		}{
+			{nil, []string{exporterPrometheus}},
+			{map[string]string{envOTLPEndpoint: "http://collector:4318"}, []string{exporterPrometheus, exporterOTLP}},
+			{map[string]string{envOTLPMetricsEndpoint: "http://collector:4318/v1/metrics"}, []string{exporterPrometheus, exporterOTLP}},
+			{map[string]string{envMetricsExporter: "otlp", envOTLPEndpoint: "http://collector:4318"}, []string{exporterOTLP}},
+			{map[string]string{envMetricsExporter: "none"}, nil},
+		} {
+			got, err := metricExporters(env(tc.vars))
+			require.NoError(t, err)
+			require.Equal(t, tc.want, got, "%v", tc.vars)
+		}
+	})
+
 	t.Run("Resilience", func(t *testing.T) {
 		t.Parallel()
 		c, err := loadConfig(env(map[string]string{

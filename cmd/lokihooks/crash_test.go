@@ -302,6 +302,7 @@ func (b *serveBundle) startServeRoles(t *testing.T, name, roles string, extra ma
 		envPollInterval:    "10ms",
 		envShutdownTimeout: "10s",
 		envSecretsKey:      testSecretsKey,
+		envLogFormat:       "text", // the tests search the log for text lines
 	}
 	for k, v := range extra {
 		env[k] = v

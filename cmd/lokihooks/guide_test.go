@@ -18,6 +18,7 @@ import (
 
 	"github.com/loki-interceptor/lokihooks/client"
 	"github.com/loki-interceptor/lokihooks/domain"
+	"github.com/loki-interceptor/lokihooks/internal/telemetry"
 )
 
 // docs/guide.md's code is checked here. Every code block is either
@@ -128,6 +129,7 @@ var guideSections = map[string]func(t *testing.T) string{
 	"event-types":     renderEventTypes,
 	"retry-schedules": renderRetrySchedules,
 	"operations":      renderOperations,
+	"metrics":         renderMetrics,
 }
 
 // exampleRunners names, for each example that is not a shell script, the
@@ -366,6 +368,20 @@ func goName(operationID string) string {
 		if part != "" {
 			b.WriteString(strings.ToUpper(part[:1]) + part[1:])
 		}
+	}
+	return b.String()
+}
+
+// renderMetrics lists lokihooks' own metrics under their Prometheus names.
+func renderMetrics(*testing.T) string {
+	var b strings.Builder
+	b.WriteString("| metric | type | labels | what |\n| --- | --- | --- | --- |\n")
+	for _, in := range telemetry.Catalog() {
+		labels := make([]string, len(in.Attributes))
+		for i, a := range in.Attributes {
+			labels[i] = "`" + strings.ReplaceAll(string(a), ".", "_") + "`"
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", promName(in), in.Kind, strings.Join(labels, ", "), in.Description)
 	}
 	return b.String()
 }

@@ -32,6 +32,7 @@ Server (serve, migrate, replay, bench):
   %-28s the SSRF guard blocks them, e.g. 127.0.0.0/8 (development).
   %-28s Drain time after SIGTERM/SIGINT. Default %s.
   %-28s debug, info, warn or error. Default info.
+  %-28s json or text. Default: text on a terminal, JSON otherwise.
   %-28s Concurrent deliveries per worker process. Default %d.
   %-28s How often the outbox fan-out looks again while events
   %-28s wait behind an open transaction. Default %s.
@@ -56,8 +57,14 @@ Server (serve, migrate, replay, bench):
   %-28s Open API connections at most; 0: no cap. Default %d.
   %-28s Open API connections per client IP address at most
   %-28s (raise it behind a proxy); 0: no cap. Default %d.
-  %-28s Turn on trace export over OTLP/HTTP (and the other
-  %-28s OTEL_EXPORTER_OTLP_* variables apply).
+  %-28s Serve /metrics on this host:port instead of beside the API
+  %-28s (processes without the api role serve it only there).
+  %-28s /readyz fails while the oldest outbox event not fanned out
+  %-28s is older than this. Default 0: off.
+  %-28s Turn on trace and metric export over OTLP/HTTP (the
+  %-28s other OTEL_EXPORTER_OTLP_* variables apply).
+  %-28s prometheus, otlp or none, comma-separated. Default
+  %-28s prometheus (/metrics), plus otlp with an OTLP endpoint.
 
 Developer tools:
 
@@ -76,6 +83,7 @@ Development settings: 'make run' sets %s, %s,
 	envAllowedNetworks, "",
 	envShutdownTimeout, defaultShutdownTimeout,
 	envLogLevel,
+	envLogFormat,
 	envWorkers, defaultWorkers,
 	envPollInterval, "", defaultPollInterval,
 	envPollFallback, "", defaultPollFallback,
@@ -90,7 +98,10 @@ Development settings: 'make run' sets %s, %s,
 	envAPIRateBurst, httpapi.DefaultRateLimitBurst,
 	envMaxConns, httpapi.DefaultMaxConns,
 	envMaxClientConns, "", httpapi.DefaultMaxConnsPerClient,
-	"OTEL_EXPORTER_OTLP_ENDPOINT", "",
+	envMetricsAddr, "",
+	envReadyMaxOutboxLag, "",
+	envOTLPEndpoint, "",
+	envMetricsExporter, "",
 	envAPIKey, envNoColor,
 	envAPIKeys, envSecretsKey, envAllowHTTP, envAllowedNetworks,
 )

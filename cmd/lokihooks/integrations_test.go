@@ -67,7 +67,7 @@ func TestBuild_ServesIntegrations(t *testing.T) {
 		}[k]
 	}, true, true)
 	require.NoError(t, err)
-	sys, err := build(pool, cfg, []string{roleAPI}, slog.New(slog.DiscardHandler))
+	sys, err := build(pool, cfg, []string{roleAPI}, slog.New(slog.DiscardHandler), nil)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = sys.db.Close() })
 

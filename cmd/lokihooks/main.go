@@ -14,6 +14,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/loki-interceptor/lokihooks/internal/telemetry"
 )
 
 func main() {
@@ -36,8 +38,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return root.ExecuteContext(ctx)
 }
 
-func newLogger(w io.Writer, level string) *slog.Logger {
+// newLogger is the logger of serve and replay: JSON lines on w, or text
+// when w is a terminal (LOKIHOOKS_LOG_FORMAT overrides), with trace_id and
+// span_id on every line written inside a span.
+func newLogger(w io.Writer, cfg config) *slog.Logger {
 	var l slog.Level
-	_ = l.UnmarshalText([]byte(level)) // validated by loadConfig; "" is info
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+	_ = l.UnmarshalText([]byte(cfg.LogLevel)) // validated by loadConfig; "" is info
+	return slog.New(telemetry.NewLogHandler(w, telemetry.LogConfig{Format: cfg.LogFormat, Level: l, Terminal: isTerminal(w)}))
 }

@@ -40,7 +40,7 @@ func replay(ctx context.Context, o replayOpts, getenv func(string) string, stdou
 		return err
 	}
 	defer pool.Close()
-	logger := newLogger(stderr, cfg.LogLevel)
+	logger := newLogger(stderr, cfg)
 	for _, name := range replayable {
 		if o.projection != "all" && o.projection != name {
 			continue

@@ -23,6 +23,7 @@ import (
 	"github.com/loki-interceptor/lokihooks/eventstore"
 	"github.com/loki-interceptor/lokihooks/httpapi"
 	"github.com/loki-interceptor/lokihooks/internal/app"
+	"github.com/loki-interceptor/lokihooks/internal/telemetry"
 	"github.com/loki-interceptor/lokihooks/migrations"
 	"github.com/loki-interceptor/lokihooks/projections"
 	"github.com/loki-interceptor/lokihooks/relay"
@@ -76,14 +77,14 @@ func serve(ctx context.Context, o serveOpts, getenv func(string) string, stdout,
 	if err != nil {
 		return configError(err)
 	}
-	logger := newLogger(stderr, cfg.LogLevel)
-	stopTelemetry, err := setupTelemetry(ctx, getenv)
+	logger := newLogger(stderr, cfg)
+	tel, err := setupTelemetry(ctx, getenv)
 	if err != nil {
 		return err
 	}
 	defer func() {
-		if err := stopTelemetry(context.WithoutCancel(ctx)); err != nil {
-			logger.Warn("flush traces", "error", err)
+		if err := tel.shutdown(context.WithoutCancel(ctx)); err != nil {
+			logger.Warn("flush telemetry", "error", err)
 		}
 	}()
 
@@ -95,11 +96,16 @@ func serve(ctx context.Context, o serveOpts, getenv func(string) string, stdout,
 	if _, err := migrations.Up(ctx, pool); err != nil {
 		return err
 	}
-	sys, err := build(pool, cfg, roles, logger)
+	sys, err := build(pool, cfg, roles, logger, tel)
 	if err != nil {
 		return err
 	}
 	defer sys.db.Close()
+	leader := telemetry.NewLeader(pool, logger.With("component", "telemetry"))
+	defer func() { _ = leader.Close(context.WithoutCancel(ctx)) }()
+	if _, err := telemetry.RegisterGauges(tel.meters, pool, leader, telemetry.GaugesConfig{Logger: logger.With("component", "telemetry")}); err != nil {
+		return err
+	}
 
 	var ln net.Listener
 	_, serverCfg := cfg.apiLimits()
@@ -108,6 +114,12 @@ func serve(ctx context.Context, o serveOpts, getenv func(string) string, stdout,
 			return listenError(cfg.Addr, err)
 		}
 		ln = httpapi.LimitListener(ln, serverCfg)
+	}
+	var metricsLn net.Listener
+	if cfg.MetricsAddr != "" && tel.handler != nil {
+		if metricsLn, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			return listenErrorFor(envMetricsAddr, cfg.MetricsAddr, err)
+		}
 	}
 	if cfg.AllowHTTP || len(cfg.AllowedNetworks) > 0 {
 		logger.Warn("development settings in effect: never use them in production",
@@ -120,32 +132,64 @@ func serve(ctx context.Context, o serveOpts, getenv func(string) string, stdout,
 		g.Go(func() error { return runProjection(gctx, pool, p, logger) })
 	}
 	if ln != nil {
-		handler := otelhttp.NewHandler(sys.api, "lokihooks-api", otelhttp.WithFilter(func(r *http.Request) bool {
-			return r.URL.Path != "/healthz" && r.URL.Path != "/readyz"
-		}))
+		handler := otelhttp.NewHandler(sys.api, "lokihooks-api", otelhttp.WithMeterProvider(tel.meters),
+			otelhttp.WithFilter(func(r *http.Request) bool {
+				return r.URL.Path != "/healthz" && r.URL.Path != "/readyz"
+			}))
+		if tel.handler != nil && metricsLn == nil {
+			handler = withMetrics(handler, tel.handler)
+		}
 		srv := httpapi.NewServer(handler, serverCfg)
 		base := "http://" + ln.Addr().String()
 		fmt.Fprintf(stdout, "lokihooks %s serving (roles %s)\n  API:       %s/api/v1\n  dashboard: %s/ui/\n  docs:      %s/docs\n  spec:      %s/openapi.json\n  API key:   one of the %d keys in %s (send Authorization: Bearer <key>)\n",
 			version, strings.Join(roles, ","), base, base, base, base, len(cfg.APIKeys), envAPIKeys)
-		g.Go(func() error {
-			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-				return err
-			}
-			return nil
-		})
-		g.Go(func() error {
-			<-gctx.Done()
-			shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
-			defer cancel()
-			return srv.Shutdown(shutdownCtx)
-		})
+		if tel.handler != nil && metricsLn == nil {
+			fmt.Fprintf(stdout, "  metrics:   %s/metrics\n", base)
+		}
+		serveHTTP(ctx, gctx, g, srv, ln, cfg.ShutdownTimeout)
 	} else {
 		fmt.Fprintf(stdout, "lokihooks %s running (roles %s)\n", version, strings.Join(roles, ","))
+	}
+	if metricsLn != nil {
+		// The probes too, so that a process without the api role can be
+		// probed where it is scraped.
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", tel.handler)
+		mux.Handle("GET /healthz", sys.api)
+		mux.Handle("GET /readyz", sys.api)
+		fmt.Fprintf(stdout, "  metrics:   http://%s/metrics\n", metricsLn.Addr())
+		serveHTTP(ctx, gctx, g, httpapi.NewServer(mux, serverCfg), metricsLn, cfg.ShutdownTimeout)
 	}
 	logger.Info("started", "roles", roles, "config", cfg.String())
 	err = g.Wait()
 	logger.Info("stopped")
 	return err
+}
+
+// serveHTTP serves srv on ln in g until gctx ends, then shuts it down,
+// giving requests shutdownTimeout to finish.
+func serveHTTP(ctx, gctx context.Context, g *errgroup.Group, srv *http.Server, ln net.Listener, shutdownTimeout time.Duration) {
+	g.Go(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+		defer cancel()
+		return srv.Shutdown(shutdownCtx)
+	})
+}
+
+// withMetrics serves GET /metrics from metrics, without an API key, and
+// everything else from api.
+func withMetrics(api, metrics http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics)
+	mux.Handle("/", api)
+	return mux
 }
 
 // The analytics runner's pace: at least this long between batches once
@@ -165,7 +209,13 @@ type system struct {
 	api       http.Handler
 }
 
-func build(pool *pgxpool.Pool, cfg config, roles []string, logger *slog.Logger) (*system, error) {
+// build wires the system; tel, when not nil, supplies the metrics.
+func build(pool *pgxpool.Pool, cfg config, roles []string, logger *slog.Logger, tel *telemetrySetup) (*system, error) {
+	var observer relay.Observer
+	var violation app.SchemaViolationFunc
+	if tel != nil {
+		observer, violation = tel.metrics, tel.metrics.SchemaViolation
+	}
 	events := eventstore.New(pool, eventstore.Config{Logger: logger, Inline: []eventstore.InlineProjector{
 		{StreamTypes: []string{domain.WebhookStreamType}, Project: projections.Webhooks{}.Project},
 		{StreamTypes: []string{domain.IntegrationStreamType}, Project: projections.Integrations{}.Project},
@@ -179,8 +229,8 @@ func build(pool *pgxpool.Pool, cfg config, roles []string, logger *slog.Logger) 
 		Sender: sender, EventBodyFunc: func(ctx context.Context, id domain.EventID) ([]byte, error) {
 			return projections.PublishedBody(ctx, pool, id)
 		},
-		// TODO(issue 10): count violations in a metric (SchemaCheckConfig.ViolationFunc).
-		EventChecker: app.NewSchemaCheck(app.SchemaCheckConfig{Logger: logger}),
+		EventChecker: app.NewSchemaCheck(app.SchemaCheckConfig{Logger: logger, ViolationFunc: violation}),
+		Observer:     observer,
 	}, relay.Config{
 		Fanout: slices.Contains(roles, roleRelay), Work: slices.Contains(roles, roleWorker),
 		Workers: cfg.Workers, FanoutConfig: relay.FanoutConfig{PollInterval: cfg.PollInterval, PollFallback: cfg.PollFallback},
@@ -221,10 +271,11 @@ func build(pool *pgxpool.Pool, cfg config, roles []string, logger *slog.Logger) 
 		Webhooks:     sys.webhooks,
 		Events:       app.NewEvents(pool, appCfg),
 		Deliveries:   app.NewDeliveries(pool, rl),
-		Readiness:    readiness{pool: pool},
+		Readiness:    readiness{pool: pool, maxOutboxLag: cfg.ReadyMaxOutboxLag},
 		Integrations: integrations,
 		Analytics:    app.NewAnalytics(pool),
 		History:      sys.webhooks,
+		Status:       apiStatus{db: pool},
 	}, httpapi.Config{APIKeys: cfg.APIKeys, Version: version, Logger: logger, RateLimit: rate})
 	return sys, nil
 }
@@ -261,8 +312,13 @@ func readLog(ctx context.Context, tx pgx.Tx, after domain.LogPosition, limit int
 	return eventstore.ReadLog(ctx, tx, after, limit)
 }
 
-// readiness reports the database reachable and its schema current.
-type readiness struct{ pool *pgxpool.Pool }
+// readiness reports the database reachable, its schema current and, when
+// maxOutboxLag is set, the oldest event the fan-out has not consumed
+// younger than it.
+type readiness struct {
+	pool         *pgxpool.Pool
+	maxOutboxLag time.Duration
+}
 
 func (r readiness) Ready(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -270,7 +326,20 @@ func (r readiness) Ready(ctx context.Context) error {
 	if err := r.pool.Ping(ctx); err != nil {
 		return errors.New("database unreachable")
 	}
-	return migrations.Check(ctx, r.pool)
+	if err := migrations.Check(ctx, r.pool); err != nil {
+		return err
+	}
+	if r.maxOutboxLag <= 0 {
+		return nil
+	}
+	lag, err := telemetry.ReadOutboxLag(ctx, r.pool)
+	if err != nil {
+		return errors.New("outbox lag unknown")
+	}
+	if lag.OldestAge > r.maxOutboxLag {
+		return fmt.Errorf("outbox lag %s (%d events) exceeds %s %s", lag.OldestAge.Round(time.Second), lag.Events, envReadyMaxOutboxLag, r.maxOutboxLag)
+	}
+	return nil
 }
 
 // projection is a log projection serve runs: its runner and definition.

@@ -46,6 +46,7 @@ func startAPIServe(t *testing.T) *apiServe {
 		envPollInterval+"=10ms",
 		envProjectionLag+"=10ms",
 		envShutdownTimeout+"=5s",
+		envLogFormat+"=text", // the tests search the log for text lines
 	)
 	stdout, stderr := newLineSink(), &lineLog{t: t, prefix: "serve"}
 	cmd.Stdout, cmd.Stderr = stdout, stderr

@@ -129,7 +129,10 @@ func TestUI_EndToEnd(t *testing.T) { //nolint:paralleltest // see above
 	{
 		br.waitJS(`document.querySelector('#chart-deliveries')?.dataset.points > 0 &&
 			document.querySelector('#chart-latency')?.dataset.points > 0 &&
-			document.querySelector('#top-failing a')?.textContent === 'Billing'`)
+			document.querySelector('#top-failing a')?.textContent === 'Billing' &&
+			[...document.querySelectorAll('#outbox-lag dt')].map((e) => e.textContent).join() === 'outbox lag events,outbox lag seconds' &&
+			document.querySelector('#outbox-lag dd') !== null &&
+			document.querySelector('#breakers h2') !== null`)
 		br.requireLabelled()
 		br.requireContrast()
 		shot("overview")

@@ -414,6 +414,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Operational status: outbox lag, queues, open circuit breakers
+         * @description The summary `lokihooks status` prints, read from the database: the outbox fan-out's and the projections' lag, jobs by state, open circuit breakers, failing destinations and the oldest transaction holding back the outbox.
+         */
+        get: operations["get-status"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/webhooks": {
         parameters: {
             query?: never;
@@ -1589,6 +1609,14 @@ export interface components {
             status_code: number;
             success: boolean;
         };
+        JobCountView: {
+            /** Format: int64 */
+            count: number;
+            /** @example deliver */
+            kind: string;
+            /** @enum {string} */
+            state: "available" | "discarded" | "retryable" | "running" | "scheduled";
+        };
         KindDefaults: {
             /** Format: double */
             backoff_multiplier: number;
@@ -1619,6 +1647,28 @@ export interface components {
         };
         Marketplace: {
             data: components["schemas"]["IntegrationKind"][] | null;
+        };
+        OpenBreakersView: {
+            /** Format: int64 */
+            count: number;
+            /** @enum {string} */
+            kind: "webhook" | "slack" | "teams" | "email" | "zapier";
+            /** @enum {string} */
+            state: "open" | "half_open";
+        };
+        ProjectionLagView: {
+            /**
+             * Format: int64
+             * @description Events not applied yet.
+             */
+            events: number;
+            /** @example deliveries */
+            projection: string;
+            /**
+             * Format: double
+             * @description Age in seconds of the oldest of them; 0 when caught up.
+             */
+            seconds: number;
         };
         PublishEventBody: {
             /**
@@ -1805,6 +1855,41 @@ export interface components {
              * @example /gates_passed
              */
             pointer: string;
+        };
+        StatusView: {
+            /**
+             * Format: date-time
+             * @description When the database was read.
+             */
+            checked_at: string;
+            /**
+             * Format: int64
+             * @description Destinations whose latest attempt failed.
+             */
+            failing_destinations: number;
+            /** @description Delivery and breaker jobs by state (scheduled includes parked deliveries and waiting retries). */
+            jobs: components["schemas"]["JobCountView"][] | null;
+            /** @description The application_name of that transaction's session. */
+            oldest_transaction_application?: string;
+            /**
+             * Format: double
+             * @description Age in seconds of the oldest transaction of the database cluster holding a transaction id: it pauses the outbox until it ends; 0 when none.
+             */
+            oldest_transaction_seconds: number;
+            /** @description Circuit breakers holding deliveries, by destination kind and state. */
+            open_breakers: components["schemas"]["OpenBreakersView"][] | null;
+            /**
+             * Format: int64
+             * @description Outbox events the fan-out has not consumed yet.
+             */
+            outbox_lag_events: number;
+            /**
+             * Format: double
+             * @description Age in seconds of the oldest of them; 0 when caught up.
+             */
+            outbox_lag_seconds: number;
+            /** @description How far each read model's projection is behind the event log. */
+            projections: components["schemas"]["ProjectionLagView"][] | null;
         };
         Subscriptions: {
             /**
@@ -4096,6 +4181,80 @@ export interface operations {
             };
             /** @description Internal Server Error */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    "get-status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StatusView"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

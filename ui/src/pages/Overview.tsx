@@ -136,6 +136,12 @@ function TopTable({ id, title, rows, empty }: { id: string; title: string; rows:
   );
 }
 
+/** fmtLag shows a lag field: seconds as a duration, counts as numbers. */
+function fmtLag(field: string, value: unknown): string {
+  if (typeof value !== 'number') return String(value ?? '–');
+  return /seconds$/.test(field) ? fmtMS(value * 1000) : fmtInt(value);
+}
+
 interface Breaker {
   state: string;
   reason?: string;
@@ -198,7 +204,7 @@ function Operations({ top }: { top: DestinationStats[] }) {
             {(lag.data ?? []).map((l) => (
               <>
                 <dt>{l.field.replace(/_/g, ' ')}</dt>
-                <dd>{String(l.value ?? '–')}</dd>
+                <dd>{fmtLag(l.field, l.value)}</dd>
               </>
             ))}
           </dl>
