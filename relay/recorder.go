@@ -34,13 +34,12 @@ type record struct {
 type recorderConfig struct {
 	committers int
 	timeout    time.Duration
-	now        func() time.Time
 	logger     *slog.Logger
 }
 
 // recorder records finished jobs in batches: one transaction appends every
 // delivery event, deactivates destinations that answered 410, inserts the
-// follow-up jobs and completes every job. Each outcome is still atomic with
+// follow-up jobs and finishes (deletes) every job. Each outcome is still atomic with
 // its job's completion, while the database sees one commit for many
 // deliveries instead of one each.
 //
@@ -173,6 +172,6 @@ func (r *recorder) commitTx(ctx context.Context, batch []*record) error {
 				return fmt.Errorf("schedule %d follow-up jobs: %w", len(next), err)
 			}
 		}
-		return completeRunning(ctx, r.client, tx, ids, r.cfg.now().UTC())
+		return deleteRunning(ctx, tx, ids)
 	})
 }

@@ -245,7 +245,7 @@ func New(pool *pgxpool.Pool, db *sql.DB, deps Deps, cfg Config) (*Relay, error) 
 		}
 		workers := river.NewWorkers()
 		r.recorder = newRecorder(pool, deps.Log, deps.Destinations, recorderConfig{
-			committers: cfg.Recorders, timeout: cfg.RecordTimeout, now: cfg.NowFunc,
+			committers: cfg.Recorders, timeout: cfg.RecordTimeout,
 			logger: cfg.Logger.With("component", "recorder"),
 		})
 		r.recorder.client = client
