@@ -37,7 +37,6 @@ const (
 	defaultFetchPoll        = 50 * time.Millisecond
 	minRecordTimeout        = 100 * time.Millisecond
 	maxRedriveChunk         = 1000
-	completedJobRetention   = time.Hour
 	riverClientLoggerSuffix = "river"
 )
 
@@ -96,6 +95,9 @@ type Config struct {
 	HeartbeatLapse time.Duration
 	// Breaker configures the circuit breakers of destinations.
 	Breaker BreakerConfig
+	// Retention says how long what lokihooks deletes by itself is kept
+	// (retention.go).
+	Retention RetentionConfig
 	// NowFunc is the clock of attempts (default time.Now).
 	NowFunc func() time.Time
 	// RandomFunc returns jitter in [0, 1) (default math/rand).
@@ -141,6 +143,7 @@ func (c Config) withDefaults() Config {
 		c.HeartbeatLapse = defaultLapseBeats * c.HeartbeatInterval
 	}
 	c.Breaker = c.Breaker.withDefaults()
+	c.Retention = c.Retention.withDefaults()
 	if c.NowFunc == nil {
 		c.NowFunc = time.Now
 	}
@@ -179,6 +182,9 @@ func (c Config) validate(deps Deps) error {
 	if err := c.Breaker.validate(); err != nil {
 		errs = append(errs, err)
 	}
+	if err := c.Retention.validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if deps.Log == nil {
 		errs = append(errs, errors.New("Deps.Log is required"))
 	}
@@ -206,6 +212,7 @@ type Relay struct {
 	batcher   *batcher
 	breakers  *breakers
 	heartbeat *heartbeat
+	retention *retention
 }
 
 // New builds a Relay. db is a database/sql handle on the same database and
@@ -216,6 +223,7 @@ func New(pool *pgxpool.Pool, db *sql.DB, deps Deps, cfg Config) (*Relay, error) 
 		return nil, fmt.Errorf("relay config: %w", err)
 	}
 	r := &Relay{cfg: cfg, pool: pool, deps: deps}
+	r.retention = &retention{pool: pool, log: deps.Log, cfg: cfg.Retention, logger: cfg.Logger.With("component", "retention")}
 	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
 		Logger: cfg.Logger.With("component", riverClientLoggerSuffix), MaxAttempts: deliverMaxAttempts,
 	})
@@ -240,7 +248,9 @@ func New(pool *pgxpool.Pool, db *sql.DB, deps Deps, cfg Config) (*Relay, error) 
 			JobTimeout:                  cfg.RescueAfter,
 			RescueStuckJobsAfter:        cfg.RescueAfter + time.Second,
 			MaxAttempts:                 deliverMaxAttempts,
-			CompletedJobRetentionPeriod: completedJobRetention,
+			CompletedJobRetentionPeriod: riverRetention(cfg.Retention.CompletedJobs),
+			DiscardedJobRetentionPeriod: riverRetention(cfg.Retention.DiscardedJobs),
+			CancelledJobRetentionPeriod: riverRetention(cfg.Retention.DiscardedJobs),
 			Middleware:                  []rivertype.Middleware{working},
 		}
 		workers := river.NewWorkers()
@@ -333,6 +343,9 @@ func (r *Relay) Run(ctx context.Context) error {
 	}
 	if r.fanout != nil {
 		g.Go(func() error { return r.fanout.Run(gctx) })
+	}
+	if r.cfg.Fanout || r.cfg.Work {
+		g.Go(func() error { return r.retention.run(gctx) })
 	}
 	return g.Wait()
 }

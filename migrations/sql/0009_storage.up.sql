@@ -28,3 +28,6 @@ ALTER TABLE delivery_attempts ADD COLUMN payload_id bigint;
 -- enter this index.
 CREATE INDEX delivery_attempts_inline_excerpts_idx ON delivery_attempts (attempted_at)
     WHERE payload_id IS NULL AND (response_body <> '' OR request_headers <> '{}' OR response_headers <> '{}');
+
+-- Retention deletes idempotency keys oldest first.
+CREATE INDEX idempotency_keys_created_idx ON idempotency_keys (created_at);
