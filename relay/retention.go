@@ -181,7 +181,7 @@ const (
 			< now() - make_interval(secs => $1)
 		LIMIT $2)`
 
-	payloadHeadSQL = `SELECT id, recorded_at < $1 FROM attempt_payloads ORDER BY id LIMIT $2`
+	payloadHeadSQL    = `SELECT id, recorded_at < $1 FROM attempt_payloads ORDER BY id LIMIT $2`
 	deletePayloadsSQL = `DELETE FROM attempt_payloads WHERE id <= $1`
 	// inlineExcerptsSQL finds attempts recorded before payload rows
 	// existed that still hold excerpts (delivery_attempts_inline_excerpts_idx).

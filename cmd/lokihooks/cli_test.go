@@ -55,7 +55,8 @@ func TestCLI_Help(t *testing.T) {
 			envDatabaseURL, envAddr, envAPIKeys, envAllowHTTP, envAllowedNetworks, envShutdownTimeout,
 			envLogLevel, envWorkers, envPollInterval, envRescueAfter, envProjectionLag, envSecretsKey,
 			envAPIKey, envNoColor, envSecretsPrevious, envWorkerID, envHeartbeat, envBreaker, envBreakerCoolDown,
-			envDeactivateAfter,
+			envDeactivateAfter, envRetentionInterval, envRetentionBatch, envRetentionOutbox, envRetentionCompletedJobs,
+			envRetentionDiscardedJobs, envRetentionIdempotencyKeys, envRetentionRateWindows, envRetentionAttemptExcerpts,
 		} {
 			require.Contains(t, out, name)
 		}

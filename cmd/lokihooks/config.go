@@ -11,6 +11,7 @@ import (
 
 	"github.com/loki-interceptor/lokihooks/httpapi"
 	"github.com/loki-interceptor/lokihooks/internal/secretbox"
+	"github.com/loki-interceptor/lokihooks/relay"
 )
 
 // Environment variables. These names are a contract: other tools set them.
@@ -37,6 +38,17 @@ const (
 	envBreaker         = "LOKIHOOKS_BREAKER"
 	envBreakerCoolDown = "LOKIHOOKS_BREAKER_COOLDOWN"
 	envDeactivateAfter = "LOKIHOOKS_DEACTIVATE_AFTER"
+
+	// Retention (relay.RetentionConfig): how long what lokihooks deletes
+	// by itself is kept; 0 keeps it forever.
+	envRetentionInterval        = "LOKIHOOKS_RETENTION_INTERVAL"
+	envRetentionBatch           = "LOKIHOOKS_RETENTION_BATCH"
+	envRetentionOutbox          = "LOKIHOOKS_RETENTION_OUTBOX"
+	envRetentionCompletedJobs   = "LOKIHOOKS_RETENTION_COMPLETED_JOBS"
+	envRetentionDiscardedJobs   = "LOKIHOOKS_RETENTION_DISCARDED_JOBS"
+	envRetentionIdempotencyKeys = "LOKIHOOKS_RETENTION_IDEMPOTENCY_KEYS"
+	envRetentionRateWindows     = "LOKIHOOKS_RETENTION_RATE_WINDOWS"
+	envRetentionAttemptExcerpts = "LOKIHOOKS_RETENTION_ATTEMPT_EXCERPTS"
 
 	// Read by the developer tools, not by the server.
 	envAPIKey  = "LOKIHOOKS_API_KEY" // default of loadtest --api-key
@@ -97,6 +109,9 @@ type config struct {
 	// DeactivateAfter deactivates a destination failing without a success
 	// for this long (0: the default, 120h; negative: never).
 	DeactivateAfter time.Duration
+	// Retention is how long each kind of row lokihooks deletes by itself
+	// is kept (zero: relay's default; negative: forever).
+	Retention relay.RetentionConfig
 }
 
 // String never shows secrets.
@@ -220,12 +235,37 @@ func loadConfigFor(getenv func(string) string, needKeys, needSecrets bool) (conf
 	} else {
 		parseDuration(getenv, envDeactivateAfter, &c.DeactivateAfter, time.Minute, &errs)
 	}
+	parseRetention(getenv, &c.Retention, &errs)
 	switch c.LogLevel {
 	case "", "debug", "info", "warn", "error":
 	default:
 		errs = append(errs, fmt.Errorf("%s must be debug, info, warn or error, got %q", envLogLevel, c.LogLevel))
 	}
 	return c, errors.Join(errs...)
+}
+
+// parseRetention reads the retention settings: durations, where 0 (or
+// "off") keeps that kind forever.
+func parseRetention(getenv func(string) string, r *relay.RetentionConfig, errs *[]error) {
+	parseDuration(getenv, envRetentionInterval, &r.Interval, time.Second, errs)
+	if v := getenv(envRetentionBatch); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100_000 {
+			*errs = append(*errs, fmt.Errorf("%s must be a number from 1 to 100000, got %q", envRetentionBatch, v))
+		}
+		r.BatchSize = n
+	}
+	for name, dst := range map[string]*time.Duration{
+		envRetentionOutbox: &r.Outbox, envRetentionCompletedJobs: &r.CompletedJobs, envRetentionDiscardedJobs: &r.DiscardedJobs,
+		envRetentionIdempotencyKeys: &r.IdempotencyKeys, envRetentionRateWindows: &r.RateWindows,
+		envRetentionAttemptExcerpts: &r.AttemptExcerpts,
+	} {
+		if v := getenv(name); v == "0" || v == "off" {
+			*dst = -1
+		} else {
+			parseDuration(getenv, name, dst, time.Second, errs)
+		}
+	}
 }
 
 // configError presents loadConfig's problems, one per line, and where to

@@ -190,6 +190,7 @@ func build(pool *pgxpool.Pool, cfg config, roles []string, logger *slog.Logger) 
 			Disabled: cfg.BreakerDisabled, Policy: domain.BreakerPolicy{CoolDown: cfg.BreakerCoolDown},
 			DeactivateAfter: cfg.DeactivateAfter,
 		},
+		Retention: cfg.Retention,
 	})
 	if err != nil {
 		return nil, err
