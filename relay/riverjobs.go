@@ -19,6 +19,12 @@ package relay
 //     RescueAfter, and cannot tell a dead process from a slow delivery.
 //   - wakeProbe makes one parked delivery of a destination available as
 //     the probe of its half-open circuit breaker.
+//
+// River's GIN indexes on args and metadata are dropped (migrations.Up): a
+// delivery job's row is written twice (inserted, then fetched) and each
+// time they took more WAL than the row itself. Every lookup here goes by
+// kind 'deliver' and destination, through river_job_deliver_destination_idx;
+// River itself queries neither column by containment.
 
 import (
 	"cmp"
@@ -96,17 +102,19 @@ func wakeParked(ctx context.Context, pool *pgxpool.Pool, id domain.DestinationID
 // batch of them. Claiming sets them running as River's own fetch does
 // (attempt, attempted_at, attempted_by), so that a process that dies with
 // a claimed batch leaves jobs River's rescuer recognises as stuck and runs
-// again. Lookups by destination use River's GIN index on args.
+// again. Lookups by destination use river_job_deliver_destination_idx,
+// which lokihooks creates (migrations.Up) in place of River's GIN indexes
+// on args and metadata.
 
 // batchParkedOutput is the output a deliver job records when it parks for
 // a batch; only jobs carrying it are claimed.
 const batchParkedOutput = "batch_parked"
 
-// parkedFilter selects the parked jobs of destination $1 (a JSON object
-// {"destination_id": …}) that may be claimed: parked, woken early (short
+// parkedFilter selects the parked jobs of destination $1 that may be
+// claimed: parked, woken early (short
 // snoozes are available with a future scheduled_at), or rescued after a
 // crash mid-batch.
-const parkedFilter = `kind = 'deliver' AND args @> $1::jsonb
+const parkedFilter = `kind = 'deliver' AND args->>'destination_id' = $1
 	AND state IN ('available', 'scheduled', 'retryable')
 	AND metadata @> '{"output": "` + batchParkedOutput + `"}'`
 
@@ -114,7 +122,7 @@ const parkedFilter = `kind = 'deliver' AND args @> $1::jsonb
 // run outside a live batch (about to park, most likely): not claimed by a
 // flush job, or claimed by one that is no longer running (it died; River
 // rescues the job).
-const runningUnclaimedFilter = `kind = 'deliver' AND args @> $1::jsonb AND state = 'running'
+const runningUnclaimedFilter = `kind = 'deliver' AND args->>'destination_id' = $1 AND state = 'running'
 	AND NOT EXISTS (SELECT 1 FROM river_job f
 		WHERE f.id = (river_job.metadata->>'batch')::bigint AND f.state = 'running')`
 
@@ -145,11 +153,9 @@ const (
 		WHERE id = $1 AND state IN ('scheduled', 'retryable') AND scheduled_at > $2`
 )
 
-// destinationArgs is the args filter of a destination's jobs.
-func destinationArgs(id domain.DestinationID) string {
-	b, _ := json.Marshal(map[string]string{"destination_id": string(id)}) // a map of strings always encodes
-	return string(b)
-}
+// destinationArgs is the parameter that selects a destination's deliver
+// jobs (args->>'destination_id' = $1, on river_job_deliver_destination_idx).
+func destinationArgs(id domain.DestinationID) string { return string(id) }
 
 // countWaiting counts the deliveries of a destination that wait for a
 // batch besides job self: parked, or running outside a batch (about to
@@ -380,14 +386,14 @@ type dbExecutor interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
-// wakeProbeSQL makes the oldest parked deliver job of destination $1 (a
-// JSON object {"destination_id": …}) available, marked as the probe of its
+// wakeProbeSQL makes the oldest parked deliver job of destination $1
+// available, marked as the probe of its
 // breaker. Parked jobs are snoozed: state scheduled with a snooze count.
 const wakeProbeSQL = `UPDATE river_job SET state = 'available', scheduled_at = now(),
 		metadata = metadata || jsonb_build_object('` + probeMetadataKey + `', true)
 	WHERE id = (
 		SELECT id FROM river_job
-		WHERE state = 'scheduled' AND kind = 'deliver' AND args @> $1::jsonb AND metadata ? 'snoozes'
+		WHERE state = 'scheduled' AND kind = 'deliver' AND args->>'destination_id' = $1 AND metadata ? 'snoozes'
 		ORDER BY id LIMIT 1
 		FOR UPDATE SKIP LOCKED)
 	RETURNING id`
@@ -406,10 +412,10 @@ func wakeProbe(ctx context.Context, pool *pgxpool.Pool, id domain.DestinationID)
 	return true, nil
 }
 
-// runningDeliveriesSQL reports whether a deliver job of destination $1 (a
-// JSON object {"destination_id": …}) is running.
+// runningDeliveriesSQL reports whether a deliver job of destination $1 is
+// running.
 const runningDeliveriesSQL = `SELECT EXISTS (SELECT 1 FROM river_job
-	WHERE state = 'running' AND kind = 'deliver' AND args @> $1::jsonb)`
+	WHERE state = 'running' AND kind = 'deliver' AND args->>'destination_id' = $1)`
 
 // runningDeliveries reports whether a delivery of a destination is running.
 func runningDeliveries(ctx context.Context, pool *pgxpool.Pool, id domain.DestinationID) (bool, error) {
