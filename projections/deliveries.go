@@ -782,3 +782,34 @@ func utcPtr(t *time.Time) *time.Time {
 	u := t.UTC()
 	return &u
 }
+
+// Settled wraps the log reader of the deliveries projection so that it
+// applies an event only once it is settle old (by the database clock): the
+// events read stop before the first younger one, so the checkpoint never
+// passes an event left for later. A delivery attempted within settle of
+// being scheduled then reaches the projection in one batch, and its row is
+// written once, already final (folded), instead of inserted as pending and
+// updated with every index entry written again. The read model lags by
+// settle more; settle <= 0 returns read itself.
+func Settled(read ReadFunc, settle time.Duration) ReadFunc {
+	if settle <= 0 {
+		return read
+	}
+	return func(ctx context.Context, tx pgx.Tx, after domain.LogPosition, limit int) ([]domain.Recorded, error) {
+		events, err := read(ctx, tx, after, limit)
+		if err != nil || len(events) == 0 {
+			return events, err
+		}
+		var now time.Time
+		if err := tx.QueryRow(ctx, `SELECT statement_timestamp()`).Scan(&now); err != nil {
+			return nil, fmt.Errorf("read the clock: %w", err)
+		}
+		cutoff := now.Add(-settle)
+		for i, r := range events {
+			if r.RecordedAt.After(cutoff) {
+				return events[:i], nil
+			}
+		}
+		return events, nil
+	}
+}

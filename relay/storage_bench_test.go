@@ -72,6 +72,10 @@ func BenchmarkStoragePerDelivery(b *testing.B) {
 	}
 }
 
+// storageSettle is the deliveries projection's settle time, as
+// LOKIHOOKS_PROJECTION_SETTLE's default.
+const storageSettle = time.Second
+
 // storageData is the data of each published event: a typical
 // validation.completed.
 const storageData = `{"source_id":"val_123","document_id":"doc_456","validation_status":"pass","gates_passed":8,` +
@@ -155,7 +159,8 @@ func startPipeline(b *testing.B, setup *pgxpool.Pool, schema, appName string) *p
 		return eventstore.ReadLog(ctx, tx, after, limit)
 	}
 	deliveries, err := projections.NewRunner(pool, projections.RunnerConfig{
-		Name: "deliveries", Projector: projections.Deliveries{}, Read: read, PollInterval: 250 * time.Millisecond,
+		Name: "deliveries", Projector: projections.Deliveries{}, Read: projections.Settled(read, storageSettle),
+		PollInterval: 250 * time.Millisecond,
 	})
 	require.NoError(b, err)
 	analytics, err := projections.NewRunner(pool, projections.RunnerConfig{

@@ -56,7 +56,7 @@ func TestCLI_Help(t *testing.T) {
 			envLogLevel, envWorkers, envPollInterval, envRescueAfter, envProjectionLag, envSecretsKey,
 			envAPIKey, envNoColor, envSecretsPrevious, envWorkerID, envHeartbeat, envBreaker, envBreakerCoolDown,
 			envDeactivateAfter, envRetentionInterval, envRetentionBatch, envRetentionOutbox, envRetentionCompletedJobs,
-			envRetentionDiscardedJobs, envRetentionIdempotencyKeys, envRetentionRateWindows, envRetentionAttemptExcerpts,
+			envRetentionDiscardedJobs, envRetentionIdempotencyKeys, envRetentionRateWindows, envRetentionAttemptExcerpts, envProjectionSettle,
 		} {
 			require.Contains(t, out, name)
 		}

@@ -16,28 +16,29 @@ import (
 
 // Environment variables. These names are a contract: other tools set them.
 const (
-	envDatabaseURL     = "DATABASE_URL"
-	envAddr            = "LOKIHOOKS_ADDR"
-	envAPIKeys         = "LOKIHOOKS_API_KEYS"
-	envAllowHTTP       = "LOKIHOOKS_ALLOW_HTTP"
-	envAllowedNetworks = "LOKIHOOKS_ALLOWED_NETWORKS"
-	envShutdownTimeout = "LOKIHOOKS_SHUTDOWN_TIMEOUT"
-	envLogLevel        = "LOKIHOOKS_LOG_LEVEL"
-	envWorkers         = "LOKIHOOKS_WORKERS"
-	envPollInterval    = "LOKIHOOKS_POLL_INTERVAL"
-	envRescueAfter     = "LOKIHOOKS_RESCUE_AFTER"
-	envProjectionLag   = "LOKIHOOKS_PROJECTION_INTERVAL"
-	envSecretsKey      = "LOKIHOOKS_SECRETS_KEY"
-	envAPIRateLimit    = "LOKIHOOKS_API_RATE_LIMIT"
-	envAPIRateBurst    = "LOKIHOOKS_API_RATE_BURST"
-	envMaxConns        = "LOKIHOOKS_MAX_CONNS"
-	envMaxClientConns  = "LOKIHOOKS_MAX_CLIENT_CONNS"
-	envSecretsPrevious = "LOKIHOOKS_SECRETS_KEY_PREVIOUS"
-	envWorkerID        = "LOKIHOOKS_WORKER_ID"
-	envHeartbeat       = "LOKIHOOKS_HEARTBEAT_INTERVAL"
-	envBreaker         = "LOKIHOOKS_BREAKER"
-	envBreakerCoolDown = "LOKIHOOKS_BREAKER_COOLDOWN"
-	envDeactivateAfter = "LOKIHOOKS_DEACTIVATE_AFTER"
+	envDatabaseURL      = "DATABASE_URL"
+	envAddr             = "LOKIHOOKS_ADDR"
+	envAPIKeys          = "LOKIHOOKS_API_KEYS"
+	envAllowHTTP        = "LOKIHOOKS_ALLOW_HTTP"
+	envAllowedNetworks  = "LOKIHOOKS_ALLOWED_NETWORKS"
+	envShutdownTimeout  = "LOKIHOOKS_SHUTDOWN_TIMEOUT"
+	envLogLevel         = "LOKIHOOKS_LOG_LEVEL"
+	envWorkers          = "LOKIHOOKS_WORKERS"
+	envPollInterval     = "LOKIHOOKS_POLL_INTERVAL"
+	envRescueAfter      = "LOKIHOOKS_RESCUE_AFTER"
+	envProjectionLag    = "LOKIHOOKS_PROJECTION_INTERVAL"
+	envProjectionSettle = "LOKIHOOKS_PROJECTION_SETTLE"
+	envSecretsKey       = "LOKIHOOKS_SECRETS_KEY"
+	envAPIRateLimit     = "LOKIHOOKS_API_RATE_LIMIT"
+	envAPIRateBurst     = "LOKIHOOKS_API_RATE_BURST"
+	envMaxConns         = "LOKIHOOKS_MAX_CONNS"
+	envMaxClientConns   = "LOKIHOOKS_MAX_CLIENT_CONNS"
+	envSecretsPrevious  = "LOKIHOOKS_SECRETS_KEY_PREVIOUS"
+	envWorkerID         = "LOKIHOOKS_WORKER_ID"
+	envHeartbeat        = "LOKIHOOKS_HEARTBEAT_INTERVAL"
+	envBreaker          = "LOKIHOOKS_BREAKER"
+	envBreakerCoolDown  = "LOKIHOOKS_BREAKER_COOLDOWN"
+	envDeactivateAfter  = "LOKIHOOKS_DEACTIVATE_AFTER"
 
 	// Retention (relay.RetentionConfig): how long what lokihooks deletes
 	// by itself is kept; 0 keeps it forever.
@@ -54,15 +55,16 @@ const (
 	envAPIKey  = "LOKIHOOKS_API_KEY" // default of loadtest --api-key
 	envNoColor = "NO_COLOR"          // any value turns colour off (no-color.org)
 
-	defaultDatabaseURL     = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-	defaultAddr            = "127.0.0.1:8080"
-	defaultShutdownTimeout = 30 * time.Second
-	defaultWorkers         = 500
-	defaultPollInterval    = 20 * time.Millisecond
-	defaultProjectionLag   = 250 * time.Millisecond
-	minAPIKeyLength        = 16
-	maxConnsLimit          = 1 << 20
-	maxWorkerIDLength      = 90
+	defaultDatabaseURL      = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+	defaultAddr             = "127.0.0.1:8080"
+	defaultShutdownTimeout  = 30 * time.Second
+	defaultWorkers          = 500
+	defaultPollInterval     = 20 * time.Millisecond
+	defaultProjectionLag    = 250 * time.Millisecond
+	defaultProjectionSettle = time.Second
+	minAPIKeyLength         = 16
+	maxConnsLimit           = 1 << 20
+	maxWorkerIDLength       = 90
 	// workerIDSuffix follows the host name in the default worker id.
 	workerIDSuffix = "-worker"
 )
@@ -82,6 +84,10 @@ type config struct {
 	// ProjectionInterval is how long the deliveries projection waits once
 	// caught up: the read model's lag, traded for fewer, larger writes.
 	ProjectionInterval time.Duration
+	// ProjectionSettle is how old an event must be before the deliveries
+	// projection applies it (0: at once), so that a delivery attempted
+	// within it is written once.
+	ProjectionSettle time.Duration
 	// Secrets encrypts signing secrets and integration credentials at rest
 	// (LOKIHOOKS_SECRETS_KEY); it also opens what the previous keys sealed
 	// (LOKIHOOKS_SECRETS_KEY_PREVIOUS).
@@ -135,6 +141,7 @@ func loadConfigFor(getenv func(string) string, needKeys, needSecrets bool) (conf
 		DatabaseURL: getenv(envDatabaseURL), Addr: getenv(envAddr), LogLevel: getenv(envLogLevel),
 		ShutdownTimeout: defaultShutdownTimeout, Workers: defaultWorkers, PollInterval: defaultPollInterval,
 		ProjectionInterval: defaultProjectionLag,
+		ProjectionSettle:   defaultProjectionSettle,
 		APIRateLimit:       httpapi.DefaultRateLimitPerSecond, APIRateBurst: httpapi.DefaultRateLimitBurst,
 		MaxConns: httpapi.DefaultMaxConns, MaxClientConns: httpapi.DefaultMaxConnsPerClient,
 	}
@@ -182,6 +189,11 @@ func loadConfigFor(getenv func(string) string, needKeys, needSecrets bool) (conf
 	parseDuration(getenv, envPollInterval, &c.PollInterval, time.Millisecond, &errs)
 	parseDuration(getenv, envRescueAfter, &c.RescueAfter, time.Second, &errs)
 	parseDuration(getenv, envProjectionLag, &c.ProjectionInterval, time.Millisecond, &errs)
+	if v := getenv(envProjectionSettle); v == "0" || v == "off" {
+		c.ProjectionSettle = 0
+	} else {
+		parseDuration(getenv, envProjectionSettle, &c.ProjectionSettle, time.Millisecond, &errs)
+	}
 	if v := getenv(envWorkers); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 10000 {

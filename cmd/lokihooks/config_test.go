@@ -39,6 +39,7 @@ func TestLoadConfig(t *testing.T) {
 			Workers:            defaultWorkers,
 			PollInterval:       defaultPollInterval,
 			ProjectionInterval: defaultProjectionLag,
+			ProjectionSettle:   defaultProjectionSettle,
 			APIRateLimit:       1000,
 			APIRateBurst:       2000,
 			MaxConns:           10000,
@@ -84,6 +85,7 @@ func TestLoadConfig(t *testing.T) {
 			PollInterval:       250 * time.Millisecond,
 			RescueAfter:        2 * time.Minute,
 			ProjectionInterval: time.Second,
+			ProjectionSettle:   defaultProjectionSettle,
 			APIRateLimit:       12.5,
 			APIRateBurst:       40,
 			MaxConns:           0,
@@ -177,6 +179,10 @@ func TestLoadConfig(t *testing.T) {
 		c, err = loadConfig(env(nil), false)
 		require.NoError(t, err)
 		require.Zero(t, c.Retention, "unset: relay's defaults")
+		require.Equal(t, time.Second, c.ProjectionSettle)
+		c, err = loadConfig(env(map[string]string{envProjectionSettle: "0"}), false)
+		require.NoError(t, err)
+		require.Zero(t, c.ProjectionSettle)
 
 		errs := joined(t, func() error {
 			_, err := loadConfig(env(map[string]string{

@@ -47,6 +47,9 @@ Server (serve, migrate, replay, bench):
   %-28s Deactivate a destination failing without a success for this
   %-28s long. Default 120h; 0 never.
   %-28s Lag of the deliveries read model. Default %s.
+  %-28s How old an event must be before the deliveries read
+  %-28s model applies it: a delivery attempted within it is
+  %-28s written once. Default %s; 0 applies events at once.
 
 Retention (one process at a time deletes, in batches; 0 keeps forever):
 
@@ -96,6 +99,7 @@ Development settings: 'make run' sets %s, %s,
 	envBreakerCoolDown, "",
 	envDeactivateAfter, "",
 	envProjectionLag, defaultProjectionLag,
+	envProjectionSettle, "", "", defaultProjectionSettle,
 	envRetentionInterval, envRetentionBatch, envRetentionOutbox, envRetentionCompletedJobs, "",
 	envRetentionDiscardedJobs, envRetentionIdempotencyKeys, envRetentionRateWindows, envRetentionAttemptExcerpts, "",
 	envAPIRateLimit, "", httpapi.DefaultRateLimitPerSecond,
