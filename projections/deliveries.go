@@ -783,33 +783,28 @@ func utcPtr(t *time.Time) *time.Time {
 	return &u
 }
 
-// Settled wraps the log reader of the deliveries projection so that it
-// applies an event only once it is settle old (by the database clock): the
-// events read stop before the first younger one, so the checkpoint never
-// passes an event left for later. A delivery attempted within settle of
-// being scheduled then reaches the projection in one batch, and its row is
-// written once, already final (folded), instead of inserted as pending and
-// updated with every index entry written again. The read model lags by
-// settle more; settle <= 0 returns read itself.
-func Settled(read ReadFunc, settle time.Duration) ReadFunc {
-	if settle <= 0 {
-		return read
+// ProjectAhead implements LookaheadProjector: it applies events, and
+// folds in the later events, among ahead, of the deliveries that start in
+// events, so that a delivery attempted soon after it was scheduled is
+// written once, already final, instead of inserted as pending and then
+// updated (every index entry written again). The runner reads ahead again
+// next time; the deliveries folded then are at those versions already and
+// skip them.
+func (d Deliveries) ProjectAhead(ctx context.Context, tx pgx.Tx, events, ahead []domain.Recorded) error {
+	started := map[string]bool{}
+	for _, r := range events {
+		if r.Version == 1 && r.Type == domain.TypeDeliveryScheduled {
+			started[r.StreamID] = true
+		}
 	}
-	return func(ctx context.Context, tx pgx.Tx, after domain.LogPosition, limit int) ([]domain.Recorded, error) {
-		events, err := read(ctx, tx, after, limit)
-		if err != nil || len(events) == 0 {
-			return events, err
-		}
-		var now time.Time
-		if err := tx.QueryRow(ctx, `SELECT statement_timestamp()`).Scan(&now); err != nil {
-			return nil, fmt.Errorf("read the clock: %w", err)
-		}
-		cutoff := now.Add(-settle)
-		for i, r := range events {
-			if r.RecordedAt.After(cutoff) {
-				return events[:i], nil
+	all := events
+	for _, r := range ahead {
+		if started[r.StreamID] {
+			if len(all) == len(events) {
+				all = slices.Clone(events)
 			}
+			all = append(all, r)
 		}
-		return events, nil
 	}
+	return d.Project(ctx, tx, all)
 }

@@ -9,32 +9,60 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/loki-interceptor/lokihooks/domain"
+	"github.com/loki-interceptor/lokihooks/eventstore"
 	"github.com/loki-interceptor/lokihooks/internal/dbtest"
 	"github.com/loki-interceptor/lokihooks/projections"
 )
 
-// TestSettled checks that the settled reader stops before the first event
-// younger than settle, whatever comes after it, and passes everything when
-// settle is off.
-func TestSettled(t *testing.T) {
+// TestRunner_Settle checks that a settling runner applies only the events
+// older than Settle, that the deliveries projection folds into a delivery
+// it starts the attempt read ahead (one row write, already final), and
+// that the result is what a runner without Settle builds.
+func TestRunner_Settle(t *testing.T) {
 	t.Parallel()
 	pool := dbtest.Pool(t, nil)
-	var now time.Time
-	require.NoError(t, pool.QueryRow(t.Context(), `SELECT now()`).Scan(&now))
-	ago := func(d time.Duration) domain.Recorded { return domain.Recorded{RecordedAt: now.Add(-d)} }
-	log := []domain.Recorded{ago(time.Hour), ago(10 * time.Second), ago(0), ago(time.Minute)}
-	read := func(context.Context, pgx.Tx, domain.LogPosition, int) ([]domain.Recorded, error) { return log, nil }
-	got := func(settle time.Duration) int {
-		var n int
-		require.NoError(t, pgx.BeginFunc(t.Context(), pool, func(tx pgx.Tx) error {
-			events, err := projections.Settled(read, settle)(t.Context(), tx, domain.LogPosition{}, 10)
-			n = len(events)
-			return err
-		}))
-		return n
+	ctx := t.Context()
+	store := eventstore.New(pool, eventstore.Config{})
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	appendAt := func(stream string, age time.Duration, events ...domain.Event) domain.LogPosition {
+		t.Helper()
+		recs, err := store.Append(ctx, domain.Append{StreamID: stream, StreamType: domain.DeliveryStreamType, Expect: domain.ExpectAny, Events: events})
+		require.NoError(t, err)
+		for _, r := range recs {
+			_, err := pool.Exec(ctx, `UPDATE events SET recorded_at = now() - make_interval(secs => $2) WHERE position = $1`, r.Position, age.Seconds())
+			require.NoError(t, err)
+		}
+		return domain.PositionOf(recs[len(recs)-1])
 	}
-	require.Equal(t, 2, got(5*time.Second), "stops at the young third event, though the fourth is old")
-	require.Equal(t, 1, got(30*time.Second))
-	require.Equal(t, 0, got(2*time.Hour))
-	require.Equal(t, 4, got(0), "off")
+	first := appendAt("dlv_x", time.Minute, scheduled("dlv_x", "wh_1", "evt_x", domain.EventTypeSystemError, now))
+	appendAt("dlv_x", 0, delivered(1, now))
+	last := appendAt("dlv_y", 0, scheduled("dlv_y", "wh_1", "evt_y", domain.EventTypeSystemError, now))
+	read := func(ctx context.Context, tx pgx.Tx, after domain.LogPosition, limit int) ([]domain.Recorded, error) {
+		return eventstore.ReadLog(ctx, tx, after, limit)
+	}
+	runner, err := projections.NewRunner(pool, projections.RunnerConfig{
+		Name: "deliveries", Projector: projections.Deliveries{}, Read: read, Settle: 10 * time.Second,
+	})
+	require.NoError(t, err)
+	require.Equal(t, 1, drainTo(t, runner, first), "only x's scheduled event is old enough")
+	x, err := projections.GetDelivery(ctx, pool, "dlv_x")
+	require.NoError(t, err)
+	require.Equal(t, domain.DeliveryDelivered, x.Status, "its attempt, read ahead, is folded in")
+	require.Equal(t, int64(2), x.Version)
+	_, err = projections.GetDelivery(ctx, pool, "dlv_y")
+	require.ErrorIs(t, err, domain.ErrNotFound, "y waits until it settles")
+
+	_, err = pool.Exec(ctx, `UPDATE events SET recorded_at = recorded_at - interval '1 hour'`)
+	require.NoError(t, err)
+	require.Equal(t, 2, drainTo(t, runner, last))
+	settledModel := snapshot(t, pool)
+
+	plain, err := projections.NewRunner(pool, projections.RunnerConfig{
+		Name: "deliveries", Projector: projections.Deliveries{}, Read: read, Reset: projections.Deliveries{}.Reset,
+	})
+	require.NoError(t, err)
+	_, err = plain.Rebuild(ctx)
+	require.NoError(t, err)
+	drainTo(t, plain, last)
+	require.JSONEq(t, snapshot(t, pool), settledModel)
 }

@@ -199,7 +199,7 @@ func build(pool *pgxpool.Pool, cfg config, roles []string, logger *slog.Logger) 
 	integrations := app.NewIntegrations(pool, events, rl, sender, appCfg)
 	if slices.Contains(roles, roleProjector) {
 		sys.projector, err = projections.NewRunner(pool, projections.RunnerConfig{
-			Name: "deliveries", Projector: projections.Deliveries{}, Read: projections.Settled(readLog, cfg.ProjectionSettle),
+			Name: "deliveries", Projector: projections.Deliveries{}, Read: readLog, Settle: cfg.ProjectionSettle,
 			Reset: projections.Deliveries{}.Reset, PollInterval: cfg.ProjectionInterval, Logger: logger,
 		})
 		if err != nil {
