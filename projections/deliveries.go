@@ -579,14 +579,19 @@ const (
 	// The leading equality of each listing matches an index (an
 	// "x = $1 OR $1 = ''" predicate cannot drive an index in a generic,
 	// cached plan, so it is spelled out).
+	//
+	// The status indexes leave delivered rows out (most rows, and most of a
+	// delivery's writes): a listing of other statuses says so literally,
+	// so that even a generic plan may use them; delivered ones walk the
+	// destination's or the creation index.
 	byEvent             = selectDeliveries + ` WHERE event_id = $2` + deliveryFilters
-	byDestinationStatus = selectDeliveries + ` WHERE destination_id = $1 AND status = $3` + deliveryFilters
+	byDestinationStatus = selectDeliveries + ` WHERE destination_id = $1 AND status = $3 AND status <> 'delivered'` + deliveryFilters
 	byDestination       = selectDeliveries + ` WHERE destination_id = $1` + deliveryFilters
-	byStatus            = selectDeliveries + ` WHERE status = $3` + deliveryFilters
+	byStatus            = selectDeliveries + ` WHERE status = $3 AND status <> 'delivered'` + deliveryFilters
 	byNothing           = selectDeliveries + ` WHERE true` + deliveryFilters
 
 	// listRedrivable walks deliveries_destination_status_idx, oldest first.
-	listRedrivable = selectDeliveries + ` WHERE destination_id = $1 AND status = ANY($2::text[])
+	listRedrivable = selectDeliveries + ` WHERE destination_id = $1 AND status = ANY($2::text[]) AND status <> 'delivered'
 		AND ($3 = '' OR event_type = $3)
 		AND created_at >= $4 AND created_at < $5 AND (created_at, id) > ($6, $7)
 		ORDER BY created_at, id
@@ -674,11 +679,11 @@ func listDeliveriesQuery(f domain.DeliveryFilter) string {
 	switch {
 	case f.EventID != "":
 		return byEvent + page
-	case f.DestinationID != "" && f.Status != "":
+	case f.DestinationID != "" && f.Status != "" && f.Status != domain.DeliveryDelivered:
 		return byDestinationStatus + page
 	case f.DestinationID != "":
 		return byDestination + page
-	case f.Status != "":
+	case f.Status != "" && f.Status != domain.DeliveryDelivered:
 		return byStatus + page
 	default:
 		return byNothing + page
