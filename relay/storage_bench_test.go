@@ -37,11 +37,17 @@ import (
 // cost per delivery stays flat as the database grows.
 var storagePrefill = flag.Int("storage.prefill", 0, "BenchmarkStoragePerDelivery: also run on a database grown by this many deliveries")
 
+// storageRate paces the publisher: events per second, 0 for as fast as
+// one connection publishes (a backlog builds up on 2 cores then, and
+// deliveries wait longer than the projection's settle time).
+var storageRate = flag.Int("storage.rate", 200, "BenchmarkStoragePerDelivery: events published per second (0: unpaced)")
+
 // BenchmarkStoragePerDelivery measures what one delivered event writes:
 // each op publishes one event (one producer transaction, through
 // lokihooks_publish) to one webhook that answers 200 at once, and the whole
 // pipeline runs as `lokihooks serve` runs it (fan-out, workers, the
-// deliveries and analytics projections). After the loop it waits until every
+// deliveries and analytics projections), at -storage.rate events per
+// second (default 200). After the loop it waits until every
 // delivery is delivered and both projections have applied the whole log,
 // stops the pipeline and closes its connections (so every backend has
 // flushed its statistics), and reports per op:
@@ -60,8 +66,8 @@ var storagePrefill = flag.Int("storage.prefill", 0, "BenchmarkStoragePerDelivery
 // b.Log prints the per-table breakdown (rows and WAL per op, indexes and
 // TOAST counted with their table).
 //
-//	go test -run '^$' -bench StoragePerDelivery -benchtime 2000x -count 3 ./relay
-//	go test -run '^$' -bench StoragePerDelivery -benchtime 2000x ./relay -args -storage.prefill=50000
+//	go test -run '^$' -bench StoragePerDelivery -benchtime 2000x -count 3 -v ./relay
+//	go test -run '^$' -bench StoragePerDelivery -benchtime 2000x -v ./relay -args -storage.prefill=50000 -storage.rate=0
 func BenchmarkStoragePerDelivery(b *testing.B) {
 	sizes := []int{200}
 	if *storagePrefill > 0 {
@@ -107,7 +113,16 @@ func benchStorage(b *testing.B, prefill int) {
 
 	p = startPipeline(b, setupPool, schema, app)
 	n := 0
+	var pace <-chan time.Time
+	if *storageRate > 0 {
+		tick := time.NewTicker(time.Second / time.Duration(*storageRate))
+		defer tick.Stop()
+		pace = tick.C
+	}
 	for b.Loop() {
+		if pace != nil {
+			<-pace
+		}
 		var id string
 		require.NoError(b, setupPool.QueryRow(ctx, `SELECT lokihooks_publish('validation.completed', $1::jsonb)`, storageData).Scan(&id))
 		n++
