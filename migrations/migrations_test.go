@@ -178,7 +178,7 @@ func TestPublish(t *testing.T) {
 }
 
 // TestUp_RiverIndexes checks that River's GIN indexes on args and metadata
-// give way to the destination index, also after a second Up.
+// and its index on kind give way to the destination index, also after a second Up.
 func TestUp_RiverIndexes(t *testing.T) {
 	t.Parallel()
 	pool := dbtest.Pool(t, nil)
@@ -192,4 +192,5 @@ func TestUp_RiverIndexes(t *testing.T) {
 	require.Contains(t, names, "river_job_deliver_destination_idx")
 	require.NotContains(t, names, "river_job_args_index")
 	require.NotContains(t, names, "river_job_metadata_index")
+	require.NotContains(t, names, "river_job_kind")
 }

@@ -248,6 +248,7 @@ func New(pool *pgxpool.Pool, db *sql.DB, deps Deps, cfg Config) (*Relay, error) 
 			JobTimeout:                  cfg.RescueAfter,
 			RescueStuckJobsAfter:        cfg.RescueAfter + time.Second,
 			MaxAttempts:                 deliverMaxAttempts,
+			ReindexerIndexNames:         riverIndexNames,
 			CompletedJobRetentionPeriod: riverRetention(cfg.Retention.CompletedJobs),
 			DiscardedJobRetentionPeriod: riverRetention(cfg.Retention.DiscardedJobs),
 			CancelledJobRetentionPeriod: riverRetention(cfg.Retention.DiscardedJobs),

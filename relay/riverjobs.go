@@ -20,9 +20,9 @@ package relay
 //   - wakeProbe makes one parked delivery of a destination available as
 //     the probe of its half-open circuit breaker.
 //
-// River's GIN indexes on args and metadata are dropped (migrations.Up): a
-// delivery job's row is written twice (inserted, then fetched) and each
-// time they took more WAL than the row itself. Every lookup here goes by
+// River's GIN indexes on args and metadata, and its index on kind, are
+// dropped (migrations.Up): a delivery job's row is written twice (inserted,
+// then fetched) and each time they took more WAL than the row itself. Every lookup here goes by
 // kind 'deliver' and destination, through river_job_deliver_destination_idx;
 // River itself queries neither column by containment.
 
@@ -40,6 +40,14 @@ import (
 
 	"github.com/loki-interceptor/lokihooks/domain"
 )
+
+// riverIndexNames are the indexes of river_job that River's reindexer
+// rebuilds: River's own, but for those migrations.Up drops, and the
+// destination index it adds.
+var riverIndexNames = []string{
+	"river_job_pkey", "river_job_prioritized_fetching_index", "river_job_state_and_finalized_at_index",
+	"river_job_unique_idx", "river_job_deliver_destination_idx",
+}
 
 // RiverVersion is the River release the statements of this file were
 // checked against.
