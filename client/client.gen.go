@@ -1857,6 +1857,9 @@ type ReplaceIntegrationBodyRetryStrategy string
 
 // RetryDeliveriesBody defines model for RetryDeliveriesBody.
 type RetryDeliveriesBody struct {
+	// DeliveryIds Only these deliveries (at most 100). Ids of other destinations, unknown ids and deliveries that are not failed or permanent_failure are skipped; redriven counts the rest.
+	DeliveryIds *[]string `json:"delivery_ids,omitempty"`
+
 	// EventType Only deliveries of this event type
 	EventType *string `json:"event_type,omitempty"`
 

@@ -11,6 +11,7 @@ import (
 // WithAPIKey sends key as the bearer API key (Authorization: Bearer <key>)
 // on every request: one of the server's LOKIHOOKS_API_KEYS.
 func WithAPIKey(key string) ClientOption {
+	//nolint:forbidigo // the name is oapi-codegen's
 	return WithRequestEditorFn(func(_ context.Context, req *http.Request) error {
 		req.Header.Set("Authorization", "Bearer "+key)
 		return nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -58,7 +59,7 @@ func parseMail(t *testing.T, data []byte) (*mail.Message, string, []part) {
 		mr := multipart.NewReader(r, boundary)
 		for {
 			p, err := mr.NextPart() // decodes quoted-printable
-			if err == io.EOF {
+			if errors.Is(err, io.EOF) {
 				return
 			}
 			require.NoError(t, err)
@@ -297,7 +298,7 @@ func TestEmail_Failures(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			srv := newSMTPServer(t, tt.opts)
-			var roots = cert.roots
+			roots := cert.roots
 			if !tt.roots {
 				roots = nil
 			}

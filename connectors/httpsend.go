@@ -21,6 +21,34 @@ import (
 	"github.com/loki-interceptor/lokihooks/domain"
 )
 
+// HTTPConfig holds the settings every connector that posts over HTTP
+// shares (webhook, Slack, Teams, Zapier); the zero value takes the
+// defaults.
+type HTTPConfig struct {
+	// UserAgent is the User-Agent header. Default DefaultUserAgent
+	// ("lokihooks/1.0").
+	UserAgent string
+	// MaxResponseBytes is how much of a response body domain.AttemptResult
+	// keeps. Default DefaultMaxResponseBytes (16 KiB).
+	MaxResponseBytes int
+	// DefaultTimeout bounds an attempt whose request has no Timeout.
+	// Default DefaultTimeout (15s).
+	DefaultTimeout time.Duration
+}
+
+func (c HTTPConfig) withDefaults() HTTPConfig {
+	if c.UserAgent == "" {
+		c.UserAgent = DefaultUserAgent
+	}
+	if c.MaxResponseBytes <= 0 {
+		c.MaxResponseBytes = DefaultMaxResponseBytes
+	}
+	if c.DefaultTimeout <= 0 {
+		c.DefaultTimeout = DefaultTimeout
+	}
+	return c
+}
+
 // post is one outbound HTTP POST of any HTTP connector.
 type post struct {
 	url    string
@@ -63,7 +91,7 @@ func roundTrip(ctx context.Context, client *http.Client, p *post) domain.Attempt
 
 	res := domain.AttemptResult{RequestHeaders: redactHeaders(httpReq.Header, p.secretHeaders)}
 	start := time.Now()
-	resp, err := client.Do(httpReq)
+	resp, err := client.Do(httpReq) //nolint:bodyclose // readBody closes it
 	if err != nil {
 		res.Duration = time.Since(start)
 		res.Category, res.Detail = classifyError(ctx, err, p.timeout)

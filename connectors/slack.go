@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/slack-go/slack"
 
@@ -46,17 +45,10 @@ const (
 
 // SlackConfig configures NewSlack.
 type SlackConfig struct {
+	HTTPConfig
 	// BaseURL is the Slack Web API base that bot-token mode posts
 	// chat.postMessage to. Default DefaultSlackBaseURL.
 	BaseURL string
-	// UserAgent is the User-Agent header. Default DefaultUserAgent.
-	UserAgent string
-	// MaxResponseBytes is how much of a response body a result keeps.
-	// Default DefaultMaxResponseBytes (16 KiB).
-	MaxResponseBytes int
-	// DefaultTimeout bounds an attempt whose request has no Timeout.
-	// Default DefaultTimeout (15s).
-	DefaultTimeout time.Duration
 	// Logger receives the warning when a thread timestamp cannot be saved
 	// after a successful post. Default: discard.
 	Logger *slog.Logger
@@ -67,15 +59,7 @@ func (c SlackConfig) withDefaults() SlackConfig {
 		c.BaseURL = DefaultSlackBaseURL
 	}
 	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
-	if c.UserAgent == "" {
-		c.UserAgent = DefaultUserAgent
-	}
-	if c.MaxResponseBytes <= 0 {
-		c.MaxResponseBytes = DefaultMaxResponseBytes
-	}
-	if c.DefaultTimeout <= 0 {
-		c.DefaultTimeout = DefaultTimeout
-	}
+	c.HTTPConfig = c.HTTPConfig.withDefaults()
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}

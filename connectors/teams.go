@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"time"
 
 	"github.com/loki-interceptor/lokihooks/domain"
 )
@@ -31,29 +30,14 @@ var teamsTextLimits = []int{2000, 1000, 400, 150, 60}
 
 // TeamsConfig configures NewTeams.
 type TeamsConfig struct {
-	// UserAgent is the User-Agent header. Default DefaultUserAgent.
-	UserAgent string
-	// MaxResponseBytes is how much of a response body a result keeps.
-	// Default DefaultMaxResponseBytes (16 KiB).
-	MaxResponseBytes int
-	// DefaultTimeout bounds an attempt whose request has no Timeout.
-	// Default DefaultTimeout (15s).
-	DefaultTimeout time.Duration
+	HTTPConfig
 	// MaxCardBytes caps the encoded message; longer texts are truncated,
 	// and the card says so. Default DefaultTeamsMaxCardBytes (28000).
 	MaxCardBytes int
 }
 
 func (c TeamsConfig) withDefaults() TeamsConfig {
-	if c.UserAgent == "" {
-		c.UserAgent = DefaultUserAgent
-	}
-	if c.MaxResponseBytes <= 0 {
-		c.MaxResponseBytes = DefaultMaxResponseBytes
-	}
-	if c.DefaultTimeout <= 0 {
-		c.DefaultTimeout = DefaultTimeout
-	}
+	c.HTTPConfig = c.HTTPConfig.withDefaults()
 	if c.MaxCardBytes <= 0 {
 		c.MaxCardBytes = DefaultTeamsMaxCardBytes
 	}

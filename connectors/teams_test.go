@@ -77,8 +77,10 @@ func TestTeams_StylesAndLinks(t *testing.T) {
 	}{
 		{"system.error", `{"severity":"low","message":"m"}`, "warning", nil},
 		{"validation.completed", `{"document_id":"d","validation_status":"pass"}`, "good", nil},
-		{"report.generated", `{"report_id":"r","url":"https://loki.example.com/r.pdf","summary_url":"https://loki.example.com/s"}`, "good",
-			[]string{"Open summary|https://loki.example.com/s", "Open report|https://loki.example.com/r.pdf"}}, // by key
+		{
+			"report.generated", `{"report_id":"r","url":"https://loki.example.com/r.pdf","summary_url":"https://loki.example.com/s"}`, "good",
+			[]string{"Open summary|https://loki.example.com/s", "Open report|https://loki.example.com/r.pdf"},
+		}, // by key
 		{"webhook.test", `{"message":"hi","url":"javascript:alert(1)"}`, "emphasis", nil},
 	}
 	for _, tt := range tests {

@@ -50,15 +50,7 @@ const (
 
 // WebhookConfig configures NewWebhook.
 type WebhookConfig struct {
-	// UserAgent is the User-Agent header. Default DefaultUserAgent
-	// ("lokihooks/1.0").
-	UserAgent string
-	// MaxResponseBytes is how much of a response body domain.AttemptResult keeps.
-	// Default DefaultMaxResponseBytes (16 KiB).
-	MaxResponseBytes int
-	// DefaultTimeout bounds an attempt whose Request.Timeout is zero.
-	// Default DefaultTimeout (15s).
-	DefaultTimeout time.Duration
+	HTTPConfig
 	// Propagator injects the request context's trace context (traceparent)
 	// into the outbound headers. Default otel.GetTextMapPropagator(), read
 	// at send time so it follows what main installs.
@@ -66,15 +58,7 @@ type WebhookConfig struct {
 }
 
 func (c WebhookConfig) withDefaults() WebhookConfig {
-	if c.UserAgent == "" {
-		c.UserAgent = DefaultUserAgent
-	}
-	if c.MaxResponseBytes <= 0 {
-		c.MaxResponseBytes = DefaultMaxResponseBytes
-	}
-	if c.DefaultTimeout <= 0 {
-		c.DefaultTimeout = DefaultTimeout
-	}
+	c.HTTPConfig = c.HTTPConfig.withDefaults()
 	return c
 }
 
@@ -144,7 +128,7 @@ func (w *Webhook) setHeaders(ctx context.Context, h http.Header, req *domain.Att
 		if domain.IsReservedHeader(k) {
 			continue
 		}
-		h.Set(http.CanonicalHeaderKey(k), v)
+		h.Set(k, v)
 	}
 	// Contract headers go in after the custom ones so nothing can shadow
 	// them, whatever the map held.

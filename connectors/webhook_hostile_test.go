@@ -201,7 +201,7 @@ func TestWebhook_HostileReceivers(t *testing.T) {
 		_, b := setup(t, nil)
 		req := b.request()
 		req.URL = srv.URL() + "/hook"
-		wh := connectors.NewWebhook(testClient(t), connectors.WebhookConfig{MaxResponseBytes: 1024})
+		wh := connectors.NewWebhook(testClient(t), connectors.WebhookConfig{HTTPConfig: connectors.HTTPConfig{MaxResponseBytes: 1024}})
 
 		res := wh.Send(t.Context(), req)
 

@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/loki-interceptor/lokihooks/domain"
 )
@@ -29,26 +28,11 @@ const (
 
 // ZapierConfig configures NewZapier.
 type ZapierConfig struct {
-	// UserAgent is the User-Agent header. Default DefaultUserAgent.
-	UserAgent string
-	// MaxResponseBytes is how much of a response body a result keeps.
-	// Default DefaultMaxResponseBytes (16 KiB).
-	MaxResponseBytes int
-	// DefaultTimeout bounds an attempt whose request has no Timeout.
-	// Default DefaultTimeout (15s).
-	DefaultTimeout time.Duration
+	HTTPConfig
 }
 
 func (c ZapierConfig) withDefaults() ZapierConfig {
-	if c.UserAgent == "" {
-		c.UserAgent = DefaultUserAgent
-	}
-	if c.MaxResponseBytes <= 0 {
-		c.MaxResponseBytes = DefaultMaxResponseBytes
-	}
-	if c.DefaultTimeout <= 0 {
-		c.DefaultTimeout = DefaultTimeout
-	}
+	c.HTTPConfig = c.HTTPConfig.withDefaults()
 	return c
 }
 

@@ -65,11 +65,15 @@ func TestBreaker(t *testing.T) {
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	const dest = domain.DestinationID("wh_1")
 	since := now.Add(-time.Hour)
-	opened := domain.BreakerOpened{DestinationID: dest, Reason: "r", Attempts: 10, Failures: 10, FailureRate: 1,
-		WindowSeconds: 300, Opens: 1, ReopenAt: now.Add(30 * time.Second), FailingSince: &since, At: now}
+	opened := domain.BreakerOpened{
+		DestinationID: dest, Reason: "r", Attempts: 10, Failures: 10, FailureRate: 1,
+		WindowSeconds: 300, Opens: 1, ReopenAt: now.Add(30 * time.Second), FailingSince: &since, At: now,
+	}
 	halfOpened := domain.BreakerHalfOpened{DestinationID: dest, Reason: "cool-down ended; probing with one delivery", At: now.Add(time.Minute)}
-	tripping := domain.BreakerStats{Attempts: 20, Failures: 17, Window: 5 * time.Minute,
-		LastFailure: "http_5xx: HTTP 503 Service Unavailable", FailingSince: &since}
+	tripping := domain.BreakerStats{
+		Attempts: 20, Failures: 17, Window: 5 * time.Minute,
+		LastFailure: "http_5xx: HTTP 503 Service Unavailable", FailingSince: &since,
+	}
 
 	breaker := func(t *testing.T, given ...domain.Event) *domain.Breaker {
 		t.Helper()

@@ -206,8 +206,10 @@ func collectViolations(e *jsonschema.ValidationError, out *[]violation) {
 		return
 	case *kind.DependentRequired:
 		for _, m := range k.Missing {
-			*out = append(*out, violation{location: childLocation(e.InstanceLocation, m),
-				message: fmt.Sprintf("is required when %q is present", k.Prop), required: true})
+			*out = append(*out, violation{
+				location: childLocation(e.InstanceLocation, m),
+				message:  fmt.Sprintf("is required when %q is present", k.Prop), required: true,
+			})
 		}
 		return
 	case *kind.AdditionalProperties:

@@ -168,8 +168,10 @@ func TestDeliveryEvents_RoundTrip(t *testing.T) {
 	next := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
 	for _, e := range []domain.Event{
 		domain.DeliveryScheduled{DeliveryID: "dlv_1", DestinationID: "int_1", Kind: domain.KindSlack, EventID: "evt_1", Type: "system.error", At: next},
-		domain.DeliveryAttempted{Attempt: 2, StatusCode: 500, RequestHeaders: map[string]string{"A": "b"}, DurationMS: 1.5,
-			ErrorCategory: domain.ErrorCategoryHTTP5xx, Status: domain.DeliveryRetrying, NextAttemptAt: &next, At: next},
+		domain.DeliveryAttempted{
+			Attempt: 2, StatusCode: 500, RequestHeaders: map[string]string{"A": "b"}, DurationMS: 1.5,
+			ErrorCategory: domain.ErrorCategoryHTTP5xx, Status: domain.DeliveryRetrying, NextAttemptAt: &next, At: next,
+		},
 		domain.DeliveryCancelled{Reason: "webhook is deleted", At: next},
 		domain.DeliveryRedriven{At: next},
 	} {

@@ -107,7 +107,7 @@ func (s IntegrationSpec) Validate(credentials json.RawMessage, validate Integrat
 			}
 		}
 	}
-	s.DeliverySettings.validate(v)
+	s.validate(v)
 	if !isJSONObject(s.Config) {
 		v.add("config", "must be a JSON object")
 	} else if len(s.Config) > MaxIntegrationSettingsBytes {

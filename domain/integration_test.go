@@ -117,16 +117,36 @@ func TestIntegration_Commands(t *testing.T) {
 		then  []domain.Event
 		err   error
 	}{
-		{"PauseActive", []domain.Event{integrationCreated()}, func(i *domain.Integration) ([]domain.Event, error) { return i.Pause(testNow) },
-			[]domain.Event{domain.IntegrationPaused{At: testNow}}, nil},
-		{"PausePausedIsNoop", []domain.Event{integrationCreated(), paused}, func(i *domain.Integration) ([]domain.Event, error) { return i.Pause(testNow) },
-			nil, nil},
-		{"ResumeInactive", []domain.Event{integrationCreated(), deactivated}, func(i *domain.Integration) ([]domain.Event, error) { return i.Resume(testNow) },
-			[]domain.Event{domain.IntegrationResumed{At: testNow}}, nil},
-		{"ResumeDeleted", []domain.Event{integrationCreated(), deletedEv}, func(i *domain.Integration) ([]domain.Event, error) { return i.Resume(testNow) },
-			nil, domain.ErrNotFound},
-		{"ResumeNeverCreated", nil, func(i *domain.Integration) ([]domain.Event, error) { return i.Resume(testNow) },
-			nil, domain.ErrNotFound},
+		{
+			"PauseActive",
+			[]domain.Event{integrationCreated()},
+			func(i *domain.Integration) ([]domain.Event, error) { return i.Pause(testNow) },
+			[]domain.Event{domain.IntegrationPaused{At: testNow}},
+			nil,
+		},
+		{
+			"PausePausedIsNoop",
+			[]domain.Event{integrationCreated(), paused},
+			func(i *domain.Integration) ([]domain.Event, error) { return i.Pause(testNow) },
+			nil, nil,
+		},
+		{
+			"ResumeInactive",
+			[]domain.Event{integrationCreated(), deactivated},
+			func(i *domain.Integration) ([]domain.Event, error) { return i.Resume(testNow) },
+			[]domain.Event{domain.IntegrationResumed{At: testNow}},
+			nil,
+		},
+		{
+			"ResumeDeleted",
+			[]domain.Event{integrationCreated(), deletedEv},
+			func(i *domain.Integration) ([]domain.Event, error) { return i.Resume(testNow) },
+			nil, domain.ErrNotFound,
+		},
+		{
+			"ResumeNeverCreated", nil, func(i *domain.Integration) ([]domain.Event, error) { return i.Resume(testNow) },
+			nil, domain.ErrNotFound,
+		},
 		{"Subscribe", []domain.Event{integrationCreated()}, func(i *domain.Integration) ([]domain.Event, error) {
 			return i.Subscribe(domain.EventTypeValidationFailed, testNow)
 		}, []domain.Event{domain.IntegrationSubscribed{Subscribed: domain.EventTypeValidationFailed, At: testNow}}, nil},
@@ -229,10 +249,14 @@ func TestIntegration_ApplyAndDestination(t *testing.T) {
 func TestDecodeEvent_IntegrationEvents(t *testing.T) {
 	t.Parallel()
 	for _, e := range []domain.Event{
-		integrationCreated(), domain.IntegrationUpdated{Spec: slackSpec(), At: at(1)},
-		domain.IntegrationSubscribed{Subscribed: "*", At: at(1)}, domain.IntegrationUnsubscribed{Unsubscribed: "*", At: at(1)},
-		domain.IntegrationPaused{At: at(1)}, domain.IntegrationResumed{At: at(1)},
-		domain.IntegrationDeactivated{Reason: "x", At: at(1)}, domain.IntegrationDeleted{At: at(1)},
+		integrationCreated(),
+		domain.IntegrationUpdated{Spec: slackSpec(), At: at(1)},
+		domain.IntegrationSubscribed{Subscribed: "*", At: at(1)},
+		domain.IntegrationUnsubscribed{Unsubscribed: "*", At: at(1)},
+		domain.IntegrationPaused{At: at(1)},
+		domain.IntegrationResumed{At: at(1)},
+		domain.IntegrationDeactivated{Reason: "x", At: at(1)},
+		domain.IntegrationDeleted{At: at(1)},
 	} {
 		data, err := json.Marshal(e)
 		require.NoError(t, err)

@@ -286,8 +286,7 @@ func isToken(s string) bool {
 		return false
 	}
 	for _, r := range s {
-		if r > 127 || !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' ||
-			strings.ContainsRune("!#$%&'*+-.^_`|~", r)) {
+		if r > 127 || ((r < 'a' || r > 'z') && (r < 'A' || r > 'Z') && (r < '0' || r > '9') && !strings.ContainsRune("!#$%&'*+-.^_`|~", r)) {
 			return false
 		}
 	}

@@ -737,7 +737,8 @@ func TestCreateWebhook_GeneratesSecret(t *testing.T) {
 		return e.Secret
 	}
 
-	require.NotEqual(t, create(t), create(t), "each webhook gets its own secret")
+	first, second := create(t), create(t)
+	require.NotEqual(t, first, second, "each webhook gets its own secret")
 }
 
 // TestCreateWebhook_SecretProblem checks that CreateWebhook reports a bad

@@ -40,14 +40,18 @@ func TestReadLogLean(t *testing.T) {
 	s, b := setup(t)
 	ctx := t.Context()
 	next := b.now.Add(time.Minute)
-	_, err := s.Append(ctx, domain.Append{StreamID: "dlv_lean", StreamType: domain.DeliveryStreamType, Metadata: map[string]string{"k": "v"},
+	_, err := s.Append(ctx, domain.Append{
+		StreamID: "dlv_lean", StreamType: domain.DeliveryStreamType, Metadata: map[string]string{"k": "v"},
 		Events: []domain.Event{
 			domain.DeliveryScheduled{DeliveryID: "dlv_lean", DestinationID: "wh_lean", Kind: domain.KindWebhook, EventID: "evt_1", Type: "system.error", At: b.now},
-			domain.DeliveryAttempted{Attempt: 1, RequestHeaders: map[string]string{"A": "b"}, StatusCode: 503,
+			domain.DeliveryAttempted{
+				Attempt: 1, RequestHeaders: map[string]string{"A": "b"}, StatusCode: 503,
 				ResponseHeaders: map[string]string{"C": "d"}, ResponseBody: "busy", DurationMS: 1.5,
 				ErrorCategory: domain.ErrorCategoryHTTP5xx, ErrorDetail: "HTTP 503", Status: domain.DeliveryRetrying,
-				NextAttemptAt: &next, At: b.now},
-		}})
+				NextAttemptAt: &next, At: b.now,
+			},
+		},
+	})
 	require.NoError(t, err)
 	var full, lean []domain.Recorded
 	require.Eventually(t, func() bool {

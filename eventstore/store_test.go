@@ -174,19 +174,29 @@ func TestStore_Execute(t *testing.T) {
 // readAll polls the log until want events arrived or the deadline passes.
 func readAll(t *testing.T, q eventstore.Querier, want int) []domain.Recorded {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	got, err := readLogUntil(t.Context(), q, want)
+	require.NoError(t, err)
+	return got
+}
+
+// readLogUntil reads the log from the start until it has want records;
+// it is safe to call from any goroutine.
+func readLogUntil(ctx context.Context, q eventstore.Querier, want int) ([]domain.Recorded, error) {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	var got []domain.Recorded
 	after := domain.LogPosition{}
 	for len(got) < want {
 		recs, err := eventstore.ReadLog(ctx, q, after, 100)
-		require.NoError(t, err, "read log (got %d of %d)", len(got), want)
+		if err != nil {
+			return got, fmt.Errorf("read log (got %d of %d): %w", len(got), want, err)
+		}
 		if len(recs) > 0 {
 			after = domain.PositionOf(recs[len(recs)-1])
 			got = append(got, recs...)
 		}
 	}
-	return got
+	return got, nil
 }
 
 func TestStore_ReadLog(t *testing.T) {
@@ -220,10 +230,11 @@ func TestStore_ReadLog(t *testing.T) {
 		const writers, perWriter = 8, 40
 		var g errgroup.Group
 		var seen []domain.Recorded
+		var readErr error
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			seen = readAll(t, b.pool, writers*perWriter)
+			seen, readErr = readLogUntil(t.Context(), b.pool, writers*perWriter)
 		}()
 		for w := range writers {
 			g.Go(func() error {
@@ -243,6 +254,7 @@ func TestStore_ReadLog(t *testing.T) {
 		}
 		require.NoError(t, g.Wait())
 		<-done
+		require.NoError(t, readErr)
 		require.Len(t, seen, writers*perWriter)
 		ids := map[string]bool{}
 		for i, r := range seen {
@@ -284,8 +296,10 @@ func TestStore_AppendMany(t *testing.T) {
 			t.Helper()
 			var streams []domain.Append
 			for _, id := range ids {
-				streams = append(streams, domain.Append{StreamID: id, StreamType: "delivery", Expect: domain.ExpectNew,
-					Events: []domain.Event{domain.DeliveryRedriven{At: b.now}}})
+				streams = append(streams, domain.Append{
+					StreamID: id, StreamType: "delivery", Expect: domain.ExpectNew,
+					Events: []domain.Event{domain.DeliveryRedriven{At: b.now}},
+				})
 			}
 			recs, err := store.Append(t.Context(), streams...)
 			require.NoError(t, err)
@@ -306,8 +320,10 @@ func TestStore_AppendMany(t *testing.T) {
 		t.Cleanup(func() { _ = db.Close() })
 		tx, err := db.BeginTx(t.Context(), nil)
 		require.NoError(t, err)
-		recs, err := store.AppendSQLTx(t.Context(), tx, domain.Append{StreamID: "d9", StreamType: "delivery", Expect: domain.ExpectNew,
-			Events: []domain.Event{domain.DeliveryRedriven{At: b.now}}})
+		recs, err := store.AppendSQLTx(t.Context(), tx, domain.Append{
+			StreamID: "d9", StreamType: "delivery", Expect: domain.ExpectNew,
+			Events: []domain.Event{domain.DeliveryRedriven{At: b.now}},
+		})
 		require.NoError(t, err)
 		require.Len(t, recs, 1)
 		require.NoError(t, tx.Commit())
@@ -384,17 +400,23 @@ func TestStore_VersionOrderIsLogOrder(t *testing.T) {
 	var oldXID string
 	require.NoError(t, old.QueryRow(ctx, `SELECT pg_current_xact_id()::text`).Scan(&oldXID)) // the id is taken now
 
-	_, err = store.Append(ctx, domain.Append{StreamID: "dlv_o", StreamType: "delivery", Expect: domain.ExpectAny,
-		Events: []domain.Event{domain.DeliveryRedriven{At: b.now}}})
+	_, err = store.Append(ctx, domain.Append{
+		StreamID: "dlv_o", StreamType: "delivery", Expect: domain.ExpectAny,
+		Events: []domain.Event{domain.DeliveryRedriven{At: b.now}},
+	})
 	require.NoError(t, err, "a younger transaction appends version 2")
 
-	_, err = store.AppendTx(ctx, old, domain.Append{StreamID: "dlv_o", StreamType: "delivery", Expect: domain.ExpectAny,
-		Events: []domain.Event{domain.DeliveryRedriven{At: b.now}}})
+	_, err = store.AppendTx(ctx, old, domain.Append{
+		StreamID: "dlv_o", StreamType: "delivery", Expect: domain.ExpectAny,
+		Events: []domain.Event{domain.DeliveryRedriven{At: b.now}},
+	})
 	require.ErrorIs(t, err, domain.ErrVersionConflict, "version 3 from an older transaction would precede version 2 in the log")
 	require.NoError(t, old.Rollback(ctx))
 
-	_, err = store.Append(ctx, domain.Append{StreamID: "dlv_o", StreamType: "delivery", Expect: domain.ExpectAny,
-		Events: []domain.Event{domain.DeliveryRedriven{At: b.now}}})
+	_, err = store.Append(ctx, domain.Append{
+		StreamID: "dlv_o", StreamType: "delivery", Expect: domain.ExpectAny,
+		Events: []domain.Event{domain.DeliveryRedriven{At: b.now}},
+	})
 	require.NoError(t, err, "the retry in a new transaction succeeds")
 	got := readAll(t, b.pool, 3)
 	require.Equal(t, []int64{1, 2, 3}, []int64{got[0].Version, got[1].Version, got[2].Version})

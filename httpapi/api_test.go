@@ -515,14 +515,26 @@ func TestAPI_HumaMessagesSayWhatToDo(t *testing.T) {
 		status int
 		detail string
 	}{
-		{request{method: http.MethodPost, path: webhooksPath, body: validBody(map[string]any{"max_retries": "5"})}, http.StatusUnprocessableEntity,
-			"the request is not valid: errors lists each problem and where it is"},
-		{request{method: http.MethodPost, path: webhooksPath, body: `{"name": "` + strings.Repeat("x", httpapi.MaxBodyBytes) + `"}`}, http.StatusRequestEntityTooLarge,
-			"the request body is larger than 256 KiB: send a smaller one"},
-		{request{method: http.MethodPost, path: webhooksPath, body: "<webhook/>", headers: map[string]string{"Content-Type": "application/xml"}}, http.StatusUnsupportedMediaType,
-			"the request body must be JSON: send it with Content-Type: application/json"},
-		{request{method: http.MethodPost, path: webhooksPath, body: ""}, http.StatusBadRequest,
-			"this operation needs a JSON request body"},
+		{
+			request{method: http.MethodPost, path: webhooksPath, body: validBody(map[string]any{"max_retries": "5"})},
+			http.StatusUnprocessableEntity,
+			"the request is not valid: errors lists each problem and where it is",
+		},
+		{
+			request{method: http.MethodPost, path: webhooksPath, body: `{"name": "` + strings.Repeat("x", httpapi.MaxBodyBytes) + `"}`},
+			http.StatusRequestEntityTooLarge,
+			"the request body is larger than 256 KiB: send a smaller one",
+		},
+		{
+			request{method: http.MethodPost, path: webhooksPath, body: "<webhook/>", headers: map[string]string{"Content-Type": "application/xml"}},
+			http.StatusUnsupportedMediaType,
+			"the request body must be JSON: send it with Content-Type: application/json",
+		},
+		{
+			request{method: http.MethodPost, path: webhooksPath, body: ""},
+			http.StatusBadRequest,
+			"this operation needs a JSON request body",
+		},
 	} {
 		p := requireProblem(t, b.do(t, c.req), c.status)
 		require.Equal(t, c.detail, p.Detail)

@@ -416,8 +416,10 @@ func (c *corpus) body(with withFunc, s *huma.Schema) {
 		many[fmt.Sprintf("unknown_%d", i)] = i
 	}
 	raw("many unknown fields", mustJSON(many), "")
-	for _, ct := range []string{"text/plain", "application/xml", "application/x-www-form-urlencoded",
-		"multipart/form-data; boundary=x", "application/cbor", "application/octet-stream"} {
+	for _, ct := range []string{
+		"text/plain", "application/xml", "application/x-www-form-urlencoded",
+		"multipart/form-data; boundary=x", "application/cbor", "application/octet-stream",
+	} {
 		raw("content type "+ct, []byte(`{}`), ct)
 	}
 

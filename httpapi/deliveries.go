@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -117,6 +118,34 @@ type RetryDeliveriesBody struct {
 	EventType string `json:"event_type,omitempty" maxLength:"100" doc:"Only deliveries of this event type"`
 	Since     string `json:"since,omitempty" format:"date-time" doc:"Only deliveries created at or after this time"`
 	Until     string `json:"until,omitempty" format:"date-time" doc:"Only deliveries created before this time"`
+	// DeliveryIDs picks the dead letters to redrive (a single one, or a
+	// selection on a screen); the other fields still narrow it.
+	DeliveryIDs []string `json:"delivery_ids,omitempty" maxItems:"100" doc:"Only these deliveries (at most 100). Ids of other destinations, unknown ids and deliveries that are not failed or permanent_failure are skipped; redriven counts the rest."`
+}
+
+// filter turns the body into the redrive's selection for dest.
+func (b *RetryDeliveriesBody) filter(dest domain.DestinationID) (domain.DeliveryFilter, error) {
+	f := domain.DeliveryFilter{DestinationID: dest}
+	if b == nil {
+		return f, nil
+	}
+	var err error
+	f.Status, f.EventType = domain.DeliveryStatus(b.Status), b.EventType
+	if f.Since, err = parseTime("body.since", b.Since); err != nil {
+		return f, err
+	}
+	if f.Until, err = parseTime("body.until", b.Until); err != nil {
+		return f, err
+	}
+	for i, id := range b.DeliveryIDs {
+		if !storable(id) || len(id) > 64 {
+			return f, huma.Error422UnprocessableEntity("invalid delivery id", &huma.ErrorDetail{
+				Message: "not a delivery id", Location: fmt.Sprintf("body.delivery_ids[%d]", i), Value: id,
+			})
+		}
+		f.IDs = append(f.IDs, domain.DeliveryID(id))
+	}
+	return f, nil
 }
 
 type retryDeliveriesInput struct {
@@ -258,21 +287,21 @@ func (a *API) listDeliveries(ctx context.Context, in *listDeliveriesInput) (*lis
 
 // filter turns the query into a filter for one more delivery than a page
 // holds (to know whether another page follows).
-func (in *DeliveryQuery) filter(destination domain.DestinationID) (domain.DeliveryFilter, error) {
+func (q *DeliveryQuery) filter(destination domain.DestinationID) (domain.DeliveryFilter, error) {
 	f := domain.DeliveryFilter{
-		DestinationID: destination, EventID: domain.EventID(in.EventID), Status: domain.DeliveryStatus(in.Status),
-		EventType: in.EventType, Ascending: in.ascending(), Limit: in.Limit + 1,
+		DestinationID: destination, EventID: domain.EventID(q.EventID), Status: domain.DeliveryStatus(q.Status),
+		EventType: q.EventType, Ascending: q.ascending(), Limit: q.Limit + 1,
 	}
 	var err error
-	if f.Since, err = parseTime("query.since", in.Since); err != nil {
+	if f.Since, err = parseTime("query.since", q.Since); err != nil {
 		return f, err
 	}
-	if f.Until, err = parseTime("query.until", in.Until); err != nil {
+	if f.Until, err = parseTime("query.until", q.Until); err != nil {
 		return f, err
 	}
-	if in.Cursor != "" {
-		if f.After, err = decodeDeliveryCursor(in.Cursor); err != nil {
-			return f, invalidCursor(in.Cursor)
+	if q.Cursor != "" {
+		if f.After, err = decodeDeliveryCursor(q.Cursor); err != nil {
+			return f, invalidCursor(q.Cursor)
 		}
 	}
 	return f, nil
@@ -346,15 +375,9 @@ func (a *API) retryDeliveries(ctx context.Context, in *retryDeliveriesInput) (*r
 	if err != nil {
 		return nil, err
 	}
-	f := domain.DeliveryFilter{DestinationID: domain.DestinationID(id)}
-	if b := in.Body; b != nil {
-		f.Status, f.EventType = domain.DeliveryStatus(b.Status), b.EventType
-		if f.Since, err = parseTime("body.since", b.Since); err != nil {
-			return nil, err
-		}
-		if f.Until, err = parseTime("body.until", b.Until); err != nil {
-			return nil, err
-		}
+	f, err := in.Body.filter(domain.DestinationID(id))
+	if err != nil {
+		return nil, err
 	}
 	if _, err := a.webhook(ctx, id); err != nil {
 		return nil, err

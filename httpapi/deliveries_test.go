@@ -365,6 +365,20 @@ func TestAPI_RetryWebhookDeliveries(t *testing.T) {
 		}}}, fake.seen().redrives)
 	})
 
+	t.Run("DeliveryIDs", func(t *testing.T) {
+		t.Parallel()
+		fake, b := setupPipeline(t)
+		fake.redriven = 1
+		r := b.do(t, retry("wh_1", map[string]any{"delivery_ids": []string{"dlv_1", "dlv_2"}, "status": "failed"}))
+		require.Equal(t, httpapi.RetryDeliveriesResult{Redriven: 1}, decode[httpapi.RetryDeliveriesResult](t, r, http.StatusOK))
+		require.Equal(t, []redriveCall{{"wh_1", domain.DeliveryFilter{
+			DestinationID: "wh_1", Status: domain.DeliveryFailed, IDs: []domain.DeliveryID{"dlv_1", "dlv_2"},
+		}}}, fake.seen().redrives)
+		// A hundred is the most one call takes.
+		r = b.do(t, retry("wh_1", map[string]any{"delivery_ids": manyIDs(100)}))
+		decode[httpapi.RetryDeliveriesResult](t, r, http.StatusOK)
+	})
+
 	t.Run("EmptyObject", func(t *testing.T) {
 		t.Parallel()
 		fake, b := setupPipeline(t)
@@ -392,7 +406,9 @@ func TestAPI_RetryWebhookDeliveries(t *testing.T) {
 			"NotRedrivable":  {map[string]any{"status": "delivered"}, http.StatusUnprocessableEntity, "body.status"},
 			"BadSince":       {map[string]any{"since": "yesterday"}, http.StatusUnprocessableEntity, "body.since"},
 			"BadUntil":       {map[string]any{"until": "2026-11-29"}, http.StatusUnprocessableEntity, "body.until"},
-			"DeliveryIDs":    {map[string]any{"delivery_ids": []string{"dlv_1"}}, http.StatusUnprocessableEntity, "body.delivery_ids"},
+			"TooManyIDs":     {map[string]any{"delivery_ids": manyIDs(101)}, http.StatusUnprocessableEntity, "body.delivery_ids"},
+			"NULDeliveryID":  {map[string]any{"delivery_ids": []string{"dlv_1", "dlv\x00"}}, http.StatusUnprocessableEntity, "body.delivery_ids[1]"},
+			"IDsNotAList":    {map[string]any{"delivery_ids": "dlv_1"}, http.StatusUnprocessableEntity, "body.delivery_ids"},
 			"EventTypeNUL":   {map[string]any{"event_type": "a\x00"}, http.StatusUnprocessableEntity, "body.event_type"},
 			"NotJSON":        {`{"status": `, http.StatusBadRequest, "body"},
 			"Array":          {`[]`, http.StatusUnprocessableEntity, "body"},
@@ -461,4 +477,12 @@ func TestAPI_TestWebhook(t *testing.T) {
 		fake.testErr = fmt.Errorf("test webhook wh_nope: %w", domain.ErrNotFound)
 		requireProblem(t, b.do(t, test("wh_nope")), http.StatusNotFound)
 	})
+}
+
+func manyIDs(n int) []string {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("dlv_%d", i)
+	}
+	return ids
 }

@@ -107,8 +107,10 @@ func (a *API) webhookHistory(ctx context.Context, in *historyInput) (*historyOut
 			url.Values{"cursor": {out.Body.NextCursor}, "limit": {strconv.Itoa(in.Limit)}})
 	}
 	for _, e := range entries {
-		h := HistoryEntry{Version: e.Version, Type: e.Kind, At: e.At.UTC(), Actor: e.Actor, Reason: e.Reason,
-			PreviousSecretExpiresAt: utcPtr(e.PreviousSecretExpiresAt)}
+		h := HistoryEntry{
+			Version: e.Version, Type: e.Kind, At: e.At.UTC(), Actor: e.Actor, Reason: e.Reason,
+			PreviousSecretExpiresAt: utcPtr(e.PreviousSecretExpiresAt),
+		}
 		for _, c := range e.Changes {
 			h.Changes = append(h.Changes, FieldChange{Field: c.Field, Old: c.Old, New: c.New})
 		}

@@ -821,15 +821,9 @@ func (a *API) retryIntegrationDeliveries(ctx context.Context, in *retryIntegrati
 		return nil, err
 	}
 	dest := domain.DestinationID(i.ID)
-	f := domain.DeliveryFilter{DestinationID: dest}
-	if b := in.Body; b != nil {
-		f.Status, f.EventType = domain.DeliveryStatus(b.Status), b.EventType
-		if f.Since, err = parseTime("body.since", b.Since); err != nil {
-			return nil, err
-		}
-		if f.Until, err = parseTime("body.until", b.Until); err != nil {
-			return nil, err
-		}
+	f, err := in.Body.filter(dest)
+	if err != nil {
+		return nil, err
 	}
 	n, err := a.deps.Deliveries.Redrive(ctx, dest, f)
 	if err != nil {

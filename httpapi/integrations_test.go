@@ -165,10 +165,14 @@ func TestAPI_IntegrationLifecycle(t *testing.T) {
 	// PUT with a stale ETag is refused; with the current one it replaces
 	// the settings, keeping the credentials it was not given.
 	stale := map[string]string{"If-Match": `"v0"`}
-	requireProblem(t, b.do(t, request{method: http.MethodPut, path: integrationPath("compliance-slack"), headers: stale,
-		body: map[string]any{"max_retries": 2}}), http.StatusPreconditionFailed)
-	r = b.do(t, request{method: http.MethodPut, path: integrationPath("compliance-slack"), headers: map[string]string{"If-Match": `"v1"`},
-		body: map[string]any{"max_retries": 2, "rate_limit_per_minute": 30}})
+	requireProblem(t, b.do(t, request{
+		method: http.MethodPut, path: integrationPath("compliance-slack"), headers: stale,
+		body: map[string]any{"max_retries": 2},
+	}), http.StatusPreconditionFailed)
+	r = b.do(t, request{
+		method: http.MethodPut, path: integrationPath("compliance-slack"), headers: map[string]string{"If-Match": `"v1"`},
+		body: map[string]any{"max_retries": 2, "rate_limit_per_minute": 30},
+	})
 	put := decode[httpapi.Integration](t, r, http.StatusOK)
 	require.Equal(t, 2, put.MaxRetries)
 	require.Equal(t, 30, put.RateLimitPerMinute)
@@ -255,8 +259,10 @@ func TestAPI_IntegrationErrors(t *testing.T) {
 			locations []string
 		}{
 			"MissingCredential": {map[string]any{"name": "t1", "integration_type": "teams"}, []string{"body.credentials.webhook_url"}},
-			"HTTPNotAllowed": {map[string]any{"name": "t2", "integration_type": "teams",
-				"credentials": map[string]any{"webhook_url": "http://example.com/hook"}}, []string{"body.credentials.webhook_url"}},
+			"HTTPNotAllowed": {map[string]any{
+				"name": "t2", "integration_type": "teams",
+				"credentials": map[string]any{"webhook_url": "http://example.com/hook"},
+			}, []string{"body.credentials.webhook_url"}},
 			"ReservedName": {func() map[string]any { m := teams("health"); return m }(), []string{"body.name"}},
 			"BadName":      {func() map[string]any { m := teams("has space"); return m }(), []string{"body.name"}},
 			"UnknownType":  {map[string]any{"name": "x", "integration_type": "pager"}, []string{"body.integration_type"}},
@@ -266,8 +272,10 @@ func TestAPI_IntegrationErrors(t *testing.T) {
 				return m
 			}(), []string{"body.event_subscriptions"}},
 			"ConfigBySchema": {func() map[string]any { m := teams("t4"); m["config"] = map[string]any{"color": "red"}; return m }(), []string{"body.config.color"}},
-			"SlackBotWithoutChannel": {map[string]any{"name": "s1", "integration_type": "slack",
-				"credentials": map[string]any{"bot_token": "xoxb-1-2-secret"}}, []string{"body.config.channel"}},
+			"SlackBotWithoutChannel": {map[string]any{
+				"name": "s1", "integration_type": "slack",
+				"credentials": map[string]any{"bot_token": "xoxb-1-2-secret"},
+			}, []string{"body.config.channel"}},
 		} {
 			p := requireProblem(t, create(c.body), http.StatusUnprocessableEntity)
 			require.ElementsMatch(t, c.locations, errorLocations(p), name)
@@ -278,8 +286,10 @@ func TestAPI_IntegrationErrors(t *testing.T) {
 	})
 	t.Run("TypeCannotChange", func(t *testing.T) {
 		t.Parallel()
-		p := requireProblem(t, b.do(t, request{method: http.MethodPut, path: integrationPath("teams-alerts"),
-			body: map[string]any{"integration_type": "slack"}}), http.StatusUnprocessableEntity)
+		p := requireProblem(t, b.do(t, request{
+			method: http.MethodPut, path: integrationPath("teams-alerts"),
+			body: map[string]any{"integration_type": "slack"},
+		}), http.StatusUnprocessableEntity)
 		require.Equal(t, []string{"body.integration_type"}, errorLocations(p))
 	})
 	t.Run("UnknownName", func(t *testing.T) {
@@ -301,8 +311,10 @@ func TestAPI_IntegrationErrors(t *testing.T) {
 	})
 	t.Run("BadIfMatch", func(t *testing.T) {
 		t.Parallel()
-		requireProblem(t, b.do(t, request{method: http.MethodPost, path: integrationPath("teams-alerts", "pause"),
-			headers: map[string]string{"If-Match": "yesterday"}}), http.StatusBadRequest)
+		requireProblem(t, b.do(t, request{
+			method: http.MethodPost, path: integrationPath("teams-alerts", "pause"),
+			headers: map[string]string{"If-Match": "yesterday"},
+		}), http.StatusBadRequest)
 	})
 }
 

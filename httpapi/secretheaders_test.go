@@ -73,7 +73,8 @@ func TestAPI_SecretHeaders(t *testing.T) {
 		require.Equal(t, masked, created.CustomHeaders)
 		require.Equal(t, []string{"Authorization", "X-Api-Key"}, created.SecretHeaders)
 
-		answers := []response{r,
+		answers := []response{
+			r,
 			b.get(t, webhookPath(created.ID)),
 			b.get(t, webhooksPath),
 			b.do(t, request{method: http.MethodPatch, path: webhookPath(created.ID), body: map[string]any{"max_retries": 2}}),

@@ -72,6 +72,7 @@ func (c *client) refused(t *testing.T) string {
 	require.NoError(t, err)
 	body, err := io.ReadAll(res.Body)
 	require.NoError(t, err)
+	require.NoError(t, res.Body.Close())
 	require.Equal(t, http.StatusServiceUnavailable, res.StatusCode)
 	require.Equal(t, "application/problem+json", res.Header.Get("Content-Type"))
 	require.Equal(t, "1", res.Header.Get("Retry-After"))

@@ -19,8 +19,8 @@ import (
 
 // uiFiles are the dashboard (/ui/) and the API reference page (/docs),
 // built from the top-level ui/ folder by `make ui` and committed, so that
-// building lokihooks needs no Node. (A package-level variable because
-// go:embed needs one; it is never written.)
+// building lokihooks needs no Node. (A package-level variable because the
+// embed directive needs one; it is never written.)
 //
 //go:embed ui/dist
 var uiFiles embed.FS

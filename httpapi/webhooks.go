@@ -291,7 +291,7 @@ func (a *API) webhook(ctx context.Context, id domain.WebhookID) (*domain.Webhook
 
 func (a *API) createWebhook(ctx context.Context, in *createWebhookInput) (*webhookOutput, error) {
 	spec := domain.DefaultWebhookSpec()
-	in.Body.WebhookFields.applyTo(&spec, nil)
+	in.Body.applyTo(&spec, nil)
 	w, err := a.deps.Webhooks.CreateWebhook(ctx, spec, in.Body.Secret)
 	if err != nil {
 		return nil, a.problem(ctx, err)

@@ -467,8 +467,10 @@ func TestAPI_UpdateWebhook(t *testing.T) {
 			}})
 			requireProblem(t, r, http.StatusNotFound)
 		}
-		r := b.do(t, request{method: http.MethodPatch, path: webhookPath("wh_01JDZ8Q6V3N5T8W2X4Y6Z8A0BC"),
-			body: map[string]any{"max_retries": 1}, headers: map[string]string{"If-Match": `"v0"`}})
+		r := b.do(t, request{
+			method: http.MethodPatch, path: webhookPath("wh_01JDZ8Q6V3N5T8W2X4Y6Z8A0BC"),
+			body: map[string]any{"max_retries": 1}, headers: map[string]string{"If-Match": `"v0"`},
+		})
 		requireProblem(t, r, http.StatusNotFound)
 	})
 
@@ -858,8 +860,10 @@ func TestAPI_BodyEncodingAndNumbers(t *testing.T) {
 	_, b := setup(t, nil)
 	// JSON is UTF-8: invalid bytes are refused, not replaced with U+FFFD
 	// and stored.
-	r := b.do(t, request{method: http.MethodPost, path: webhooksPath,
-		body: "{\"name\": \"a\xffb\", \"url\": \"https://example.com/utf8\", \"event_types\": [\"*\"]}"})
+	r := b.do(t, request{
+		method: http.MethodPost, path: webhooksPath,
+		body: "{\"name\": \"a\xffb\", \"url\": \"https://example.com/utf8\", \"event_types\": [\"*\"]}",
+	})
 	p := requireProblem(t, r, http.StatusBadRequest)
 	require.Contains(t, p.Errors[0].Message, "not valid UTF-8")
 	requireNoWebhooks(t, b)

@@ -142,6 +142,11 @@ func Up(ctx context.Context, pool *pgxpool.Pool) (res *Result, err error) {
 	for {
 		var applied int
 		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			// MigrateTx is deprecated because some River versions cannot
+			// share a transaction; MaxSteps: 1 runs exactly one per
+			// transaction, which is what Migrate would do, on our own
+			// connection (see above).
+			//nolint:staticcheck // SA1019: one version per transaction, as explained above
 			r, err := migrator.MigrateTx(ctx, tx, rivermigrate.DirectionUp, &rivermigrate.MigrateOpts{MaxSteps: 1})
 			if r != nil {
 				applied = len(r.Versions)
@@ -182,7 +187,8 @@ var ErrPending = errors.New("migrations pending")
 // error wrapping ErrPending otherwise. It takes no lock and writes nothing.
 func Check(ctx context.Context, db interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}) error {
+},
+) error {
 	var exists bool
 	if err := db.QueryRow(ctx, selectTableExists).Scan(&exists); err != nil {
 		return fmt.Errorf("check migrations table: %w", err)

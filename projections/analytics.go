@@ -487,9 +487,11 @@ func (b analyticsBatch) write(ctx context.Context, tx pgx.Tx) error {
 		h := b[k]
 		c := &h.c
 		dest[i], kind[i], hour[i] = k.destination, string(h.kind), time.Unix(k.hour, 0).UTC()
-		for j, v := range []int64{c.TotalDeliveries, c.Attempts, c.Delivered, c.FailedAttempts, c.Retries,
+		for j, v := range []int64{
+			c.TotalDeliveries, c.Attempts, c.Delivered, c.FailedAttempts, c.Retries,
 			c.PermanentFailures, c.Failed, c.Postponed, c.Redriven, c.Errors.HTTP3xx, c.Errors.HTTP4xx,
-			c.Errors.HTTP5xx, c.Errors.Timeout, c.Errors.Network, c.Errors.Blocked, c.Errors.Other, c.ResponseCount} {
+			c.Errors.HTTP5xx, c.Errors.Timeout, c.Errors.Network, c.Errors.Blocked, c.Errors.Other, c.ResponseCount,
+		} {
 			cols[j][i] = v
 		}
 		sum[i] = h.sumUS
@@ -573,8 +575,10 @@ func DestinationAnalytics(ctx context.Context, db DB, id domain.DestinationID, r
 	if err != nil {
 		return nil, fmt.Errorf("analytics of %s: %w", id, err)
 	}
-	out := &domain.DestinationAnalytics{DestinationID: id, Range: r, Summary: summary.stats(),
-		Series: make([]domain.AnalyticsPoint, len(periods))}
+	out := &domain.DestinationAnalytics{
+		DestinationID: id, Range: r, Summary: summary.stats(),
+		Series: make([]domain.AnalyticsPoint, len(periods)),
+	}
 	for i, start := range periods {
 		out.Series[i] = domain.AnalyticsPoint{Start: start, AnalyticsStats: buckets[i].stats()}
 	}
@@ -642,11 +646,13 @@ func scanHours(ctx context.Context, db DB, query string, args []any, fn func(des
 	var h hourStats
 	c := &h.c
 	var enc []byte
-	_, err = pgx.ForEachRow(rows, []any{&dest, &kind, &hour, &c.TotalDeliveries, &c.Attempts, &c.Delivered,
+	_, err = pgx.ForEachRow(rows, []any{
+		&dest, &kind, &hour, &c.TotalDeliveries, &c.Attempts, &c.Delivered,
 		&c.FailedAttempts, &c.Retries, &c.PermanentFailures, &c.Failed, &c.Postponed, &c.Redriven,
 		&c.Errors.HTTP3xx, &c.Errors.HTTP4xx, &c.Errors.HTTP5xx, &c.Errors.Timeout, &c.Errors.Network,
 		&c.Errors.Blocked, &c.Errors.Other, &c.ResponseCount, &h.sumUS, &c.MinResponseMS,
-		&c.MaxResponseMS, &enc}, func() error {
+		&c.MaxResponseMS, &enc,
+	}, func() error {
 		h.kind, h.sketch = domain.DestinationKind(kind), nil
 		if err := h.mergeEncoded(enc); err != nil {
 			return err

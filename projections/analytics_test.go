@@ -38,8 +38,10 @@ func setupAnalytics(t *testing.T, batch int) *analyticsBundle {
 		Name: "analytics", Projector: projections.Analytics{First: readFirst}, Read: readLog, BatchSize: batch,
 	})
 	require.NoError(t, err)
-	return &analyticsBundle{pool: pool, store: eventstore.New(pool, eventstore.Config{}), runner: r,
-		durations: map[domain.DestinationID][]float64{}}
+	return &analyticsBundle{
+		pool: pool, store: eventstore.New(pool, eventstore.Config{}), runner: r,
+		durations: map[domain.DestinationID][]float64{},
+	}
 }
 
 // deliver appends a delivery to dest created at `at` whose attempts, one
@@ -51,14 +53,20 @@ func (b *analyticsBundle) deliver(t *testing.T, dest domain.DestinationID, at ti
 	b.n++
 	ev := domain.EventID(domain.NewID(domain.EventIDPrefix, at))
 	id := domain.DeliveryIDFor(ev, dest)
-	_, err := b.store.Append(t.Context(), domain.Append{StreamID: string(id), StreamType: domain.DeliveryStreamType, Expect: 0,
-		Events: []domain.Event{domain.DeliveryScheduled{DeliveryID: id, DestinationID: dest, Kind: domain.KindWebhook,
-			EventID: ev, Type: domain.EventTypeSystemError, At: at}}})
+	_, err := b.store.Append(t.Context(), domain.Append{
+		StreamID: string(id), StreamType: domain.DeliveryStreamType, Expect: 0,
+		Events: []domain.Event{domain.DeliveryScheduled{
+			DeliveryID: id, DestinationID: dest, Kind: domain.KindWebhook,
+			EventID: ev, Type: domain.EventTypeSystemError, At: at,
+		}},
+	})
 	require.NoError(t, err)
 	var events []domain.Event
 	for i, code := range codes {
-		a := domain.DeliveryAttempted{Attempt: i + 1, StatusCode: code, DurationMS: ms(i), Status: domain.DeliveryRetrying,
-			At: at.Add(time.Duration(i+1) * time.Second)}
+		a := domain.DeliveryAttempted{
+			Attempt: i + 1, StatusCode: code, DurationMS: ms(i), Status: domain.DeliveryRetrying,
+			At: at.Add(time.Duration(i+1) * time.Second),
+		}
 		switch {
 		case code == 0:
 			a.ErrorCategory, a.ErrorDetail = domain.ErrorCategoryNetwork, "connect: connection refused"
@@ -76,8 +84,10 @@ func (b *analyticsBundle) deliver(t *testing.T, dest domain.DestinationID, at ti
 		events = append(events, a)
 	}
 	if len(events) > 0 {
-		_, err = b.store.Append(t.Context(), domain.Append{StreamID: string(id), StreamType: domain.DeliveryStreamType,
-			Expect: 1, Events: events})
+		_, err = b.store.Append(t.Context(), domain.Append{
+			StreamID: string(id), StreamType: domain.DeliveryStreamType,
+			Expect: 1, Events: events,
+		})
 		require.NoError(t, err)
 	}
 }
@@ -274,8 +284,10 @@ func TestAnalytics_PostponedCancelledRedrivenAndIntegrations(t *testing.T) {
 	_, err := b.store.Append(ctx, domain.Append{StreamID: string(id), StreamType: domain.DeliveryStreamType, Events: []domain.Event{
 		domain.DeliveryScheduled{DeliveryID: id, DestinationID: dest, Kind: domain.KindSlack, EventID: "evt_misc", Type: domain.EventTypeSystemError, At: at},
 		domain.DeliveryPostponed{Reason: domain.PostponedRateLimited, Until: at.Add(time.Minute), At: at},
-		domain.DeliveryAttempted{Attempt: 1, DurationMS: 2, ErrorCategory: domain.ErrorCategoryNetwork,
-			ErrorDetail: domain.NetworkDetailBlocked + ": destination is not allowed", Status: domain.DeliveryPermanentFailure, At: at.Add(time.Minute)},
+		domain.DeliveryAttempted{
+			Attempt: 1, DurationMS: 2, ErrorCategory: domain.ErrorCategoryNetwork,
+			ErrorDetail: domain.NetworkDetailBlocked + ": destination is not allowed", Status: domain.DeliveryPermanentFailure, At: at.Add(time.Minute),
+		},
 		domain.DeliveryRedriven{At: at.Add(2 * time.Minute)},
 		domain.DeliveryCancelled{Reason: "integration is inactive", At: at.Add(3 * time.Minute)},
 	}})

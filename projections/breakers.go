@@ -118,46 +118,18 @@ func RebuildBreakers(ctx context.Context, tx pgx.Tx, read StreamReadFunc) (int, 
 	if _, err := tx.Exec(ctx, `TRUNCATE breakers`); err != nil {
 		return 0, fmt.Errorf("reset breakers: %w", err)
 	}
-	n := 0
-	var stream []domain.Recorded
-	flush := func() error {
-		if len(stream) == 0 {
-			return nil
-		}
+	return foldStreams(ctx, tx, read, domain.BreakerStreamType, func(stream []domain.Recorded) error {
 		id := domain.DestinationID(breakerDestination(stream[0].StreamID))
 		b, err := domain.ReplayBreaker(id, stream)
-		if err == nil && b.Since.IsZero() {
-			b.Since = stream[len(stream)-1].RecordedAt
-		}
-		stream = stream[:0]
 		if err != nil {
 			return err
+		}
+		if b.Since.IsZero() {
+			b.Since = stream[len(stream)-1].RecordedAt
 		}
 		if _, err := tx.Exec(ctx, upsertBreaker, breakerArgs(b)...); err != nil {
 			return fmt.Errorf("upsert breaker of %s: %w", id, err)
 		}
 		return nil
-	}
-	afterStream, afterVersion := "", int64(0)
-	for {
-		recs, err := read(ctx, tx, domain.BreakerStreamType, afterStream, afterVersion, rebuildChunk)
-		if err != nil {
-			return n, err
-		}
-		for _, r := range recs {
-			if len(stream) > 0 && stream[0].StreamID != r.StreamID {
-				if err := flush(); err != nil {
-					return n, err
-				}
-			}
-			stream = append(stream, r)
-		}
-		n += len(recs)
-		if len(recs) < rebuildChunk {
-			break
-		}
-		last := recs[len(recs)-1]
-		afterStream, afterVersion = last.StreamID, last.Version
-	}
-	return n, flush()
+	})
 }

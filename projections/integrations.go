@@ -256,40 +256,12 @@ func RebuildIntegrations(ctx context.Context, tx pgx.Tx, read StreamReadFunc) (i
 	if _, err := tx.Exec(ctx, `TRUNCATE integrations`); err != nil {
 		return 0, fmt.Errorf("reset integrations: %w", err)
 	}
-	n := 0
-	var stream []domain.Recorded
-	flush := func() error {
-		if len(stream) == 0 {
-			return nil
-		}
+	return foldStreams(ctx, tx, read, domain.IntegrationStreamType, func(stream []domain.Recorded) error {
 		i, err := domain.ReplayIntegration(stream)
-		stream = stream[:0]
 		if err != nil || !i.Exists() {
 			return err
 		}
 		_, err = tx.Exec(ctx, upsertIntegration, integrationArgs(i)...)
 		return integrationUniqueError(err, i)
-	}
-	afterStream, afterVersion := "", int64(0)
-	for {
-		recs, err := read(ctx, tx, domain.IntegrationStreamType, afterStream, afterVersion, rebuildChunk)
-		if err != nil {
-			return n, err
-		}
-		for _, r := range recs {
-			if len(stream) > 0 && stream[0].StreamID != r.StreamID {
-				if err := flush(); err != nil {
-					return n, err
-				}
-			}
-			stream = append(stream, r)
-		}
-		n += len(recs)
-		if len(recs) < rebuildChunk {
-			break
-		}
-		last := recs[len(recs)-1]
-		afterStream, afterVersion = last.StreamID, last.Version
-	}
-	return n, flush()
+	})
 }

@@ -76,13 +76,17 @@ func BenchmarkRebuild(b *testing.B) {
 	pool := dbtest.Pool(b, nil)
 	events := generateLog(b, pool, *replayAttempts)
 	defs := []projections.Definition{
-		{Name: "analytics", Version: projections.AnalyticsVersion, Tables: projections.AnalyticsTables,
+		{
+			Name: "analytics", Version: projections.AnalyticsVersion, Tables: projections.AnalyticsTables,
 			Read: func(ctx context.Context, tx pgx.Tx, after domain.LogPosition, limit int) ([]domain.Recorded, error) {
 				return eventstore.ReadLogLean(ctx, tx, after, limit)
 			},
-			Projector: projections.Analytics{First: readFirst, Cache: projections.NewDestinationCache(0)}},
-		{Name: "deliveries", Version: projections.DeliveriesVersion, Tables: projections.DeliveriesTables,
-			Borrowed: []string{"webhooks"}, AfterSwap: projections.Deliveries{}.RefreshLastTriggered, Projector: projections.Deliveries{}},
+			Projector: projections.Analytics{First: readFirst, Cache: projections.NewDestinationCache(0)},
+		},
+		{
+			Name: "deliveries", Version: projections.DeliveriesVersion, Tables: projections.DeliveriesTables,
+			Borrowed: []string{"webhooks"}, AfterSwap: projections.Deliveries{}.RefreshLastTriggered, Projector: projections.Deliveries{},
+		},
 	}
 	for _, def := range defs {
 		b.Run(fmt.Sprintf("%s/events=%d", def.Name, events), func(b *testing.B) {

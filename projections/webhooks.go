@@ -202,11 +202,13 @@ func scanWebhook(row pgx.Row, extra ...any) (*domain.Webhook, error) {
 	var w domain.Webhook
 	var id, status, strategy string
 	var prev, headers, meta []byte
-	dest := []any{&id, &w.Spec.Name, &w.Spec.URL, &w.Secret, &prev, &status, &w.StatusReason,
+	dest := []any{
+		&id, &w.Spec.Name, &w.Spec.URL, &w.Secret, &prev, &status, &w.StatusReason,
 		&w.Spec.EventTypes, &strategy, &w.Spec.MaxRetries, &w.Spec.RetryDelaySeconds,
 		&w.Spec.MaxDelaySeconds, &w.Spec.BackoffMultiplier, &w.Spec.JitterEnabled, &w.Spec.TimeoutSeconds,
 		&w.Spec.RateLimitPerMinute, &w.Spec.RateLimitPerHour, &headers, &meta, &w.CreatedAt, &w.UpdatedAt,
-		&w.LastTriggeredAt, &w.Version}
+		&w.LastTriggeredAt, &w.Version,
+	}
 	err := row.Scan(append(dest, extra...)...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, domain.ErrNotFound
@@ -266,6 +268,45 @@ func ListWebhooks(ctx context.Context, db DB, f domain.WebhookFilter) ([]domain.
 	return out, nil
 }
 
+// foldStreams reads every stream of streamType in (stream, version) order,
+// rebuildChunk events at a time, and hands each whole stream to apply, so
+// that a rebuild writes each aggregate once, in its final state. It returns
+// the number of events read.
+func foldStreams(ctx context.Context, tx pgx.Tx, read StreamReadFunc, streamType string, apply func(stream []domain.Recorded) error) (int, error) {
+	n := 0
+	var stream []domain.Recorded
+	flush := func() error {
+		if len(stream) == 0 {
+			return nil
+		}
+		err := apply(stream)
+		stream = stream[:0]
+		return err
+	}
+	afterStream, afterVersion := "", int64(0)
+	for {
+		recs, err := read(ctx, tx, streamType, afterStream, afterVersion, rebuildChunk)
+		if err != nil {
+			return n, err
+		}
+		for _, r := range recs {
+			if len(stream) > 0 && stream[0].StreamID != r.StreamID {
+				if err := flush(); err != nil {
+					return n, err
+				}
+			}
+			stream = append(stream, r)
+		}
+		n += len(recs)
+		if len(recs) < rebuildChunk {
+			break
+		}
+		last := recs[len(recs)-1]
+		afterStream, afterVersion = last.StreamID, last.Version
+	}
+	return n, flush()
+}
+
 // StreamReadFunc returns up to limit events of the streams of one type,
 // ordered by (stream id, version), after (afterStream, afterVersion):
 // eventstore.ReadStreams, which cmd wires in.
@@ -300,42 +341,15 @@ func RebuildWebhooks(ctx context.Context, tx pgx.Tx, read StreamReadFunc) (int, 
 	if _, err := tx.Exec(ctx, `TRUNCATE webhooks`); err != nil {
 		return 0, fmt.Errorf("reset webhooks: %w", err)
 	}
-	n := 0
-	var stream []domain.Recorded
-	flush := func() error {
-		if len(stream) == 0 {
-			return nil
-		}
+	n, err := foldStreams(ctx, tx, read, domain.WebhookStreamType, func(stream []domain.Recorded) error {
 		w, err := domain.ReplayWebhook(stream)
-		stream = stream[:0]
 		if err != nil || !w.Exists() {
 			return err
 		}
 		_, err = tx.Exec(ctx, upsertWebhook, webhookArgs(w)...)
 		return uniqueError(err, w)
-	}
-	afterStream, afterVersion := "", int64(0)
-	for {
-		recs, err := read(ctx, tx, domain.WebhookStreamType, afterStream, afterVersion, rebuildChunk)
-		if err != nil {
-			return n, err
-		}
-		for _, r := range recs {
-			if len(stream) > 0 && stream[0].StreamID != r.StreamID {
-				if err := flush(); err != nil {
-					return n, err
-				}
-			}
-			stream = append(stream, r)
-		}
-		n += len(recs)
-		if len(recs) < rebuildChunk {
-			break
-		}
-		last := recs[len(recs)-1]
-		afterStream, afterVersion = last.StreamID, last.Version
-	}
-	if err := flush(); err != nil {
+	})
+	if err != nil {
 		return n, err
 	}
 	if _, err := tx.Exec(ctx, restore); err != nil {

@@ -16,9 +16,20 @@ import (
 
 // commands lists every command line that has its own help.
 var commands = [][]string{
-	{"serve"}, {"migrate"}, {"replay"}, {"openapi"}, {"bench"},
-	{"receive"}, {"verify"}, {"events"}, {"events", "list"}, {"events", "example"}, {"events", "validate"},
-	{"retries"}, {"loadtest"}, {"rotate-secrets-key"},
+	{"serve"},
+	{"migrate"},
+	{"replay"},
+	{"openapi"},
+	{"bench"},
+	{"receive"},
+	{"verify"},
+	{"events"},
+	{"events", "list"},
+	{"events", "example"},
+	{"events", "validate"},
+	{"retries"},
+	{"loadtest"},
+	{"rotate-secrets-key"},
 }
 
 func TestCLI_Help(t *testing.T) {
@@ -113,7 +124,7 @@ func TestCLI_UsageErrors(t *testing.T) {
 		"LoadtestNoKey":      {"loadtest", "--via-outbox"},
 		"LoadtestBadSecret":  {"loadtest", "--url", "http://127.0.0.1:1/", "--secret", "nope"},
 		"UnknownSubcommand":  {"events", "frobnicate"},
-		"UnknownCommandNear": {"recieve"},
+		"UnknownCommandNear": {"recieve"}, //nolint:misspell // the typo is the test
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -151,7 +162,7 @@ func TestMain_HelpAndErrors(t *testing.T) {
 		{"HelpTopic", []string{"help", "environment"}, 0, nil},
 		{"Completion", []string{"completion", "zsh"}, 0, nil},
 		{"BadFlag", []string{"openapi", "-bogus"}, 1, []string{"unknown flag: --bogus", "run 'lokihooks openapi --help' for usage"}},
-		{"Typo", []string{"recieve"}, 1, []string{`unknown command "recieve" (did you mean receive?)`}},
+		{"Typo", []string{"recieve"}, 1, []string{`unknown command "recieve" (did you mean receive?)`}}, //nolint:misspell // the typo is the test
 		{"NoCommand", nil, 1, []string{"Usage:", "no command given"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -182,7 +182,7 @@ func loadtestSender(o loadtestOpts) *connectors.Webhook {
 		nets = []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}
 	}
 	client := connectors.NewClient(connectors.ClientConfig{AllowHTTP: true, AllowedNetworks: nets, MaxIdleConnsPerHost: o.concurrency})
-	return connectors.NewWebhook(client, connectors.WebhookConfig{UserAgent: "lokihooks-loadtest/" + version, DefaultTimeout: o.timeout})
+	return connectors.NewWebhook(client, connectors.WebhookConfig{HTTPConfig: connectors.HTTPConfig{UserAgent: "lokihooks-loadtest/" + version, DefaultTimeout: o.timeout}})
 }
 
 // sample is one request's outcome.

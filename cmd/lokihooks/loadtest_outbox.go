@@ -157,7 +157,7 @@ func (a *apiClient) createWebhook(ctx context.Context, target string) (tempWebho
 	if err != nil {
 		return tempWebhook{}, err
 	}
-	resp, respBody, err := a.do(ctx, http.MethodPost, "/api/v1/webhooks", body)
+	resp, respBody, err := a.do(ctx, http.MethodPost, "/api/v1/webhooks", body) //nolint:bodyclose // do reads and closes it
 	if err != nil {
 		return tempWebhook{}, fmt.Errorf("cannot reach the lokihooks API at %s (is 'lokihooks serve' running there? make run starts one): %w", a.base, err)
 	}
@@ -178,7 +178,7 @@ func (a *apiClient) createWebhook(ctx context.Context, target string) (tempWebho
 }
 
 func (a *apiClient) deleteWebhook(ctx context.Context, id string) error {
-	resp, body, err := a.do(ctx, http.MethodDelete, "/api/v1/webhooks/"+id, nil)
+	resp, body, err := a.do(ctx, http.MethodDelete, "/api/v1/webhooks/"+id, nil) //nolint:bodyclose // do reads and closes it
 	if err != nil {
 		return err
 	}
@@ -192,7 +192,7 @@ func (a *apiClient) deleteWebhook(ctx context.Context, id string) error {
 // the problem's text when refused.
 func (a *apiClient) publish(ctx context.Context, body []byte) (id string, s sample, problem string) {
 	start := time.Now()
-	resp, respBody, err := a.do(ctx, http.MethodPost, "/api/v1/events", body)
+	resp, respBody, err := a.do(ctx, http.MethodPost, "/api/v1/events", body) //nolint:bodyclose // do reads and closes it
 	if err != nil {
 		s.category = domain.ErrorCategoryNetwork
 		var ne net.Error

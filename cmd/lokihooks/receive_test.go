@@ -114,7 +114,7 @@ func TestReceive_VerifiesDeliveries(t *testing.T) {
 		body := []byte(`{"id":"evt_t","type":"webhook.test","timestamp":"2026-03-01T10:00:00Z","data":{"message":"hi"}}`)
 		h := signedHeaders(t, secret, "evt_t", body)
 		tampered := bytes.Replace(body, []byte(`"hi"`), []byte(`"hacked"`), 1)
-		resp := post(t, b.url+"/hooks", h, tampered)
+		resp := post(t, b.url+"/hooks", h, tampered) //nolint:bodyclose // post closes it
 		require.Equal(t, http.StatusOK, resp.StatusCode)
 		d := b.nextDelivery(t)
 		require.Equal(t, "evt_t", d.EventID)

@@ -70,13 +70,17 @@ func replay(ctx context.Context, o replayOpts, getenv func(string) string, stdou
 // definition returns a log projection's definition.
 func definition(name string) projections.Definition {
 	if name == "analytics" {
-		return projections.Definition{Name: "analytics", Version: projections.AnalyticsVersion,
+		return projections.Definition{
+			Name: "analytics", Version: projections.AnalyticsVersion,
 			Tables: projections.AnalyticsTables, Read: readLogLean,
-			Projector: projections.Analytics{First: readFirst, Cache: projections.NewDestinationCache(0)}}
+			Projector: projections.Analytics{First: readFirst, Cache: projections.NewDestinationCache(0)},
+		}
 	}
-	return projections.Definition{Name: "deliveries", Version: projections.DeliveriesVersion,
+	return projections.Definition{
+		Name: "deliveries", Version: projections.DeliveriesVersion,
 		Tables: projections.DeliveriesTables, Borrowed: []string{"webhooks"},
-		AfterSwap: projections.Deliveries{}.RefreshLastTriggered, Projector: projections.Deliveries{}}
+		AfterSwap: projections.Deliveries{}.RefreshLastTriggered, Projector: projections.Deliveries{},
+	}
 }
 
 // rebuildProjection rebuilds a log projection into shadow tables, showing

@@ -61,11 +61,15 @@ func readModels(t *testing.T, pool *pgxpool.Pool, hooks *app.Webhooks, ids []dom
 func appendDelivery(ctx context.Context, store *eventstore.Store, hook domain.WebhookID, at time.Time, n int) error {
 	ev := domain.EventID(domain.NewID(domain.EventIDPrefix, at))
 	dlv := domain.DeliveryIDFor(ev, hook)
-	events := []domain.Event{domain.DeliveryScheduled{DeliveryID: dlv, DestinationID: domain.DestinationID(hook),
-		Kind: domain.KindWebhook, EventID: ev, Type: domain.EventTypeSystemError, At: at}}
+	events := []domain.Event{domain.DeliveryScheduled{
+		DeliveryID: dlv, DestinationID: domain.DestinationID(hook),
+		Kind: domain.KindWebhook, EventID: ev, Type: domain.EventTypeSystemError, At: at,
+	}}
 	for i := 1; i <= n; i++ {
-		a := domain.DeliveryAttempted{Attempt: i, StatusCode: 500, DurationMS: float64(i*7) + float64(at.Nanosecond()%997)/100,
-			ErrorCategory: domain.ErrorCategoryHTTP5xx, Status: domain.DeliveryRetrying, At: at.Add(time.Duration(i) * time.Minute)}
+		a := domain.DeliveryAttempted{
+			Attempt: i, StatusCode: 500, DurationMS: float64(i*7) + float64(at.Nanosecond()%997)/100,
+			ErrorCategory: domain.ErrorCategoryHTTP5xx, Status: domain.DeliveryRetrying, At: at.Add(time.Duration(i) * time.Minute),
+		}
 		if i == n {
 			a.StatusCode, a.ErrorCategory, a.Status = 200, "", domain.DeliveryDelivered
 		}
@@ -107,8 +111,10 @@ func TestReplay_ShadowTablesWhileEventsArrive(t *testing.T) {
 	live := map[string]*projections.Runner{}
 	for _, name := range []string{"deliveries", "analytics"} {
 		def := definition(name)
-		r, err := projections.NewRunner(pool, projections.RunnerConfig{Name: name, Projector: def.Projector, Read: readLog,
-			BatchSize: 40, PollInterval: time.Millisecond})
+		r, err := projections.NewRunner(pool, projections.RunnerConfig{
+			Name: name, Projector: def.Projector, Read: readLog,
+			BatchSize: 40, PollInterval: time.Millisecond,
+		})
 		require.NoError(t, err)
 		live[name] = r
 	}

@@ -57,10 +57,14 @@ func TestReplay_RebuildsIdenticalReadModels(t *testing.T) {
 		dlv := domain.DeliveryIDFor(ev, hook)
 		next := now.Add(time.Hour)
 		_, err := events.Append(ctx, domain.Append{StreamID: string(dlv), StreamType: domain.DeliveryStreamType, Events: []domain.Event{
-			domain.DeliveryScheduled{DeliveryID: dlv, DestinationID: domain.DestinationID(hook), Kind: domain.KindWebhook,
-				EventID: ev, Type: domain.EventTypeSystemError, At: now},
-			domain.DeliveryAttempted{Attempt: 1, StatusCode: 500, DurationMS: 12.5, ErrorCategory: domain.ErrorCategoryHTTP5xx,
-				Status: domain.DeliveryRetrying, NextAttemptAt: &next, At: now.Add(time.Second)},
+			domain.DeliveryScheduled{
+				DeliveryID: dlv, DestinationID: domain.DestinationID(hook), Kind: domain.KindWebhook,
+				EventID: ev, Type: domain.EventTypeSystemError, At: now,
+			},
+			domain.DeliveryAttempted{
+				Attempt: 1, StatusCode: 500, DurationMS: 12.5, ErrorCategory: domain.ErrorCategoryHTTP5xx,
+				Status: domain.DeliveryRetrying, NextAttemptAt: &next, At: now.Add(time.Second),
+			},
 			domain.DeliveryAttempted{Attempt: 2, StatusCode: 200, DurationMS: 3, Status: domain.DeliveryDelivered, At: now.Add(time.Hour)},
 		}})
 		require.NoError(t, err)

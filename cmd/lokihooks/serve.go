@@ -246,13 +246,13 @@ func newSender(pool *pgxpool.Pool, cfg config, logger *slog.Logger) *connectors.
 	client := connectors.NewClient(guard)
 	ua := "lokihooks/" + version
 	return connectors.NewMux(map[domain.DestinationKind]connectors.Sender{
-		domain.KindWebhook: connectors.NewWebhook(client, connectors.WebhookConfig{UserAgent: ua}),
+		domain.KindWebhook: connectors.NewWebhook(client, connectors.WebhookConfig{HTTPConfig: connectors.HTTPConfig{UserAgent: ua}}),
 		domain.KindSlack: connectors.NewSlack(client, relay.NewSlackThreads(pool), connectors.SlackConfig{
-			UserAgent: ua, Logger: logger.With("component", "slack"),
+			HTTPConfig: connectors.HTTPConfig{UserAgent: ua}, Logger: logger.With("component", "slack"),
 		}),
-		domain.KindTeams:  connectors.NewTeams(client, connectors.TeamsConfig{UserAgent: ua}),
+		domain.KindTeams:  connectors.NewTeams(client, connectors.TeamsConfig{HTTPConfig: connectors.HTTPConfig{UserAgent: ua}}),
 		domain.KindEmail:  connectors.NewEmail(connectors.NewSMTPDialer(guard), connectors.EmailConfig{}),
-		domain.KindZapier: connectors.NewZapier(client, connectors.ZapierConfig{UserAgent: ua}),
+		domain.KindZapier: connectors.NewZapier(client, connectors.ZapierConfig{HTTPConfig: connectors.HTTPConfig{UserAgent: ua}}),
 	})
 }
 

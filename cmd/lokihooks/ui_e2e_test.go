@@ -63,9 +63,8 @@ func TestUI_EndToEnd(t *testing.T) { //nolint:paralleltest // see above
 		c.publish("validation.completed", fmt.Sprintf(`{"document_id":"doc_%d","gates_failed":0,"gates_passed":8,"issues":[],
 			"processing_time_ms":523.45,"source_id":"val_123","validation_status":"pass"}`, i))
 	}
-	// Two dead letters, each fanned out on its own: the second is published
-	// once the first is scheduled, so their creation times differ and the
-	// single redrive below selects exactly one.
+	// Two dead letters: the single redrive below picks one by its id and
+	// must leave the other where it is.
 	var dead []string
 	for i := range 2 {
 		c.publish("compliance.alert", fmt.Sprintf(`{"affected_documents":["doc_%d"],"alert_level":"high",

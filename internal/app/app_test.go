@@ -4,6 +4,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/stretchr/testify/require"
@@ -77,6 +78,60 @@ func TestDeliveries_RedriveIsChunked(t *testing.T) {
 	require.Equal(t, 3, txs, "1100 deliveries in transactions of at most 500")
 	require.LessOrEqual(t, biggest, 500)
 	require.Equal(t, dead, jobs, "one fresh job per redriven delivery")
+}
+
+// TestDeliveries_RedriveChosenIDs: a redrive of chosen dead letters (a
+// single one from the dashboard) redrives exactly those of the
+// destination that are failed or permanent_failure, each once.
+func TestDeliveries_RedriveChosenIDs(t *testing.T) {
+	t.Parallel()
+	_, b := setup(t)
+	_, err := b.pool.Exec(t.Context(), `
+		WITH d(id, dest, status) AS (VALUES
+			('dlv_1', 'wh_dead', 'permanent_failure'), ('dlv_2', 'wh_dead', 'failed'),
+			('dlv_3', 'wh_dead', 'delivered'), ('dlv_4', 'wh_other', 'permanent_failure'),
+			('dlv_5', 'wh_dead', 'permanent_failure')),
+		ev AS (
+			INSERT INTO events (stream_id, stream_type, version, type, data)
+			SELECT id, 'delivery', v, CASE v WHEN 1 THEN 'delivery.scheduled.v1' ELSE 'delivery.attempted.v1' END, '{}'
+			FROM d, generate_series(1, 2) v
+		)
+		INSERT INTO deliveries (id, destination_id, kind, event_id, event_type, status, attempts, created_at, updated_at, version)
+		SELECT id, dest, 'webhook', 'evt_' || id, 'system.error', status, 1, now(), now(), 2 FROM d`)
+	require.NoError(t, err)
+	db := stdlib.OpenDBFromPool(b.pool)
+	t.Cleanup(func() { _ = db.Close() })
+	rl, err := relay.New(b.pool, db, relay.Deps{Log: b.events}, relay.Config{})
+	require.NoError(t, err)
+	deliveries := app.NewDeliveries(b.pool, rl)
+	redriven := func() []string {
+		rows, err := b.pool.Query(t.Context(), `SELECT stream_id FROM events WHERE type = 'delivery.redriven.v1' ORDER BY stream_id`)
+		require.NoError(t, err)
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err)
+		return ids
+	}
+
+	n, err := deliveries.Redrive(t.Context(), "wh_dead", domain.DeliveryFilter{
+		Status: domain.DeliveryFailed, IDs: []domain.DeliveryID{"dlv_1", "dlv_2"},
+	})
+	require.NoError(t, err)
+	require.Equal(t, 1, n, "the status filter still narrows the chosen ids")
+	require.Equal(t, []string{"dlv_2"}, redriven())
+
+	n, err = deliveries.Redrive(t.Context(), "wh_dead", domain.DeliveryFilter{
+		IDs: []domain.DeliveryID{"dlv_1", "dlv_3", "dlv_4", "dlv_nope", "dlv_1"},
+	})
+	require.NoError(t, err)
+	require.Equal(t, 1, n, "delivered, another destination's and unknown ids are skipped; a repeated id counts once")
+	require.Equal(t, []string{"dlv_1", "dlv_2"}, redriven(), "dlv_5, not chosen, stays a dead letter")
+
+	var jobs int
+	require.NoError(t, b.pool.QueryRow(t.Context(), `SELECT count(*) FROM river_job WHERE kind = 'deliver'`).Scan(&jobs))
+	require.Equal(t, 2, jobs)
+
+	_, err = deliveries.Redrive(t.Context(), "wh_dead", domain.DeliveryFilter{IDs: make([]domain.DeliveryID, 501)})
+	require.ErrorIs(t, err, domain.ErrInvalid)
 }
 
 func TestWebhooks_CommandsWithoutIfMatchRetryALostRace(t *testing.T) {

@@ -49,7 +49,10 @@ export const DestsContext = createContext<Dests>(new Map());
 export const useDests = () => useContext(DestsContext);
 
 /** retry redrives a destination's failed deliveries selected by body. */
-export async function retry(d: Dest, body: { status?: 'failed' | 'permanent_failure'; event_type?: string; since?: string; until?: string }): Promise<number> {
+export async function retry(
+  d: Dest,
+  body: { status?: 'failed' | 'permanent_failure'; event_type?: string; since?: string; until?: string; delivery_ids?: string[] },
+): Promise<number> {
   const r =
     d.retryPath === 'webhook'
       ? await must(api.POST('/api/v1/webhooks/{webhook_id}/retry', { params: { path: { webhook_id: d.id } }, body }))

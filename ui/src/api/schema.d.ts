@@ -1721,6 +1721,8 @@ export interface components {
             timeout_seconds?: number;
         };
         RetryDeliveriesBody: {
+            /** @description Only these deliveries (at most 100). Ids of other destinations, unknown ids and deliveries that are not failed or permanent_failure are skipped; redriven counts the rest. */
+            delivery_ids?: string[] | null;
             /** @description Only deliveries of this event type */
             event_type?: string;
             /**

@@ -5,7 +5,6 @@ import { Badge, ErrorNote, Time, Updated } from '../components/ui';
 import { getDelivery, retry, useDests, type Dest } from '../destinations';
 import { fmtInt } from '../format';
 import { usePoll } from '../poll';
-import { hasProperty } from '../spec';
 import { Attempts } from './Deliveries';
 
 const PAGE = 50;
@@ -18,19 +17,6 @@ interface Filters {
 }
 
 const iso = (local: string) => (local ? new Date(local).toISOString() : undefined);
-
-/**
- * plusMicro returns an RFC 3339 time 1 µs after t (which may carry
- * microseconds): the exclusive end of a filter that selects what was
- * created at t exactly.
- */
-export function plusMicro(t: string): string {
-  const m = /^(.*T\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$/.exec(t);
-  if (!m) return new Date(Date.parse(t) + 1).toISOString();
-  const micros = Date.parse(m[1] + m[3]) * 1000 + Number((m[2] ?? '').padEnd(6, '0').slice(0, 6)) + 1;
-  const ms = Math.floor(micros / 1000);
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, `.${String(micros % 1_000_000).padStart(6, '0')}Z`);
-}
 
 interface Tracked {
   id: string;
@@ -79,27 +65,23 @@ export function DeadLetters() {
     setTracked((t) => [...add, ...t.filter((x) => !add.some((a) => a.id === x.id))].slice(0, 50));
   };
 
-  // The API redrives by filter, per destination. A delivery is its event's
-  // delivery to its destination, so an event_id filter selects exactly one;
-  // an API without that filter gets the destination, event type and
-  // creation time (to the microsecond), which also matches deliveries
-  // scheduled in the same fan-out batch with the same event type.
-  const byEvent = usePoll(() => hasProperty('RetryDeliveriesBody', 'event_id'), 3_600_000, []);
-  const redriveOne = (d: Delivery) => {
-    const dest = dests.get(d.destination_id);
-    if (!dest) throw new Error(`unknown destination ${d.destination_id}`);
-    if (byEvent.data) return retry(dest, { status: 'permanent_failure', event_id: d.event_id } as Parameters<typeof retry>[1]);
-    return retry(dest, { status: 'permanent_failure', event_type: d.event_type, since: d.created_at, until: plusMicro(d.created_at) });
-  };
-  const report = (n: number, asked: number) => {
-    const more = n > asked ? ` (${n - asked} more created at the same instant with the same destination and event type came along: the API redrives by filter)` : '';
-    setResult(`Redriven ${fmtInt(n)} ${n === 1 ? 'delivery' : 'deliveries'}${more}. Their progress is shown below.`);
-  };
+  // The API redrives chosen deliveries by id, per destination, up to 100
+  // ids a call.
   const redriveRows = async (ds: Delivery[]) => {
+    const byDest = new Map<string, Delivery[]>();
+    for (const d of ds) byDest.set(d.destination_id, [...(byDest.get(d.destination_id) ?? []), d]);
     let n = 0;
-    for (const d of ds) n += await redriveOne(d);
+    for (const [id, group] of byDest) {
+      const dest = dests.get(id);
+      if (!dest) throw new Error(`unknown destination ${id}`);
+      for (let i = 0; i < group.length; i += 100) {
+        n += await retry(dest, { status: 'permanent_failure', delivery_ids: group.slice(i, i + 100).map((d) => d.id) });
+      }
+    }
     track(ds);
-    report(n, ds.length);
+    const skipped = ds.length - n;
+    const note = skipped > 0 ? ` (${skipped} had already left the dead letters)` : '';
+    setResult(`Redriven ${fmtInt(n)} ${n === 1 ? 'delivery' : 'deliveries'}${note}. Their progress is shown below.`);
     setSelected(new Set());
     await page.refresh();
   };

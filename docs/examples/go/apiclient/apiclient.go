@@ -82,7 +82,7 @@ func Refusal(ctx context.Context, server, apiKey string, w io.Writer) error {
 	}
 	var problem *client.Problem
 	if err := client.Check(resp); !errors.As(err, &problem) || problem.StatusCode != http.StatusUnprocessableEntity {
-		return fmt.Errorf("expected a 422, got %v", err)
+		return fmt.Errorf("expected a 422, got %w", err)
 	}
 	fmt.Fprintf(w, "%d %s\n", problem.StatusCode, *problem.Detail)
 	for _, d := range problem.Details() {
