@@ -55,10 +55,10 @@ var storageRate = flag.Int("storage.rate", 200, "BenchmarkStoragePerDelivery: ev
 //   - rows/op: n_tup_ins + n_tup_upd + n_tup_del of the schema's tables
 //     (pg_stat_user_tables), and ins/op, upd/op, del/op;
 //   - wal-B/op: the pg_current_wal_lsn() delta. The server is shared, so
-//     this includes whatever other sessions wrote meanwhile;
+//     this includes whatever other connections wrote meanwhile;
 //   - schema-wal-B/op and fpi-B/op: the WAL records that touch the schema's
 //     relations, read back with pg_walinspect when it is installable (the
-//     figure other sessions cannot disturb), and the full-page images among
+//     figure other connections cannot disturb), and the full-page images among
 //     them. A CHECKPOINT starts the measured phase, so every page is
 //     written whole once: the worst case, which a database larger than what
 //     one checkpoint interval touches meets all the time.
