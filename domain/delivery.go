@@ -214,9 +214,14 @@ func (e *DeliveryScheduled) UnmarshalJSON(b []byte) error {
 }
 
 // DeliveryAttempted records one attempt and the decision taken after it.
+// Its excerpts (RequestHeaders, ResponseHeaders, ResponseBody) travel with
+// it to the recorder, which stores them in the payload row PayloadID
+// names and records the event without them (see AttemptExcerptsRedacted);
+// events recorded before payload rows existed carry them inline.
 type DeliveryAttempted struct {
 	Attempt         int               `json:"attempt"`
-	RequestHeaders  map[string]string `json:"request_headers"`
+	PayloadID       int64             `json:"payload_id,omitempty"`
+	RequestHeaders  map[string]string `json:"request_headers,omitempty"`
 	StatusCode      int               `json:"status_code,omitempty"`
 	ResponseHeaders map[string]string `json:"response_headers,omitempty"`
 	ResponseBody    string            `json:"response_body,omitempty"`

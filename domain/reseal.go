@@ -77,7 +77,7 @@ func decodeResealEvent(typ string, data []byte) (Event, error) {
 	case TypeIntegrationCredentialsResealed:
 		e, err = decode[IntegrationCredentialsResealed](data)
 	default:
-		return nil, fmt.Errorf("decode %q: %w", typ, ErrUnknownEventType)
+		return decodeRetentionEvent(typ, data)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("decode %s: %w", typ, err)

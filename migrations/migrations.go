@@ -160,8 +160,25 @@ func Up(ctx context.Context, pool *pgxpool.Pool) (res *Result, err error) {
 			break
 		}
 	}
+	if _, err := conn.Exec(ctx, riverIndexes); err != nil {
+		return nil, fmt.Errorf("adapt river's indexes: %w", err)
+	}
 	return res, nil
 }
+
+// riverIndexes adapts River's job table to lokihooks, after River's own
+// migrations (which create the table, so this cannot be a numbered
+// migration). River's GIN indexes on args and metadata cost a delivery job
+// more WAL than its row, each time the row is written (inserted, then
+// fetched), and its index on kind another entry each time; lokihooks looks
+// deliver jobs up by destination only, through the expression index, and
+// River's own queries use none of the three (relay/riverjobs.go; relay
+// tells River's reindexer which indexes remain). Idempotent: it runs on every Up, so it also undoes
+// a River migration that brings the GIN indexes back.
+const riverIndexes = `DROP INDEX IF EXISTS river_job_args_index;
+DROP INDEX IF EXISTS river_job_metadata_index;
+DROP INDEX IF EXISTS river_job_kind;
+CREATE INDEX IF NOT EXISTS river_job_deliver_destination_idx ON river_job ((args->>'destination_id')) WHERE kind = 'deliver'`
 
 // ErrPending reports that the database schema is behind the binary.
 var ErrPending = errors.New("migrations pending")

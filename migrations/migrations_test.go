@@ -176,3 +176,21 @@ func TestPublish(t *testing.T) {
 		require.Equal(t, 1, outbox(t, "evt_conflict"))
 	})
 }
+
+// TestUp_RiverIndexes checks that River's GIN indexes on args and metadata
+// and its index on kind give way to the destination index, also after a second Up.
+func TestUp_RiverIndexes(t *testing.T) {
+	t.Parallel()
+	pool := dbtest.Pool(t, nil)
+	_, err := migrations.Up(t.Context(), pool)
+	require.NoError(t, err)
+	rows, err := pool.Query(t.Context(), `SELECT indexname FROM pg_indexes
+		WHERE schemaname = current_schema() AND tablename = 'river_job' ORDER BY indexname`)
+	require.NoError(t, err)
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	require.Contains(t, names, "river_job_deliver_destination_idx")
+	require.NotContains(t, names, "river_job_args_index")
+	require.NotContains(t, names, "river_job_metadata_index")
+	require.NotContains(t, names, "river_job_kind")
+}

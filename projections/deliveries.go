@@ -36,7 +36,45 @@ type Deliveries struct{}
 // insert; the events of the others are grouped into rounds, the n-th round
 // holding the n-th event (by version) of every such delivery, and each
 // round issues at most one multi-row statement per event type.
-func (Deliveries) Project(ctx context.Context, tx pgx.Tx, events []domain.Recorded) error {
+//
+// An attempt_excerpts.redacted.v1 event clears the excerpts that attempts
+// recorded before payload rows existed hold in the read model (later
+// attempts keep theirs in payload rows, which retention deletes). It
+// applies exactly where it stands in the log, so a replay, whatever its
+// batches, clears the same attempts as the live runner did.
+func (d Deliveries) Project(ctx context.Context, tx pgx.Tx, events []domain.Recorded) error {
+	for {
+		i := slices.IndexFunc(events, func(r domain.Recorded) bool { return r.Type == domain.TypeAttemptExcerptsRedacted })
+		if i < 0 {
+			return d.project(ctx, tx, events)
+		}
+		if err := d.project(ctx, tx, events[:i]); err != nil {
+			return err
+		}
+		if err := redactInline(ctx, tx, events[i]); err != nil {
+			return err
+		}
+		events = events[i+1:]
+	}
+}
+
+// redactInlineSQL matches delivery_attempts_inline_excerpts_idx.
+const redactInlineSQL = `UPDATE delivery_attempts SET request_headers = '{}', response_headers = '{}', response_body = ''
+	WHERE payload_id IS NULL AND attempted_at < $1
+	  AND (response_body <> '' OR request_headers <> '{}' OR response_headers <> '{}')`
+
+func redactInline(ctx context.Context, tx pgx.Tx, r domain.Recorded) error {
+	e, err := domain.DecodeEvent(r.Type, r.Data)
+	if err != nil {
+		return fmt.Errorf("project %s at %d: %w", r.Type, r.Position, err)
+	}
+	if _, err := tx.Exec(ctx, redactInlineSQL, e.(domain.AttemptExcerptsRedacted).Before); err != nil {
+		return fmt.Errorf("redact attempt excerpts: %w", err)
+	}
+	return nil
+}
+
+func (Deliveries) project(ctx context.Context, tx pgx.Tx, events []domain.Recorded) error {
 	folded, rounds, err := deliveryRounds(events)
 	if err != nil || (len(rounds) == 0 && folded.empty()) {
 		return err
@@ -245,7 +283,7 @@ func (f *foldedRows) queue(b *pgx.Batch) {
 	if a := &f.attempts; len(a.id) > 0 {
 		b.Queue(insertAttempts, a.id, a.attempt, f.attemptDestination, f.attemptType, a.status, a.statusCode,
 			a.errorCategory, a.errorDetail, a.durationMS, a.requestHeaders, a.responseHeaders, a.responseBody,
-			a.truncated, a.nextAttemptAt, a.at)
+			a.truncated, a.nextAttemptAt, a.at, a.payloadID)
 		b.Queue(touchWebhooks, f.attemptDestination, a.at)
 	}
 }
@@ -319,7 +357,7 @@ func (d *deliveryRound) queue(b *pgx.Batch) {
 		a := &d.attempted
 		b.Queue(applyAttempted, a.id, a.version, a.attempt, a.status, a.statusCode, a.errorCategory,
 			a.errorDetail, a.durationMS, a.requestHeaders, a.responseHeaders, a.responseBody, a.truncated,
-			a.nextAttemptAt, a.at)
+			a.nextAttemptAt, a.at, a.payloadID)
 	}
 	if len(d.cancelled.id) > 0 {
 		c := &d.cancelled
@@ -368,16 +406,17 @@ const (
 	// insertAttempts records the attempts of folded deliveries.
 	insertAttempts = `INSERT INTO delivery_attempts (delivery_id, attempt, destination_id, event_type, status,
 			status_code, error_category, error_detail, duration_ms, request_headers, response_headers,
-			response_body, truncated, next_attempt_at, attempted_at)
+			response_body, truncated, next_attempt_at, attempted_at, payload_id)
 		SELECT u.id, u.attempt, u.destination_id, u.event_type, u.status, nullif(u.status_code, 0),
 			nullif(u.error_category, ''), nullif(u.error_detail, ''), u.duration_ms,
 			u.request_headers::jsonb, u.response_headers::jsonb, u.response_body, u.truncated,
-			u.next_attempt_at, u.at
+			u.next_attempt_at, u.at, nullif(u.payload_id, 0)
 		FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::int[], $7::text[],
 			$8::text[], $9::float8[], $10::text[], $11::text[], $12::text[], $13::bool[],
-			$14::timestamptz[], $15::timestamptz[])
+			$14::timestamptz[], $15::timestamptz[], $16::bigint[])
 			AS u(id, attempt, destination_id, event_type, status, status_code, error_category, error_detail,
-				duration_ms, request_headers, response_headers, response_body, truncated, next_attempt_at, at)
+				duration_ms, request_headers, response_headers, response_body, truncated, next_attempt_at, at,
+				payload_id)
 		ON CONFLICT (delivery_id, attempt) DO NOTHING`
 
 	// touchWebhooks moves last_triggered_at forward to the latest attempt.
@@ -393,9 +432,9 @@ const (
 	applyAttempted = `WITH u AS (
 			SELECT * FROM unnest($1::text[], $2::bigint[], $3::int[], $4::text[], $5::int[], $6::text[],
 				$7::text[], $8::float8[], $9::text[], $10::text[], $11::text[], $12::bool[],
-				$13::timestamptz[], $14::timestamptz[])
+				$13::timestamptz[], $14::timestamptz[], $15::bigint[])
 				AS t(id, version, attempt, status, status_code, error_category, error_detail, duration_ms,
-					request_headers, response_headers, response_body, truncated, next_attempt_at, at)
+					request_headers, response_headers, response_body, truncated, next_attempt_at, at, payload_id)
 		), applied AS (
 			UPDATE deliveries d SET
 				status = u.status,
@@ -414,11 +453,11 @@ const (
 		), attempts AS (
 			INSERT INTO delivery_attempts (delivery_id, attempt, destination_id, event_type, status, status_code,
 				error_category, error_detail, duration_ms, request_headers, response_headers, response_body,
-				truncated, next_attempt_at, attempted_at)
+				truncated, next_attempt_at, attempted_at, payload_id)
 			SELECT u.id, u.attempt, a.destination_id, a.event_type, u.status, nullif(u.status_code, 0),
 				nullif(u.error_category, ''), nullif(u.error_detail, ''), u.duration_ms,
 				u.request_headers::jsonb, u.response_headers::jsonb, u.response_body, u.truncated,
-				u.next_attempt_at, u.at
+				u.next_attempt_at, u.at, nullif(u.payload_id, 0)
 			FROM u JOIN applied a ON a.id = u.id
 			ON CONFLICT (delivery_id, attempt) DO NOTHING
 		)
@@ -453,6 +492,7 @@ type attemptedRows struct {
 	truncated                                                           []bool
 	nextAttemptAt                                                       []*time.Time
 	at                                                                  []time.Time
+	payloadID                                                           []int64
 }
 
 func (a *attemptedRows) add(r domain.Recorded, e domain.DeliveryAttempted) error {
@@ -478,6 +518,7 @@ func (a *attemptedRows) add(r domain.Recorded, e domain.DeliveryAttempted) error
 	a.truncated = append(a.truncated, e.Truncated)
 	a.nextAttemptAt = append(a.nextAttemptAt, e.NextAttemptAt)
 	a.at = append(a.at, eventTime(e.At, r))
+	a.payloadID = append(a.payloadID, e.PayloadID)
 	return nil
 }
 
@@ -538,23 +579,35 @@ const (
 	// The leading equality of each listing matches an index (an
 	// "x = $1 OR $1 = ''" predicate cannot drive an index in a generic,
 	// cached plan, so it is spelled out).
+	//
+	// The status indexes leave delivered rows out (most rows, and most of a
+	// delivery's writes): a listing of other statuses says so literally,
+	// so that even a generic plan may use them; delivered ones walk the
+	// destination's or the creation index.
 	byEvent             = selectDeliveries + ` WHERE event_id = $2` + deliveryFilters
-	byDestinationStatus = selectDeliveries + ` WHERE destination_id = $1 AND status = $3` + deliveryFilters
+	byDestinationStatus = selectDeliveries + ` WHERE destination_id = $1 AND status = $3 AND status <> 'delivered'` + deliveryFilters
 	byDestination       = selectDeliveries + ` WHERE destination_id = $1` + deliveryFilters
-	byStatus            = selectDeliveries + ` WHERE status = $3` + deliveryFilters
+	byStatus            = selectDeliveries + ` WHERE status = $3 AND status <> 'delivered'` + deliveryFilters
 	byNothing           = selectDeliveries + ` WHERE true` + deliveryFilters
 
 	// listRedrivable walks deliveries_destination_status_idx, oldest first.
-	listRedrivable = selectDeliveries + ` WHERE destination_id = $1 AND status = ANY($2::text[])
+	listRedrivable = selectDeliveries + ` WHERE destination_id = $1 AND status = ANY($2::text[]) AND status <> 'delivered'
 		AND ($3 = '' OR event_type = $3)
 		AND created_at >= $4 AND created_at < $5 AND (created_at, id) > ($6, $7)
 		ORDER BY created_at, id
 		LIMIT $8`
 
-	selectAttempts = `SELECT attempt, status, coalesce(status_code, 0), coalesce(error_category, ''),
-			coalesce(error_detail, ''), duration_ms, request_headers, response_headers, response_body,
-			truncated, next_attempt_at, attempted_at
-		FROM delivery_attempts WHERE delivery_id = $1 ORDER BY attempt`
+	// selectAttempts reads each attempt's excerpts from its payload row,
+	// or from the read model for attempts recorded before payload rows
+	// existed. Once retention removed a payload row, they are empty.
+	selectAttempts = `SELECT a.attempt, a.status, coalesce(a.status_code, 0), coalesce(a.error_category, ''),
+			coalesce(a.error_detail, ''), a.duration_ms,
+			CASE WHEN a.payload_id IS NULL THEN a.request_headers ELSE coalesce(p.request_headers, '{}') END,
+			CASE WHEN a.payload_id IS NULL THEN a.response_headers ELSE coalesce(p.response_headers, '{}') END,
+			CASE WHEN a.payload_id IS NULL THEN a.response_body ELSE coalesce(p.response_body, '') END,
+			a.truncated, a.next_attempt_at, a.attempted_at
+		FROM delivery_attempts a LEFT JOIN attempt_payloads p ON p.id = a.payload_id
+		WHERE a.delivery_id = $1 ORDER BY a.attempt`
 )
 
 // Listing limits.
@@ -626,11 +679,11 @@ func listDeliveriesQuery(f domain.DeliveryFilter) string {
 	switch {
 	case f.EventID != "":
 		return byEvent + page
-	case f.DestinationID != "" && f.Status != "":
+	case f.DestinationID != "" && f.Status != "" && f.Status != domain.DeliveryDelivered:
 		return byDestinationStatus + page
 	case f.DestinationID != "":
 		return byDestination + page
-	case f.Status != "":
+	case f.Status != "" && f.Status != domain.DeliveryDelivered:
 		return byStatus + page
 	default:
 		return byNothing + page
@@ -733,4 +786,30 @@ func utcPtr(t *time.Time) *time.Time {
 	}
 	u := t.UTC()
 	return &u
+}
+
+// ProjectAhead implements LookaheadProjector: it applies events, and
+// folds in the later events, among ahead, of the deliveries that start in
+// events, so that a delivery attempted soon after it was scheduled is
+// written once, already final, instead of inserted as pending and then
+// updated (every index entry written again). The runner reads ahead again
+// next time; the deliveries folded then are at those versions already and
+// skip them.
+func (d Deliveries) ProjectAhead(ctx context.Context, tx pgx.Tx, events, ahead []domain.Recorded) error {
+	started := map[string]bool{}
+	for _, r := range events {
+		if r.Version == 1 && r.Type == domain.TypeDeliveryScheduled {
+			started[r.StreamID] = true
+		}
+	}
+	all := events
+	for _, r := range ahead {
+		if started[r.StreamID] {
+			if len(all) == len(events) {
+				all = slices.Clone(events)
+			}
+			all = append(all, r)
+		}
+	}
+	return d.Project(ctx, tx, all)
 }

@@ -533,6 +533,14 @@ func TestListDeliveries_UsesIndexes(t *testing.T) {
 			_, err := projections.ListDeliveries(ctx, db, domain.DeliveryFilter{Status: "failed"})
 			return err
 		}, "deliveries_status_idx"},
+		"WebhookDelivered": {func(ctx context.Context, db projections.DB) error {
+			_, err := projections.ListDeliveries(ctx, db, domain.DeliveryFilter{DestinationID: "wh_1", Status: "delivered"})
+			return err
+		}, "deliveries_destination_idx"},
+		"StatusDelivered": {func(ctx context.Context, db projections.DB) error {
+			_, err := projections.ListDeliveries(ctx, db, domain.DeliveryFilter{Status: "delivered"})
+			return err
+		}, "deliveries_created_idx"},
 		"Event": {func(ctx context.Context, db projections.DB) error {
 			_, err := projections.ListDeliveries(ctx, db, domain.DeliveryFilter{EventID: "evt_bulk_7"})
 			return err

@@ -30,6 +30,15 @@ type Projector interface {
 	Project(ctx context.Context, tx pgx.Tx, events []domain.Recorded) error
 }
 
+// LookaheadProjector is a Projector that can use events the runner read
+// but does not apply yet (RunnerConfig.Settle). ProjectAhead must apply
+// events as Project does and may apply events of ahead early, if applying
+// them again later changes nothing.
+type LookaheadProjector interface {
+	Projector
+	ProjectAhead(ctx context.Context, tx pgx.Tx, events, ahead []domain.Recorded) error
+}
+
 // Runner defaults and bounds.
 const (
 	DefaultBatchSize    = 2000
@@ -58,6 +67,11 @@ type RunnerConfig struct {
 	Logger *slog.Logger
 	// Reset empties the projection's tables; Rebuild needs it.
 	Reset ResetFunc
+	// Settle, if positive, is how old (by the database's clock) an event
+	// must be before it is applied: each batch stops before the first
+	// younger event, and a LookaheadProjector sees the younger ones too.
+	// The read model lags by Settle more.
+	Settle time.Duration
 }
 
 func (c RunnerConfig) withDefaults() RunnerConfig {
@@ -291,7 +305,18 @@ func (r *Runner) step(ctx context.Context) (int, error) {
 		if err != nil || len(events) == 0 {
 			return err
 		}
-		if err := r.cfg.Projector.Project(ctx, tx, events); err != nil {
+		var ahead []domain.Recorded
+		if r.cfg.Settle > 0 {
+			if events, ahead, err = settled(ctx, tx, events, r.cfg.Settle); err != nil || len(events) == 0 {
+				return err
+			}
+		}
+		if la, ok := r.cfg.Projector.(LookaheadProjector); ok && len(ahead) > 0 {
+			err = la.ProjectAhead(ctx, tx, events, ahead)
+		} else {
+			err = r.cfg.Projector.Project(ctx, tx, events)
+		}
+		if err != nil {
 			return err
 		}
 		last := events[len(events)-1]
@@ -309,6 +334,21 @@ func (r *Runner) step(ctx context.Context) (int, error) {
 		r.logger.DebugContext(ctx, "projection batch applied", "events", n)
 	}
 	return n, nil
+}
+
+// settled splits events at the first one younger than settle.
+func settled(ctx context.Context, tx pgx.Tx, events []domain.Recorded, settle time.Duration) (old, young []domain.Recorded, err error) {
+	var now time.Time
+	if err := tx.QueryRow(ctx, `SELECT statement_timestamp()`).Scan(&now); err != nil {
+		return nil, nil, fmt.Errorf("read the clock: %w", err)
+	}
+	cutoff := now.Add(-settle)
+	for i, r := range events {
+		if r.RecordedAt.After(cutoff) {
+			return events[:i], events[i:], nil
+		}
+	}
+	return events, nil, nil
 }
 
 // lockCheckpoint locks the projection's checkpoint row, creating it at the

@@ -108,8 +108,8 @@ type setupOpts struct {
 	recordTimeout time.Duration
 	// queries, when set, sees every query of the pool.
 	queries pgx.QueryTracer
-	// noWork runs the fan-out only.
-	noWork bool
+	// noWork runs the fan-out only; noFanout leaves the outbox alone.
+	noWork, noFanout bool
 	// workerID, heartbeat and breaker tune the workers.
 	workerID  string
 	heartbeat time.Duration
@@ -161,7 +161,7 @@ func setup(t testing.TB, opts *setupOpts) *testBundle {
 		return rl
 	}
 	rl := newRelay(t, relay.Config{
-		Fanout: true, Work: !opts.noWork, Workers: opts.workers, RecordTimeout: opts.recordTimeout,
+		Fanout: !opts.noFanout, Work: !opts.noWork, Workers: opts.workers, RecordTimeout: opts.recordTimeout,
 		TracerProvider: opts.tracer, WorkerID: opts.workerID, HeartbeatInterval: opts.heartbeat, Breaker: opts.breaker,
 	})
 	runner, err := projections.NewRunner(pool, projections.RunnerConfig{
@@ -178,10 +178,12 @@ func setup(t testing.TB, opts *setupOpts) *testBundle {
 	go func() { defer wg.Done(); require.NoError(t, rl.Run(ctx)) }()
 	go func() { defer wg.Done(); require.NoError(t, runner.Run(ctx)) }()
 	t.Cleanup(func() { cancel(); wg.Wait() })
-	select {
-	case <-rl.FanoutRunning():
-	case <-time.After(10 * time.Second):
-		t.Fatal("fan-out did not start")
+	if !opts.noFanout {
+		select {
+		case <-rl.FanoutRunning():
+		case <-time.After(10 * time.Second):
+			t.Fatal("fan-out did not start")
+		}
 	}
 	return &testBundle{
 		pool: pool, events: events, webhooks: app.NewWebhooks(pool, events, rl, sender, appCfg),

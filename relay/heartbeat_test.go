@@ -2,6 +2,7 @@ package relay_test
 
 import (
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,10 +25,14 @@ func TestHeartbeat(t *testing.T) {
 	// setupDead schedules one delivery and leaves its job running under
 	// the worker id dead, as a process killed mid-delivery does; beat
 	// records a heartbeat of dead now.
-	setupDead := func(t *testing.T) (b *testBundle, rc *receiver, id domain.DeliveryID, beat func()) {
+	// respond, if set, answers the deliveries (200 at once otherwise).
+	setupDead := func(t *testing.T, respond func(n int, w http.ResponseWriter, r *http.Request)) (b *testBundle, rc *receiver, id domain.DeliveryID, beat func()) {
 		t.Helper()
 		b = setup(t, &setupOpts{noWork: true})
-		rc = newReceiver(t, status(http.StatusOK))
+		if respond == nil {
+			respond = status(http.StatusOK)
+		}
+		rc = newReceiver(t, respond)
 		hook := b.createWebhook(t, rc.URL, nil)
 		ev := b.publish(t, domain.EventTypeSystemError, `{"error_code":"E"}`)
 		id = domain.DeliveryIDFor(ev, hook.ID)
@@ -47,23 +52,34 @@ func TestHeartbeat(t *testing.T) {
 
 	t.Run("RestartReclaimsAtOnce", func(t *testing.T) {
 		t.Parallel()
-		b, rc, id, _ := setupDead(t)
+		// The receiver holds the attempt until the test has read the job's
+		// errors: a delivered job is deleted.
+		release := make(chan struct{})
+		b, rc, id, _ := setupDead(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+			<-release
+			w.WriteHeader(http.StatusOK)
+		})
+		var once sync.Once
+		unblock := func() { once.Do(func() { close(release) }) }
+		t.Cleanup(unblock)
+		dest := destinationOf(t, b, id)
 		start := time.Now()
 		// The default lapse is 6 s: a delivery within 3 s can only be the
 		// restart's own reclaim.
 		run(t, b.newRelay(t, relay.Config{Work: true, WorkerID: "dead"}))
 		require.Eventually(t, func() bool { return len(rc.requests()) == 1 }, 3*time.Second, 5*time.Millisecond)
 		t.Logf("sent again %s after the restart", time.Since(start).Round(time.Millisecond))
-		b.waitDelivery(t, domain.EventID(rc.requests()[0].Header.Get("webhook-id")), domain.WebhookID(destinationOf(t, b, id)), domain.DeliveryDelivered)
 		var errs []string
 		require.NoError(t, b.pool.QueryRow(t.Context(), `SELECT array(SELECT e->>'error' FROM unnest(errors) e)
 			FROM river_job WHERE kind = 'deliver'`).Scan(&errs))
 		require.Equal(t, []string{"worker process restarted"}, errs)
+		unblock()
+		b.waitDelivery(t, domain.EventID(rc.requests()[0].Header.Get("webhook-id")), domain.WebhookID(dest), domain.DeliveryDelivered)
 	})
 
 	t.Run("LapsedWorkerReclaimedByAnother", func(t *testing.T) {
 		t.Parallel()
-		b, rc, _, beat := setupDead(t)
+		b, rc, _, beat := setupDead(t, nil)
 		run(t, b.newRelay(t, relay.Config{Work: true, WorkerID: "live", HeartbeatInterval: 50 * time.Millisecond}))
 		// While dead keeps beating it is alive: its slow delivery is not
 		// taken from it, though it runs far longer than the lapse (150 ms).

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -34,13 +35,12 @@ type record struct {
 type recorderConfig struct {
 	committers int
 	timeout    time.Duration
-	now        func() time.Time
 	logger     *slog.Logger
 }
 
 // recorder records finished jobs in batches: one transaction appends every
 // delivery event, deactivates destinations that answered 410, inserts the
-// follow-up jobs and completes every job. Each outcome is still atomic with
+// follow-up jobs and finishes (deletes) every job. Each outcome is still atomic with
 // its job's completion, while the database sees one commit for many
 // deliveries instead of one each.
 //
@@ -142,6 +142,10 @@ func (r *recorder) commitTx(ctx context.Context, batch []*record) error {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.timeout)
 	defer cancel()
 	return pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+		events, payloads, err := splitExcerpts(ctx, tx, batch)
+		if err != nil {
+			return err
+		}
 		streams := make([]domain.Append, 0, len(batch))
 		var next []river.InsertManyParams
 		ids := make([]int64, len(batch))
@@ -149,18 +153,22 @@ func (r *recorder) commitTx(ctx context.Context, batch []*record) error {
 			a := rec.job.Args
 			streams = append(streams, domain.Append{
 				StreamID: string(a.DeliveryID), StreamType: domain.DeliveryStreamType, Expect: domain.ExpectAny,
-				Events: []domain.Event{rec.event}, Metadata: a.Trace,
+				Events: []domain.Event{events[i]}, Metadata: a.Trace,
 			})
 			if rec.next != nil {
 				next = append(next, *rec.next)
 			}
 			ids[i] = rec.job.ID
 		}
-		// The delivery events go first, so that the transaction takes its
-		// id here: the event store refuses to append after a head written
-		// by a younger transaction, and a transaction that wrote something
-		// else first (a deactivation) would be older than it needs to be.
+		// The delivery events go first (taking ids from a sequence writes
+		// nothing), so that the transaction takes its id here: the event
+		// store refuses to append after a head written by a younger
+		// transaction, and a transaction that wrote something else first (a
+		// deactivation) would be older than it needs to be.
 		if _, err := r.log.AppendTx(ctx, tx, streams...); err != nil {
+			return err
+		}
+		if err := payloads.insert(ctx, tx); err != nil {
 			return err
 		}
 		for _, rec := range batch {
@@ -176,6 +184,91 @@ func (r *recorder) commitTx(ctx context.Context, batch []*record) error {
 				return fmt.Errorf("schedule %d follow-up jobs: %w", len(next), err)
 			}
 		}
-		return completeRunning(ctx, r.client, tx, ids, r.cfg.now().UTC())
+		return deleteRunning(ctx, tx, ids)
 	})
+}
+
+// attemptPayloads are the excerpt rows of a batch's attempts, as column
+// arrays.
+type attemptPayloads struct {
+	id                                    []int64
+	requestHeaders, responseHeaders, body []*string
+}
+
+const (
+	nextPayloadIDs = `SELECT nextval('attempt_payloads_id_seq') FROM generate_series(1, $1)`
+	insertPayloads = `INSERT INTO attempt_payloads (id, request_headers, response_headers, response_body)
+		SELECT * FROM unnest($1::bigint[], $2::jsonb[], $3::jsonb[], $4::text[])`
+)
+
+// splitExcerpts returns the event to append for each record: attempts
+// without their excerpts, which go into payload rows the events name
+// (domain.AttemptExcerptsRedacted says why). Records are left as they
+// are, so that a failed batch can be tried again.
+func splitExcerpts(ctx context.Context, tx pgx.Tx, batch []*record) ([]domain.Event, *attemptPayloads, error) {
+	events := make([]domain.Event, len(batch))
+	n := 0
+	for i, rec := range batch {
+		events[i] = rec.event
+		if ev, ok := rec.event.(domain.DeliveryAttempted); ok && ev.HasExcerpts() {
+			n++
+		}
+	}
+	p := &attemptPayloads{}
+	if n == 0 {
+		return events, p, nil
+	}
+	rows, err := tx.Query(ctx, nextPayloadIDs, n)
+	if err != nil {
+		return nil, nil, fmt.Errorf("take %d payload ids: %w", n, err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil || len(ids) != n {
+		return nil, nil, fmt.Errorf("take %d payload ids (got %d): %w", n, len(ids), err)
+	}
+	for i, e := range events {
+		ev, ok := e.(domain.DeliveryAttempted)
+		if !ok || !ev.HasExcerpts() {
+			continue
+		}
+		rq, err := jsonObject(ev.RequestHeaders)
+		if err != nil {
+			return nil, nil, err
+		}
+		rs, err := jsonObject(ev.ResponseHeaders)
+		if err != nil {
+			return nil, nil, err
+		}
+		id := ids[len(p.id)]
+		p.id = append(p.id, id)
+		p.requestHeaders, p.responseHeaders = append(p.requestHeaders, rq), append(p.responseHeaders, rs)
+		body := ev.ResponseBody
+		p.body = append(p.body, &body)
+		ev.PayloadID, ev.RequestHeaders, ev.ResponseHeaders, ev.ResponseBody = id, nil, nil, ""
+		events[i] = ev
+	}
+	return events, p, nil
+}
+
+func (p *attemptPayloads) insert(ctx context.Context, tx pgx.Tx) error {
+	if len(p.id) == 0 {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, insertPayloads, p.id, p.requestHeaders, p.responseHeaders, p.body); err != nil {
+		return fmt.Errorf("insert %d attempt payloads: %w", len(p.id), err)
+	}
+	return nil
+}
+
+// jsonObject encodes headers as a JSON object, nil when there are none.
+func jsonObject(h map[string]string) (*string, error) {
+	if len(h) == 0 {
+		return nil, nil
+	}
+	b, err := json.Marshal(h)
+	if err != nil {
+		return nil, fmt.Errorf("encode headers: %w", err)
+	}
+	s := string(b)
+	return &s, nil
 }

@@ -46,7 +46,6 @@ const (
 	inserterNotifyCooldown  = time.Millisecond
 	minRecordTimeout        = 100 * time.Millisecond
 	maxRedriveChunk         = 1000
-	completedJobRetention   = time.Hour
 	riverClientLoggerSuffix = "river"
 )
 
@@ -106,6 +105,9 @@ type Config struct {
 	HeartbeatLapse time.Duration
 	// Breaker configures the circuit breakers of destinations.
 	Breaker BreakerConfig
+	// Retention says how long what lokihooks deletes by itself is kept
+	// (retention.go).
+	Retention RetentionConfig
 	// NowFunc is the clock of attempts (default time.Now).
 	NowFunc func() time.Time
 	// RandomFunc returns jitter in [0, 1) (default math/rand).
@@ -151,6 +153,7 @@ func (c Config) withDefaults() Config {
 		c.HeartbeatLapse = defaultLapseBeats * c.HeartbeatInterval
 	}
 	c.Breaker = c.Breaker.withDefaults()
+	c.Retention = c.Retention.withDefaults()
 	if c.NowFunc == nil {
 		c.NowFunc = time.Now
 	}
@@ -189,6 +192,9 @@ func (c Config) validate(deps Deps) error {
 	if err := c.Breaker.validate(); err != nil {
 		errs = append(errs, err)
 	}
+	if err := c.Retention.validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if deps.Log == nil {
 		errs = append(errs, errors.New("Deps.Log is required"))
 	}
@@ -216,6 +222,7 @@ type Relay struct {
 	batcher   *batcher
 	breakers  *breakers
 	heartbeat *heartbeat
+	retention *retention
 }
 
 // New builds a Relay. db is a database/sql handle on the same database and
@@ -226,6 +233,7 @@ func New(pool *pgxpool.Pool, db *sql.DB, deps Deps, cfg Config) (*Relay, error) 
 		return nil, fmt.Errorf("relay config: %w", err)
 	}
 	r := &Relay{cfg: cfg, pool: pool, deps: deps}
+	r.retention = &retention{pool: pool, log: deps.Log, cfg: cfg.Retention, logger: cfg.Logger.With("component", "retention")}
 	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
 		Logger: cfg.Logger.With("component", riverClientLoggerSuffix), MaxAttempts: deliverMaxAttempts,
 		FetchCooldown: inserterNotifyCooldown,
@@ -251,12 +259,15 @@ func New(pool *pgxpool.Pool, db *sql.DB, deps Deps, cfg Config) (*Relay, error) 
 			JobTimeout:                  cfg.RescueAfter,
 			RescueStuckJobsAfter:        cfg.RescueAfter + time.Second,
 			MaxAttempts:                 deliverMaxAttempts,
-			CompletedJobRetentionPeriod: completedJobRetention,
+			ReindexerIndexNames:         riverIndexNames,
+			CompletedJobRetentionPeriod: riverRetention(cfg.Retention.CompletedJobs),
+			DiscardedJobRetentionPeriod: riverRetention(cfg.Retention.DiscardedJobs),
+			CancelledJobRetentionPeriod: riverRetention(cfg.Retention.DiscardedJobs),
 			Middleware:                  []rivertype.Middleware{working},
 		}
 		workers := river.NewWorkers()
 		r.recorder = newRecorder(pool, deps.Log, deps.Destinations, recorderConfig{
-			committers: cfg.Recorders, timeout: cfg.RecordTimeout, now: cfg.NowFunc,
+			committers: cfg.Recorders, timeout: cfg.RecordTimeout,
 			logger: cfg.Logger.With("component", "recorder"),
 		})
 		r.recorder.client = client
@@ -350,6 +361,9 @@ func (r *Relay) Run(ctx context.Context) error {
 	}
 	if r.fanout != nil {
 		g.Go(func() error { return r.fanout.Run(gctx) })
+	}
+	if r.cfg.Fanout || r.cfg.Work {
+		g.Go(func() error { return r.retention.run(gctx) })
 	}
 	return g.Wait()
 }

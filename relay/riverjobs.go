@@ -5,9 +5,9 @@ package relay
 // v0.51.2). riverjobs_test.go fails on a River upgrade until someone has
 // checked these statements against the new version.
 //
-//   - completeRunning finishes many jobs in one statement, atomically with
-//     the caller's transaction: River's JobCompleteTx does the same for one
-//     job per statement, with this very driver call.
+//   - deleteRunning finishes many deliver jobs in one statement, atomically
+//     with the caller's transaction, by deleting them: River's
+//     JobCompleteTx marks one job completed per statement instead.
 //   - wakeParked makes the parked (snoozed) jobs of one destination
 //     available now: River can retry a job by id, not select jobs by their
 //     arguments.
@@ -19,6 +19,12 @@ package relay
 //     RescueAfter, and cannot tell a dead process from a slow delivery.
 //   - wakeProbe makes one parked delivery of a destination available as
 //     the probe of its half-open circuit breaker.
+//
+// River's GIN indexes on args and metadata, and its index on kind, are
+// dropped (migrations.Up): a delivery job's row is written twice (inserted,
+// then fetched) and each time they took more WAL than the row itself. Every lookup here goes by
+// kind 'deliver' and destination, through river_job_deliver_destination_idx;
+// River itself queries neither column by containment.
 
 import (
 	"cmp"
@@ -31,12 +37,17 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver"
-	"github.com/riverqueue/river/rivertype"
 
 	"github.com/loki-interceptor/lokihooks/domain"
 )
+
+// riverIndexNames are the indexes of river_job that River's reindexer
+// rebuilds: River's own, but for those migrations.Up drops, and the
+// destination index it adds.
+var riverIndexNames = []string{
+	"river_job_pkey", "river_job_prioritized_fetching_index", "river_job_state_and_finalized_at_index",
+	"river_job_unique_idx", "river_job_deliver_destination_idx",
+}
 
 // RiverVersion is the River release the statements of this file were
 // checked against.
@@ -46,32 +57,29 @@ const RiverVersion = "v0.51.2"
 // cancelled) before its outcome was recorded.
 var errNotRunning = errors.New("job is no longer running")
 
-// completeRunning marks jobs completed on tx, in one statement, if they are
-// still running; it fails with errNotRunning if any is not.
-func completeRunning(ctx context.Context, client *river.Client[pgx.Tx], tx pgx.Tx, ids []int64, now time.Time) error {
-	p := &riverdriver.JobSetStateIfRunningManyParams{Now: &now}
-	for _, id := range ids {
-		one := riverdriver.JobSetStateCompleted(id, now, nil)
-		p.ID = append(p.ID, one.ID)
-		p.Attempt = append(p.Attempt, one.Attempt)
-		p.ErrData = append(p.ErrData, one.ErrData)
-		p.FinalizedAt = append(p.FinalizedAt, one.FinalizedAt)
-		p.MetadataDoMerge = append(p.MetadataDoMerge, false)
-		p.MetadataUpdates = append(p.MetadataUpdates, nil)
-		p.ScheduledAt = append(p.ScheduledAt, one.ScheduledAt)
-		p.State = append(p.State, one.State)
-	}
-	rows, err := client.Driver().UnwrapExecutor(tx).JobSetStateIfRunningMany(ctx, p)
+// deleteRunningSQL deletes the jobs $1 that are still running.
+const deleteRunningSQL = `DELETE FROM river_job WHERE id = ANY($1::bigint[]) AND state = 'running' RETURNING id`
+
+// deleteRunning finishes deliver jobs on tx by deleting them, in one
+// statement, if they are still running; it fails with errNotRunning if any
+// is not. The delivery's event log is its record, so a completed job row
+// has nothing left to say: marking it completed would write the whole row
+// again (its arguments, the event body among them) with an entry in each of
+// River's indexes, only for River's cleaner to delete it an hour later. A
+// delete writes a few dozen bytes of WAL. River's completer, which then
+// tries to mark the job completed, finds no running row and does nothing
+// (JobSetStateIfRunningMany updates running rows only).
+func deleteRunning(ctx context.Context, tx pgx.Tx, ids []int64) error {
+	rows, err := tx.Query(ctx, deleteRunningSQL, ids)
 	if err != nil {
-		return fmt.Errorf("complete %d jobs: %w", len(ids), err)
+		return fmt.Errorf("finish %d jobs: %w", len(ids), err)
 	}
-	for _, row := range rows {
-		if row.State != rivertype.JobStateCompleted {
-			return fmt.Errorf("job %d: %w", row.ID, errNotRunning)
-		}
+	done, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return fmt.Errorf("finish %d jobs: %w", len(ids), err)
 	}
-	if len(rows) != len(ids) {
-		return fmt.Errorf("%d of %d jobs: %w", len(ids)-len(rows), len(ids), errNotRunning)
+	if len(done) != len(ids) {
+		return fmt.Errorf("%d of %d jobs: %w", len(ids)-len(done), len(ids), errNotRunning)
 	}
 	return nil
 }
@@ -102,17 +110,19 @@ func wakeParked(ctx context.Context, pool *pgxpool.Pool, id domain.DestinationID
 // batch of them. Claiming sets them running as River's own fetch does
 // (attempt, attempted_at, attempted_by), so that a process that dies with
 // a claimed batch leaves jobs River's rescuer recognises as stuck and runs
-// again. Lookups by destination use River's GIN index on args.
+// again. Lookups by destination use river_job_deliver_destination_idx,
+// which lokihooks creates (migrations.Up) in place of River's GIN indexes
+// on args and metadata.
 
 // batchParkedOutput is the output a deliver job records when it parks for
 // a batch; only jobs carrying it are claimed.
 const batchParkedOutput = "batch_parked"
 
-// parkedFilter selects the parked jobs of destination $1 (a JSON object
-// {"destination_id": …}) that may be claimed: parked, woken early (short
+// parkedFilter selects the parked jobs of destination $1 that may be
+// claimed: parked, woken early (short
 // snoozes are available with a future scheduled_at), or rescued after a
 // crash mid-batch.
-const parkedFilter = `kind = 'deliver' AND args @> $1::jsonb
+const parkedFilter = `kind = 'deliver' AND args->>'destination_id' = $1
 	AND state IN ('available', 'scheduled', 'retryable')
 	AND metadata @> '{"output": "` + batchParkedOutput + `"}'`
 
@@ -120,7 +130,7 @@ const parkedFilter = `kind = 'deliver' AND args @> $1::jsonb
 // run outside a live batch (about to park, most likely): not claimed by a
 // flush job, or claimed by one that is no longer running (it died; River
 // rescues the job).
-const runningUnclaimedFilter = `kind = 'deliver' AND args @> $1::jsonb AND state = 'running'
+const runningUnclaimedFilter = `kind = 'deliver' AND args->>'destination_id' = $1 AND state = 'running'
 	AND NOT EXISTS (SELECT 1 FROM river_job f
 		WHERE f.id = (river_job.metadata->>'batch')::bigint AND f.state = 'running')`
 
@@ -151,11 +161,9 @@ const (
 		WHERE id = $1 AND state IN ('scheduled', 'retryable') AND scheduled_at > $2`
 )
 
-// destinationArgs is the args filter of a destination's jobs.
-func destinationArgs(id domain.DestinationID) string {
-	b, _ := json.Marshal(map[string]string{"destination_id": string(id)}) // a map of strings always encodes
-	return string(b)
-}
+// destinationArgs is the parameter that selects a destination's deliver
+// jobs (args->>'destination_id' = $1, on river_job_deliver_destination_idx).
+func destinationArgs(id domain.DestinationID) string { return string(id) }
 
 // countWaiting counts the deliveries of a destination that wait for a
 // batch besides job self: parked, or running outside a batch (about to
@@ -386,14 +394,14 @@ type dbExecutor interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
-// wakeProbeSQL makes the oldest parked deliver job of destination $1 (a
-// JSON object {"destination_id": …}) available, marked as the probe of its
+// wakeProbeSQL makes the oldest parked deliver job of destination $1
+// available, marked as the probe of its
 // breaker. Parked jobs are snoozed: state scheduled with a snooze count.
 const wakeProbeSQL = `UPDATE river_job SET state = 'available', scheduled_at = now(),
 		metadata = metadata || jsonb_build_object('` + probeMetadataKey + `', true)
 	WHERE id = (
 		SELECT id FROM river_job
-		WHERE state = 'scheduled' AND kind = 'deliver' AND args @> $1::jsonb AND metadata ? 'snoozes'
+		WHERE state = 'scheduled' AND kind = 'deliver' AND args->>'destination_id' = $1 AND metadata ? 'snoozes'
 		ORDER BY id LIMIT 1
 		FOR UPDATE SKIP LOCKED)
 	RETURNING id`
@@ -412,10 +420,10 @@ func wakeProbe(ctx context.Context, pool *pgxpool.Pool, id domain.DestinationID)
 	return true, nil
 }
 
-// runningDeliveriesSQL reports whether a deliver job of destination $1 (a
-// JSON object {"destination_id": …}) is running.
+// runningDeliveriesSQL reports whether a deliver job of destination $1 is
+// running.
 const runningDeliveriesSQL = `SELECT EXISTS (SELECT 1 FROM river_job
-	WHERE state = 'running' AND kind = 'deliver' AND args @> $1::jsonb)`
+	WHERE state = 'running' AND kind = 'deliver' AND args->>'destination_id' = $1)`
 
 // runningDeliveries reports whether a delivery of a destination is running.
 func runningDeliveries(ctx context.Context, pool *pgxpool.Pool, id domain.DestinationID) (bool, error) {

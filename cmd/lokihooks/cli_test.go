@@ -66,7 +66,8 @@ func TestCLI_Help(t *testing.T) {
 			envDatabaseURL, envAddr, envAPIKeys, envAllowHTTP, envAllowedNetworks, envShutdownTimeout,
 			envLogLevel, envWorkers, envPollInterval, envPollFallback, envRescueAfter, envProjectionLag, envSecretsKey,
 			envAPIKey, envNoColor, envSecretsPrevious, envWorkerID, envHeartbeat, envBreaker, envBreakerCoolDown,
-			envDeactivateAfter,
+			envDeactivateAfter, envRetentionInterval, envRetentionBatch, envRetentionOutbox, envRetentionCompletedJobs,
+			envRetentionDiscardedJobs, envRetentionIdempotencyKeys, envRetentionRateWindows, envRetentionAttemptExcerpts, envProjectionSettle,
 		} {
 			require.Contains(t, out, name)
 		}

@@ -12,53 +12,67 @@ import (
 
 	"github.com/loki-interceptor/lokihooks/httpapi"
 	"github.com/loki-interceptor/lokihooks/internal/secretbox"
+	"github.com/loki-interceptor/lokihooks/relay"
 )
 
 // Environment variables. These names are a contract: other tools set them.
 const (
-	envDatabaseURL     = "DATABASE_URL"
-	envAddr            = "LOKIHOOKS_ADDR"
-	envAPIKeys         = "LOKIHOOKS_API_KEYS"
-	envAllowHTTP       = "LOKIHOOKS_ALLOW_HTTP"
-	envAllowedNetworks = "LOKIHOOKS_ALLOWED_NETWORKS"
-	envShutdownTimeout = "LOKIHOOKS_SHUTDOWN_TIMEOUT"
-	envLogLevel        = "LOKIHOOKS_LOG_LEVEL"
-	envWorkers         = "LOKIHOOKS_WORKERS"
-	envPollInterval    = "LOKIHOOKS_POLL_INTERVAL"
-	envPollFallback    = "LOKIHOOKS_POLL_FALLBACK"
-	envRescueAfter     = "LOKIHOOKS_RESCUE_AFTER"
-	envProjectionLag   = "LOKIHOOKS_PROJECTION_INTERVAL"
-	envSecretsKey      = "LOKIHOOKS_SECRETS_KEY"
-	envAPIRateLimit    = "LOKIHOOKS_API_RATE_LIMIT"
-	envAPIRateBurst    = "LOKIHOOKS_API_RATE_BURST"
-	envMaxConns        = "LOKIHOOKS_MAX_CONNS"
-	envMaxClientConns  = "LOKIHOOKS_MAX_CLIENT_CONNS"
-	envSecretsPrevious = "LOKIHOOKS_SECRETS_KEY_PREVIOUS"
-	envWorkerID        = "LOKIHOOKS_WORKER_ID"
-	envHeartbeat       = "LOKIHOOKS_HEARTBEAT_INTERVAL"
-	envBreaker         = "LOKIHOOKS_BREAKER"
-	envBreakerCoolDown = "LOKIHOOKS_BREAKER_COOLDOWN"
-	envDeactivateAfter = "LOKIHOOKS_DEACTIVATE_AFTER"
-	envLogFormat       = "LOKIHOOKS_LOG_FORMAT"
-	envMetricsAddr     = "LOKIHOOKS_METRICS_ADDR"
+	envDatabaseURL      = "DATABASE_URL"
+	envAddr             = "LOKIHOOKS_ADDR"
+	envAPIKeys          = "LOKIHOOKS_API_KEYS"
+	envAllowHTTP        = "LOKIHOOKS_ALLOW_HTTP"
+	envAllowedNetworks  = "LOKIHOOKS_ALLOWED_NETWORKS"
+	envShutdownTimeout  = "LOKIHOOKS_SHUTDOWN_TIMEOUT"
+	envLogLevel         = "LOKIHOOKS_LOG_LEVEL"
+	envWorkers          = "LOKIHOOKS_WORKERS"
+	envPollInterval     = "LOKIHOOKS_POLL_INTERVAL"
+	envPollFallback     = "LOKIHOOKS_POLL_FALLBACK"
+	envRescueAfter      = "LOKIHOOKS_RESCUE_AFTER"
+	envProjectionLag    = "LOKIHOOKS_PROJECTION_INTERVAL"
+	envProjectionSettle = "LOKIHOOKS_PROJECTION_SETTLE"
+	envSecretsKey       = "LOKIHOOKS_SECRETS_KEY"
+	envAPIRateLimit     = "LOKIHOOKS_API_RATE_LIMIT"
+	envAPIRateBurst     = "LOKIHOOKS_API_RATE_BURST"
+	envMaxConns         = "LOKIHOOKS_MAX_CONNS"
+	envMaxClientConns   = "LOKIHOOKS_MAX_CLIENT_CONNS"
+	envSecretsPrevious  = "LOKIHOOKS_SECRETS_KEY_PREVIOUS"
+	envWorkerID         = "LOKIHOOKS_WORKER_ID"
+	envHeartbeat        = "LOKIHOOKS_HEARTBEAT_INTERVAL"
+	envBreaker          = "LOKIHOOKS_BREAKER"
+	envBreakerCoolDown  = "LOKIHOOKS_BREAKER_COOLDOWN"
+	envDeactivateAfter  = "LOKIHOOKS_DEACTIVATE_AFTER"
+	envLogFormat        = "LOKIHOOKS_LOG_FORMAT"
+	envMetricsAddr      = "LOKIHOOKS_METRICS_ADDR"
 	// envReadyMaxOutboxLag fails /readyz when the oldest unconsumed outbox
 	// event is older than it.
 	envReadyMaxOutboxLag = "LOKIHOOKS_READY_MAX_OUTBOX_LAG"
+
+	// Retention (relay.RetentionConfig): how long what lokihooks deletes
+	// by itself is kept; 0 keeps it forever.
+	envRetentionInterval        = "LOKIHOOKS_RETENTION_INTERVAL"
+	envRetentionBatch           = "LOKIHOOKS_RETENTION_BATCH"
+	envRetentionOutbox          = "LOKIHOOKS_RETENTION_OUTBOX"
+	envRetentionCompletedJobs   = "LOKIHOOKS_RETENTION_COMPLETED_JOBS"
+	envRetentionDiscardedJobs   = "LOKIHOOKS_RETENTION_DISCARDED_JOBS"
+	envRetentionIdempotencyKeys = "LOKIHOOKS_RETENTION_IDEMPOTENCY_KEYS"
+	envRetentionRateWindows     = "LOKIHOOKS_RETENTION_RATE_WINDOWS"
+	envRetentionAttemptExcerpts = "LOKIHOOKS_RETENTION_ATTEMPT_EXCERPTS"
 
 	// Read by the developer tools, not by the server.
 	envAPIKey  = "LOKIHOOKS_API_KEY" // default of loadtest --api-key
 	envNoColor = "NO_COLOR"          // any value turns colour off (no-color.org)
 
-	defaultDatabaseURL     = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-	defaultAddr            = "127.0.0.1:8080"
-	defaultShutdownTimeout = 30 * time.Second
-	defaultWorkers         = 500
-	defaultPollInterval    = 20 * time.Millisecond
-	defaultPollFallback    = time.Second
-	defaultProjectionLag   = 250 * time.Millisecond
-	minAPIKeyLength        = 16
-	maxConnsLimit          = 1 << 20
-	maxWorkerIDLength      = 90
+	defaultDatabaseURL      = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+	defaultAddr             = "127.0.0.1:8080"
+	defaultShutdownTimeout  = 30 * time.Second
+	defaultWorkers          = 500
+	defaultPollInterval     = 20 * time.Millisecond
+	defaultPollFallback     = time.Second
+	defaultProjectionLag    = 250 * time.Millisecond
+	defaultProjectionSettle = time.Second
+	minAPIKeyLength         = 16
+	maxConnsLimit           = 1 << 20
+	maxWorkerIDLength       = 90
 	// workerIDSuffix follows the host name in the default worker id.
 	workerIDSuffix = "-worker"
 )
@@ -89,6 +103,10 @@ type config struct {
 	// ProjectionInterval is how long the deliveries projection waits once
 	// caught up: the read model's lag, traded for fewer, larger writes.
 	ProjectionInterval time.Duration
+	// ProjectionSettle is how old an event must be before the deliveries
+	// projection applies it (0: at once), so that a delivery attempted
+	// within it is written once.
+	ProjectionSettle time.Duration
 	// Secrets encrypts signing secrets and integration credentials at rest
 	// (LOKIHOOKS_SECRETS_KEY); it also opens what the previous keys sealed
 	// (LOKIHOOKS_SECRETS_KEY_PREVIOUS).
@@ -116,6 +134,9 @@ type config struct {
 	// DeactivateAfter deactivates a destination failing without a success
 	// for this long (0: the default, 120h; negative: never).
 	DeactivateAfter time.Duration
+	// Retention is how long each kind of row lokihooks deletes by itself
+	// is kept (zero: relay's default; negative: forever).
+	Retention relay.RetentionConfig
 }
 
 // String never shows secrets.
@@ -142,6 +163,7 @@ func loadConfigFor(getenv func(string) string, needKeys, needSecrets bool) (conf
 		ShutdownTimeout: defaultShutdownTimeout, Workers: defaultWorkers, PollInterval: defaultPollInterval,
 		PollFallback:       defaultPollFallback,
 		ProjectionInterval: defaultProjectionLag,
+		ProjectionSettle:   defaultProjectionSettle,
 		APIRateLimit:       httpapi.DefaultRateLimitPerSecond, APIRateBurst: httpapi.DefaultRateLimitBurst,
 		MaxConns: httpapi.DefaultMaxConns, MaxClientConns: httpapi.DefaultMaxConnsPerClient,
 	}
@@ -193,6 +215,11 @@ func loadConfigFor(getenv func(string) string, needKeys, needSecrets bool) (conf
 	}
 	parseDuration(getenv, envRescueAfter, &c.RescueAfter, time.Second, &errs)
 	parseDuration(getenv, envProjectionLag, &c.ProjectionInterval, time.Millisecond, &errs)
+	if v := getenv(envProjectionSettle); v == "0" || v == "off" {
+		c.ProjectionSettle = 0
+	} else {
+		parseDuration(getenv, envProjectionSettle, &c.ProjectionSettle, time.Millisecond, &errs)
+	}
 	if v := getenv(envWorkers); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 10000 {
@@ -246,6 +273,7 @@ func loadConfigFor(getenv func(string) string, needKeys, needSecrets bool) (conf
 	} else {
 		parseDuration(getenv, envDeactivateAfter, &c.DeactivateAfter, time.Minute, &errs)
 	}
+	parseRetention(getenv, &c.Retention, &errs)
 	switch c.LogLevel {
 	case "", "debug", "info", "warn", "error":
 	default:
@@ -268,6 +296,30 @@ func loadConfigFor(getenv func(string) string, needKeys, needSecrets bool) (conf
 		errs = append(errs, err)
 	}
 	return c, errors.Join(errs...)
+}
+
+// parseRetention reads the retention settings: durations, where 0 (or
+// "off") keeps that kind forever.
+func parseRetention(getenv func(string) string, r *relay.RetentionConfig, errs *[]error) {
+	parseDuration(getenv, envRetentionInterval, &r.Interval, time.Second, errs)
+	if v := getenv(envRetentionBatch); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100_000 {
+			*errs = append(*errs, fmt.Errorf("%s must be a number from 1 to 100000, got %q", envRetentionBatch, v))
+		}
+		r.BatchSize = n
+	}
+	for name, dst := range map[string]*time.Duration{
+		envRetentionOutbox: &r.Outbox, envRetentionCompletedJobs: &r.CompletedJobs, envRetentionDiscardedJobs: &r.DiscardedJobs,
+		envRetentionIdempotencyKeys: &r.IdempotencyKeys, envRetentionRateWindows: &r.RateWindows,
+		envRetentionAttemptExcerpts: &r.AttemptExcerpts,
+	} {
+		if v := getenv(name); v == "0" || v == "off" {
+			*dst = -1
+		} else {
+			parseDuration(getenv, name, dst, time.Second, errs)
+		}
+	}
 }
 
 // configError presents loadConfig's problems, one per line, and where to

@@ -40,6 +40,7 @@ func TestLoadConfig(t *testing.T) {
 			PollInterval:       defaultPollInterval,
 			PollFallback:       defaultPollFallback,
 			ProjectionInterval: defaultProjectionLag,
+			ProjectionSettle:   defaultProjectionSettle,
 			APIRateLimit:       1000,
 			APIRateBurst:       2000,
 			MaxConns:           10000,
@@ -87,6 +88,7 @@ func TestLoadConfig(t *testing.T) {
 			PollFallback:       3 * time.Second,
 			RescueAfter:        2 * time.Minute,
 			ProjectionInterval: time.Second,
+			ProjectionSettle:   defaultProjectionSettle,
 			APIRateLimit:       12.5,
 			APIRateBurst:       40,
 			MaxConns:           0,
@@ -202,6 +204,41 @@ func TestLoadConfig(t *testing.T) {
 			return err
 		}())
 		require.Len(t, errs, 5)
+	})
+
+	t.Run("Retention", func(t *testing.T) {
+		t.Parallel()
+		c, err := loadConfig(env(map[string]string{
+			envRetentionInterval: "30s", envRetentionBatch: "200", envRetentionOutbox: "72h",
+			envRetentionCompletedJobs: "0", envRetentionDiscardedJobs: "24h", envRetentionIdempotencyKeys: "48h",
+			envRetentionRateWindows: "off", envRetentionAttemptExcerpts: "240h",
+		}), false)
+		require.NoError(t, err)
+		r := c.Retention
+		require.Equal(t, 30*time.Second, r.Interval)
+		require.Equal(t, 200, r.BatchSize)
+		require.Equal(t, 72*time.Hour, r.Outbox)
+		require.Negative(t, r.CompletedJobs, "0 keeps forever")
+		require.Equal(t, 24*time.Hour, r.DiscardedJobs)
+		require.Equal(t, 48*time.Hour, r.IdempotencyKeys)
+		require.Negative(t, r.RateWindows, "off keeps forever")
+		require.Equal(t, 240*time.Hour, r.AttemptExcerpts)
+
+		c, err = loadConfig(env(nil), false)
+		require.NoError(t, err)
+		require.Zero(t, c.Retention, "unset: relay's defaults")
+		require.Equal(t, time.Second, c.ProjectionSettle)
+		c, err = loadConfig(env(map[string]string{envProjectionSettle: "0"}), false)
+		require.NoError(t, err)
+		require.Zero(t, c.ProjectionSettle)
+
+		errs := joined(t, func() error {
+			_, err := loadConfig(env(map[string]string{
+				envRetentionInterval: "10ms", envRetentionBatch: "0", envRetentionOutbox: "a week",
+			}), false)
+			return err
+		}())
+		require.Len(t, errs, 3)
 	})
 
 	t.Run("KeysOnlyRequiredToServe", func(t *testing.T) {

@@ -51,6 +51,23 @@ Server (serve, migrate, replay, bench):
   %-28s Deactivate a destination failing without a success for this
   %-28s long. Default 120h; 0 never.
   %-28s Lag of the deliveries read model. Default %s.
+  %-28s How old an event must be before the deliveries read
+  %-28s model applies it: a delivery attempted within it is
+  %-28s written once. Default %s; 0 applies events at once.
+
+Retention (one process at a time deletes, in batches; 0 keeps forever):
+
+  %-28s Pause between retention passes. Default 1m.
+  %-28s Rows deleted per transaction. Default 1000.
+  %-28s Consumed outbox rows. Default 168h (7 days).
+  %-28s Completed River jobs (deliveries' jobs are deleted
+  %-28s as they are recorded). Default 1h.
+  %-28s Discarded and cancelled River jobs. Default 168h.
+  %-28s Idempotency-Key of POST /events. Default 24h.
+  %-28s Rate-limit windows, after they end. Default 1h.
+  %-28s Attempts' request/response headers and response
+  %-28s bodies. Default 720h (30 days).
+
   %-28s Requests per second each API key may make, per API
   %-28s process; 0: no limit. Default %d. Over it: 429.
   %-28s Requests a key may make at once. Default %d.
@@ -94,6 +111,9 @@ Development settings: 'make run' sets %s, %s,
 	envBreakerCoolDown, "",
 	envDeactivateAfter, "",
 	envProjectionLag, defaultProjectionLag,
+	envProjectionSettle, "", "", defaultProjectionSettle,
+	envRetentionInterval, envRetentionBatch, envRetentionOutbox, envRetentionCompletedJobs, "",
+	envRetentionDiscardedJobs, envRetentionIdempotencyKeys, envRetentionRateWindows, envRetentionAttemptExcerpts, "",
 	envAPIRateLimit, "", httpapi.DefaultRateLimitPerSecond,
 	envAPIRateBurst, httpapi.DefaultRateLimitBurst,
 	envMaxConns, httpapi.DefaultMaxConns,

@@ -241,6 +241,7 @@ func build(pool *pgxpool.Pool, cfg config, roles []string, logger *slog.Logger, 
 			Disabled: cfg.BreakerDisabled, Policy: domain.BreakerPolicy{CoolDown: cfg.BreakerCoolDown},
 			DeactivateAfter: cfg.DeactivateAfter,
 		},
+		Retention: cfg.Retention,
 	})
 	if err != nil {
 		return nil, err
@@ -249,7 +250,7 @@ func build(pool *pgxpool.Pool, cfg config, roles []string, logger *slog.Logger, 
 	integrations := app.NewIntegrations(pool, events, rl, sender, appCfg)
 	if slices.Contains(roles, roleProjector) {
 		sys.projector, err = projections.NewRunner(pool, projections.RunnerConfig{
-			Name: "deliveries", Projector: projections.Deliveries{}, Read: readLog,
+			Name: "deliveries", Projector: projections.Deliveries{}, Read: readLog, Settle: cfg.ProjectionSettle,
 			Reset: projections.Deliveries{}.Reset, PollInterval: cfg.ProjectionInterval, Logger: logger,
 		})
 		if err != nil {
