@@ -161,6 +161,22 @@ func TestDeliveryIDFor(t *testing.T) {
 	require.NotEqual(t, a, domain.DeliveryIDFor("evt_1", "wh_2"))
 	require.NotEqual(t, a, domain.DeliveryIDFor("evt_1w", "h_1"), "the separator keeps pairs apart")
 	require.Regexp(t, `^dlv_[0-9A-Z]{26}$`, string(a))
+
+	// A lokihooks event id lends its time to the delivery id, so that
+	// delivery ids sort by time like the events they deliver.
+	early := domain.EventID(domain.NewID(domain.EventIDPrefix, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)))
+	late := domain.EventID(domain.NewID(domain.EventIDPrefix, time.Date(2026, 1, 1, 0, 0, 0, 1e6, time.UTC)))
+	d1, d2 := domain.DeliveryIDFor(early, "wh_1"), domain.DeliveryIDFor(late, "wh_1")
+	require.Equal(t, string(early)[4:14], string(d1)[4:14])
+	require.Less(t, string(d1), string(d2))
+	require.Equal(t, d1, domain.DeliveryIDFor(early, "wh_1"), "still deterministic")
+	require.NotEqual(t, d1, domain.DeliveryIDFor(early, "wh_2"))
+	require.Regexp(t, `^dlv_[0-9A-Z]{26}$`, string(d1))
+	// Ids producers chose themselves, and look-alikes, are hashed whole.
+	for _, ev := range []domain.EventID{"evt_order-1", "evt_ZZZZZZZZZZZZZZZZZZZZZZZZZZ", "evt_0000000000000000000000000U", "order-1"} {
+		require.Regexp(t, `^dlv_[0-9A-Z]{26}$`, string(domain.DeliveryIDFor(ev, "wh_1")), ev)
+	}
+	require.NotEqual(t, string(domain.DeliveryIDFor("evt_ZZZZZZZZZZZZZZZZZZZZZZZZZZ", "wh_1"))[4:14], "ZZZZZZZZZZ")
 }
 
 func TestDeliveryEvents_RoundTrip(t *testing.T) {

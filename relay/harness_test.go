@@ -174,10 +174,18 @@ func setup(t testing.TB, opts *setupOpts) *testBundle {
 
 	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
 	var wg sync.WaitGroup
+	errs := make(chan error, 2)
 	wg.Add(2)
-	go func() { defer wg.Done(); require.NoError(t, rl.Run(ctx)) }()
-	go func() { defer wg.Done(); require.NoError(t, runner.Run(ctx)) }()
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	go func() { defer wg.Done(); errs <- rl.Run(ctx) }()
+	go func() { defer wg.Done(); errs <- runner.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			require.NoError(t, err)
+		}
+	})
 	if !opts.noFanout {
 		select {
 		case <-rl.FanoutRunning():
