@@ -376,8 +376,10 @@ func createFour(t *testing.T, c *apiClient, slackAPI *receiver) *fourIntegration
 		ids:  map[string]string{},
 	}
 	for typ, body := range map[string]map[string]any{
-		"slack": {"credentials": map[string]any{"bot_token": slackToken},
-			"config": map[string]any{"channel": "C0ALERTS", "header": "LOKI compliance"}},
+		"slack": {
+			"credentials": map[string]any{"bot_token": slackToken},
+			"config":      map[string]any{"channel": "C0ALERTS", "header": "LOKI compliance"},
+		},
 		"teams": {"credentials": map[string]any{"webhook_url": f.teams.URL + "/workflows/abc/triggers/manual/paths/invoke?sig=" + teamsSig}},
 		"email": {
 			"credentials": map[string]any{"smtp_host": f.mail.host, "smtp_port": f.mail.port, "smtp_username": smtpUser, "smtp_password": smtpPassword},

@@ -59,10 +59,14 @@ func TestRetention(t *testing.T) {
 			_, err := b.events.Append(t.Context(), domain.Append{
 				StreamID: id, StreamType: domain.DeliveryStreamType, Expect: 0,
 				Events: []domain.Event{
-					domain.DeliveryScheduled{DeliveryID: domain.DeliveryID(id), DestinationID: domain.DestinationID(hook.ID),
-						Kind: domain.KindWebhook, EventID: "evt_" + domain.EventID(id), Type: domain.EventTypeSystemError, At: at},
-					domain.DeliveryAttempted{Attempt: 1, RequestHeaders: map[string]string{"X-Webhook-Attempt": "1"},
-						StatusCode: 200, ResponseBody: "legacy " + id, Status: domain.DeliveryDelivered, At: at},
+					domain.DeliveryScheduled{
+						DeliveryID: domain.DeliveryID(id), DestinationID: domain.DestinationID(hook.ID),
+						Kind: domain.KindWebhook, EventID: "evt_" + domain.EventID(id), Type: domain.EventTypeSystemError, At: at,
+					},
+					domain.DeliveryAttempted{
+						Attempt: 1, RequestHeaders: map[string]string{"X-Webhook-Attempt": "1"},
+						StatusCode: 200, ResponseBody: "legacy " + id, Status: domain.DeliveryDelivered, At: at,
+					},
 				},
 			})
 			require.NoError(t, err)

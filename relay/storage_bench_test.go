@@ -307,9 +307,9 @@ func reportStorage(b *testing.B, pool *pgxpool.Pool, schema, walinspect string, 
 	ctx := b.Context()
 	per := func(v int64) float64 { return float64(v) / float64(n) }
 	type line struct {
-		name             string
-		rows             tableStat
-		wal, fpi, record int64
+		name     string
+		rows     tableStat
+		wal, fpi int64
 	}
 	lines := map[string]*line{}
 	var byRelation map[string]int64
