@@ -58,6 +58,8 @@ type benchOpts struct {
 	poll        time.Duration
 	cpuProfile  string // write a CPU profile of the run here
 	telemetry   bool   // trace at 100 % and keep metrics, as production does
+	// scrapeInterval is how often --telemetry scrapes /metrics.
+	scrapeInterval time.Duration
 }
 
 func (o benchOpts) validate() error {
@@ -66,6 +68,8 @@ func (o benchOpts) validate() error {
 		return errors.New("--events, --webhooks, --tx-size, --clients and --workers must be positive")
 	case o.ingest != ingestSQL && o.ingest != ingestHTTP:
 		return fmt.Errorf("--ingest must be %s or %s", ingestSQL, ingestHTTP)
+	case o.telemetry && o.scrapeInterval <= 0:
+		return errors.New("--scrape-interval must be positive")
 	case o.backlog && (o.rate > 0 || o.idle > 0):
 		return errors.New("--backlog does not go with --rate or --idle")
 	}
@@ -154,7 +158,7 @@ func bench(ctx context.Context, o benchOpts, getenv func(string) string, stdout,
 	var tel *telemetrySetup
 	if o.telemetry {
 		var stopTelemetry func()
-		if tel, stopTelemetry, err = benchTelemetry(ctx, r.pool, stdout); err != nil {
+		if tel, stopTelemetry, err = benchTelemetry(ctx, r.pool, o.scrapeInterval, stdout); err != nil {
 			return err
 		}
 		defer stopTelemetry()

@@ -21,10 +21,11 @@ import (
 	"github.com/loki-interceptor/lokihooks/internal/telemetry"
 )
 
-// benchScrapeInterval is how often `bench --telemetry` scrapes its own
-// /metrics: more often than a Prometheus server would (15 s or more), so
-// that the gauges' queries weigh at least as much as in production.
-const benchScrapeInterval = time.Second
+// defaultBenchScrapeInterval is how often `bench --telemetry` scrapes its
+// own /metrics unless --scrape-interval says otherwise: more often than a
+// Prometheus server would (15 s or more), so that the gauges' queries
+// weigh at least as much as in production.
+const defaultBenchScrapeInterval = time.Second
 
 // countingExporter is a span exporter that drops the spans it is handed
 // after counting them: every span is still built, sampled, batched and
@@ -42,9 +43,9 @@ func (e *countingExporter) Shutdown(context.Context) error { return nil }
 // with: tracing at 100 % sampling through a batch span processor (into
 // countingExporter), lokihooks' metrics and the runtime metrics on a
 // meter provider with the Prometheus exporter, and the database-wide
-// gauges, scraped every benchScrapeInterval. stop ends the scrapes,
-// flushes the spans and reports how many were exported and scraped.
-func benchTelemetry(ctx context.Context, pool *pgxpool.Pool, w io.Writer) (*telemetrySetup, func(), error) {
+// gauges, scraped every scrapeEvery. stop ends the scrapes, flushes the
+// spans and reports how many were exported and scraped.
+func benchTelemetry(ctx context.Context, pool *pgxpool.Pool, scrapeEvery time.Duration, w io.Writer) (*telemetrySetup, func(), error) {
 	installPropagator()
 	exp := &countingExporter{}
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithBatcher(exp))
@@ -67,7 +68,7 @@ func benchTelemetry(ctx context.Context, pool *pgxpool.Pool, w io.Writer) (*tele
 	var scrapes atomic.Int64
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		tick := time.NewTicker(benchScrapeInterval)
+		tick := time.NewTicker(scrapeEvery)
 		defer tick.Stop()
 		for {
 			select {

@@ -308,7 +308,8 @@ running roles cost with nothing to do. docs/benchmarks.md has results.`,
 	f.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up after this long")
 	f.DurationVar(&o.poll, "poll", defaultPollInterval, "outbox poll interval")
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
-	f.BoolVar(&o.telemetry, "telemetry", false, "trace every delivery (100% sampling, spans exported to a counting no-op exporter) and keep metrics, scraped every second")
+	f.BoolVar(&o.telemetry, "telemetry", false, "trace every delivery (100% sampling, spans exported to a counting no-op exporter) and keep metrics, scraped every --scrape-interval")
+	f.DurationVar(&o.scrapeInterval, "scrape-interval", defaultBenchScrapeInterval, "with --telemetry: how often /metrics is scraped (a Prometheus server: 15s or more)")
 	return cmd
 }
 
