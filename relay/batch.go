@@ -52,15 +52,7 @@ type BatchArgs struct {
 func (BatchArgs) Kind() string { return "deliver_batch" }
 
 // InsertOpts implements river.JobArgsWithInsertOpts.
-func (BatchArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{
-		Queue: DeliveryQueue, MaxAttempts: deliverMaxAttempts,
-		UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{
-			rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable,
-			rivertype.JobStateRunning, rivertype.JobStateScheduled,
-		}},
-	}
-}
+func (BatchArgs) InsertOpts() river.InsertOpts { return onePerDestination() }
 
 const (
 	// batchSettle is how long a flush waits before deciding again when

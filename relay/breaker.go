@@ -112,7 +112,12 @@ type BreakerArgs struct {
 func (BreakerArgs) Kind() string { return "breaker" }
 
 // InsertOpts implements river.JobArgsWithInsertOpts.
-func (BreakerArgs) InsertOpts() river.InsertOpts {
+func (BreakerArgs) InsertOpts() river.InsertOpts { return onePerDestination() }
+
+// onePerDestination are the insert options of a job kind of which at most
+// one per destination (its args) may be waiting or running: a second
+// insert while one is is a no-op.
+func onePerDestination() river.InsertOpts {
 	return river.InsertOpts{
 		Queue: DeliveryQueue, MaxAttempts: deliverMaxAttempts,
 		UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{
@@ -401,6 +406,13 @@ func (b *breakers) open(ctx context.Context, id domain.DestinationID, stats doma
 	if err != nil || dest.Breaker == nil || dest.Status != domain.WebhookStatusActive {
 		return err
 	}
+	return b.openBreaker(ctx, dest, stats, now, "circuit breaker opened")
+}
+
+// openBreaker records the opening of dest's breaker that stats call for
+// (none if the breaker decides otherwise, or another process decided
+// first), says so in the log and schedules the end of its cool-down.
+func (b *breakers) openBreaker(ctx context.Context, dest *domain.Destination, stats domain.BreakerStats, now time.Time, msg string) error {
 	events := dest.Breaker.Open(b.cfg.Policy, stats, now)
 	if len(events) == 0 {
 		return nil
@@ -412,9 +424,8 @@ func (b *breakers) open(ctx context.Context, id domain.DestinationID, stats doma
 		return err
 	}
 	opened, _ := events[0].(domain.BreakerOpened)
-	b.logger.WarnContext(ctx, "circuit breaker opened", "destination_id", id, "reason", opened.Reason,
-		"reopen_at", opened.ReopenAt)
-	return b.ensureJob(ctx, id, opened.ReopenAt, true)
+	b.logger.WarnContext(ctx, msg, "destination_id", dest.ID, "reason", opened.Reason, "reopen_at", opened.ReopenAt)
+	return b.ensureJob(ctx, dest.ID, opened.ReopenAt, true)
 }
 
 // append appends breaker events at the breaker's version; a breaker that
@@ -492,20 +503,7 @@ func (b *breakers) probed(ctx context.Context, dest *domain.Destination, res dom
 		return b.close(ctx, dest, "probe succeeded", now)
 	}
 	stats := domain.BreakerStats{Attempts: 1, Failures: 1, Window: 0, LastFailure: describeFailure(res)}
-	events := dest.Breaker.Open(b.cfg.Policy, stats, now)
-	if len(events) == 0 {
-		return nil
-	}
-	if err := b.append(ctx, dest.Breaker, events); err != nil {
-		if errors.Is(err, errBreakerMoved) {
-			return nil
-		}
-		return err
-	}
-	opened, _ := events[0].(domain.BreakerOpened)
-	b.logger.WarnContext(ctx, "circuit breaker opened again", "destination_id", dest.ID, "reason", opened.Reason,
-		"reopen_at", opened.ReopenAt)
-	return b.ensureJob(ctx, dest.ID, opened.ReopenAt, true)
+	return b.openBreaker(ctx, dest, stats, now, "circuit breaker opened again")
 }
 
 // close closes a destination's breaker with reason, starts its window

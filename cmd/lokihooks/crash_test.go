@@ -109,25 +109,7 @@ func TestServe_CrashMidDeliveryLosesNothing(t *testing.T) {
 	b.logJobStates(t, "at the end")
 
 	// Every pair received, and every copy of a pair identical to the first.
-	copies := rcv.byPair()
-	for _, ev := range ids {
-		for _, h := range hooks {
-			_, ok := copies[pairKey{event: ev, webhook: h}]
-			require.True(t, ok, "pair (%s, %s) never received", ev, h)
-		}
-	}
-	require.Len(t, copies, total, "the receiver saw pairs nobody published")
-	dups := 0
-	for k, hs := range copies {
-		wantDelivery := string(domain.DeliveryIDFor(k.event, k.webhook))
-		for i, h := range hs {
-			require.Equal(t, string(k.event), h.webhookID, "copy %d of %v: webhook-id is the event id", i, k)
-			require.Equal(t, wantDelivery, h.delivery, "copy %d of %v: delivery id", i, k)
-			require.Equal(t, hs[0].webhookID, h.webhookID, "copy %d of %v differs from the first", i, k)
-			require.Equal(t, hs[0].delivery, h.delivery, "copy %d of %v differs from the first", i, k)
-		}
-		dups += len(hs) - 1
-	}
+	copies, dups := requireEveryPair(t, rcv, ids, hooks)
 	t.Logf("duplicates observed: %d (%d requests for %d pairs; %d pairs received more than once)",
 		dups, rcv.count(), total, countDup(copies))
 	t.Logf("took %s", time.Since(start).Round(time.Millisecond))
@@ -565,6 +547,32 @@ func (rc *hookReceiver) deliveries() map[string]bool {
 
 func (h hit) key() pairKey {
 	return pairKey{event: domain.EventID(h.eventID), webhook: domain.WebhookID(strings.TrimPrefix(h.path, "/hook/"))}
+}
+
+// requireEveryPair checks that the receiver got every (event, webhook)
+// pair and no other, and that every copy of a pair carries the event id as
+// webhook-id and the pair's delivery id, like the first copy. It returns
+// the copies by pair and how many copies were duplicates.
+func requireEveryPair(t *testing.T, rcv *hookReceiver, ids []domain.EventID, hooks []domain.WebhookID) (map[pairKey][]hit, int) {
+	t.Helper()
+	copies := rcv.byPair()
+	for _, ev := range ids {
+		for _, h := range hooks {
+			_, ok := copies[pairKey{event: ev, webhook: h}]
+			require.True(t, ok, "pair (%s, %s) never received", ev, h)
+		}
+	}
+	require.Len(t, copies, len(ids)*len(hooks), "the receiver saw pairs nobody published")
+	dups := 0
+	for k, hs := range copies {
+		wantDelivery := string(domain.DeliveryIDFor(k.event, k.webhook))
+		for i, h := range hs {
+			require.Equal(t, string(k.event), h.webhookID, "copy %d of %v: webhook-id is the event id", i, k)
+			require.Equal(t, wantDelivery, h.delivery, "copy %d of %v: delivery id", i, k)
+		}
+		dups += len(hs) - 1
+	}
+	return copies, dups
 }
 
 func countDup(m map[pairKey][]hit) int {

@@ -136,22 +136,7 @@ func TestServe_KilledRepeatedlyRecoversInSeconds(t *testing.T) {
 	require.NoError(t, child.cmd.Process.Signal(syscall.SIGTERM))
 	require.Equal(t, 0, child.wait(t, 15*time.Second).ExitCode())
 
-	copies := rcv.byPair()
-	for _, ev := range ids {
-		for _, h := range hooks {
-			_, ok := copies[pairKey{event: ev, webhook: h}]
-			require.True(t, ok, "pair (%s, %s) never received", ev, h)
-		}
-	}
-	require.Len(t, copies, total, "the receiver saw pairs nobody published")
-	dups := 0
-	for k, hs := range copies {
-		for i, h := range hs {
-			require.Equal(t, string(k.event), h.webhookID, "copy %d of %v: webhook-id is the event id", i, k)
-			require.Equal(t, string(domain.DeliveryIDFor(k.event, k.webhook)), h.delivery, "copy %d of %v: delivery id", i, k)
-		}
-		dups += len(hs) - 1
-	}
+	_, dups := requireEveryPair(t, rcv, ids, hooks)
 	resent, rateBack := make([]time.Duration, len(recoveries)), make([]time.Duration, len(recoveries))
 	for i, r := range recoveries {
 		resent[i], rateBack[i] = r.resent, r.rateBack
