@@ -230,11 +230,7 @@ func TestProjections_EnsureVersion(t *testing.T) {
 	def := definition("analytics")
 	r, err := projections.NewRunner(pool, projections.RunnerConfig{Name: "analytics", Projector: def.Projector, Read: readLog})
 	require.NoError(t, err)
-	require.Eventually(t, func() bool {
-		n, err := r.CatchUp(ctx)
-		require.NoError(t, err)
-		return n > 0
-	}, 10*time.Second, time.Millisecond)
+	catchUpAll(t, pool, r)
 	before := readModels(t, pool, hooks, nil)
 
 	rebuilt, err := projections.EnsureVersion(ctx, pool, def, projections.RebuildConfig{Read: readLog})
@@ -267,11 +263,7 @@ func TestReplay_AheadOfTheLiveRunner(t *testing.T) {
 	def := definition("deliveries")
 	r, err := projections.NewRunner(pool, projections.RunnerConfig{Name: "deliveries", Projector: def.Projector, Read: readLog})
 	require.NoError(t, err)
-	require.Eventually(t, func() bool {
-		n, err := r.CatchUp(ctx)
-		require.NoError(t, err)
-		return n > 0
-	}, 10*time.Second, time.Millisecond)
+	catchUpAll(t, pool, r)
 	require.NoError(t, appendDelivery(ctx, store, hook, first.Add(time.Hour), 2)) // the live runner never sees it
 
 	require.Eventually(t, func() bool {
@@ -304,11 +296,7 @@ func TestReplay_FailedRebuildLeavesTheLiveTables(t *testing.T) {
 	def := definition("analytics")
 	r, err := projections.NewRunner(pool, projections.RunnerConfig{Name: "analytics", Projector: def.Projector, Read: readLog})
 	require.NoError(t, err)
-	require.Eventually(t, func() bool {
-		n, err := r.CatchUp(ctx)
-		require.NoError(t, err)
-		return n > 0
-	}, 10*time.Second, time.Millisecond)
+	catchUpAll(t, pool, r)
 	before := readModels(t, pool, hooks, nil)
 
 	def.Projector = failingProjector{}
@@ -318,4 +306,23 @@ func TestReplay_FailedRebuildLeavesTheLiveTables(t *testing.T) {
 	var shadows int
 	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM pg_namespace WHERE nspname = $1`, schema+"_rb_analytics").Scan(&shadows))
 	require.Zero(t, shadows, "the shadow schema is dropped")
+}
+
+// catchUpAll runs r until it has applied every event the log holds now.
+// One CatchUp may stop short of the last ones for a moment, while other
+// tests' open transactions hold back the log's visibility horizon.
+func catchUpAll(t *testing.T, pool *pgxpool.Pool, r *projections.Runner) {
+	t.Helper()
+	var want int
+	require.NoError(t, pool.QueryRow(t.Context(), `SELECT count(*) FROM events`).Scan(&want))
+	got := 0
+	var err error
+	require.Eventually(t, func() bool {
+		var n int
+		n, err = r.CatchUp(t.Context())
+		got += n
+		return err != nil || got >= want
+	}, 10*time.Second, time.Millisecond, "the runner never applied every event of the log")
+	require.NoError(t, err)
+	require.Equal(t, want, got)
 }
