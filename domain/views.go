@@ -63,21 +63,6 @@ type DeliveryFilter struct {
 	IDs []DeliveryID
 }
 
-// Matches reports whether d passes the filter's destination, event,
-// status, type and time bounds (not its cursor, order or limit).
-func (f DeliveryFilter) Matches(d DeliveryView) bool {
-	switch {
-	case f.DestinationID != "" && d.DestinationID != f.DestinationID,
-		f.EventID != "" && d.EventID != f.EventID,
-		f.Status != "" && d.Status != f.Status,
-		f.EventType != "" && d.EventType != f.EventType,
-		!f.Since.IsZero() && d.CreatedAt.Before(f.Since),
-		!f.Until.IsZero() && !d.CreatedAt.Before(f.Until):
-		return false
-	}
-	return true
-}
-
 // DeliveryCursor is a keyset position in a deliveries listing.
 type DeliveryCursor struct {
 	CreatedAt time.Time

@@ -594,6 +594,7 @@ const (
 	listRedrivable = selectDeliveries + ` WHERE destination_id = $1 AND status = ANY($2::text[]) AND status <> 'delivered'
 		AND ($3 = '' OR event_type = $3)
 		AND created_at >= $4 AND created_at < $5 AND (created_at, id) > ($6, $7)
+		AND (cardinality($9::text[]) = 0 OR id = ANY($9::text[]))
 		ORDER BY created_at, id
 		LIMIT $8`
 
@@ -694,7 +695,7 @@ func listDeliveriesQuery(f domain.DeliveryFilter) string {
 // redriven (status failed or permanent_failure), oldest first by
 // (created_at, id). Of f it honours Status (which must then be one of
 // those two, else the error matches domain.ErrInvalid), EventType, Since,
-// Until, After and Limit (<= 0 means DefaultRedrivableLimit).
+// Until, IDs, After and Limit (<= 0 means DefaultRedrivableLimit).
 func RedrivableDeliveries(ctx context.Context, db DB, destination domain.DestinationID, f domain.DeliveryFilter) ([]domain.DeliveryView, error) {
 	statuses := []string{string(domain.DeliveryFailed), string(domain.DeliveryPermanentFailure)}
 	if f.Status != "" {
@@ -709,8 +710,12 @@ func RedrivableDeliveries(ctx context.Context, db DB, destination domain.Destina
 		limit = DefaultRedrivableLimit
 	}
 	after, afterID := cursorArgs(f.After, true)
+	ids := make([]string, len(f.IDs))
+	for i, id := range f.IDs {
+		ids[i] = string(id)
+	}
 	args := []any{
-		string(destination), statuses, f.EventType, lowerBound(f.Since), upperBound(f.Until), after, afterID, limit,
+		string(destination), statuses, f.EventType, lowerBound(f.Since), upperBound(f.Until), after, afterID, limit, ids,
 	}
 	return queryDeliveries(ctx, db, "redrivable deliveries of "+string(destination), listRedrivable, args)
 }

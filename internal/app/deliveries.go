@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -56,8 +55,8 @@ func (d *Deliveries) GetDelivery(ctx context.Context, id domain.DeliveryID) (*do
 // redrive of 100,000 dead letters never holds one long transaction). It
 // returns how many it redrove, also when a later chunk fails.
 func (d *Deliveries) Redrive(ctx context.Context, destination domain.DestinationID, f domain.DeliveryFilter) (int, error) {
-	if len(f.IDs) > 0 {
-		return d.redriveIDs(ctx, destination, f)
+	if len(f.IDs) > redriveChunk {
+		return 0, fmt.Errorf("redrive: %d delivery ids, at most %d at once: %w", len(f.IDs), redriveChunk, domain.ErrInvalid)
 	}
 	total := 0
 	f.Limit = redriveChunk
@@ -80,37 +79,4 @@ func (d *Deliveries) Redrive(ctx context.Context, destination domain.Destination
 		last := page[len(page)-1]
 		f.After = &domain.DeliveryCursor{CreatedAt: last.CreatedAt, ID: last.ID}
 	}
-}
-
-// redriveIDs redrives the deliveries f.IDs names (at most a page's worth,
-// which the API bounds) that belong to destination, match f and are
-// failed or permanent_failure; the others are skipped, not errors, so
-// that a list picked on a screen a moment ago still redrives the rest.
-func (d *Deliveries) redriveIDs(ctx context.Context, destination domain.DestinationID, f domain.DeliveryFilter) (int, error) {
-	if len(f.IDs) > redriveChunk {
-		return 0, fmt.Errorf("redrive: %d delivery ids, at most %d at once: %w", len(f.IDs), redriveChunk, domain.ErrInvalid)
-	}
-	f.DestinationID = destination
-	seen := make(map[domain.DeliveryID]bool, len(f.IDs))
-	var page []domain.DeliveryView
-	for _, id := range f.IDs {
-		if seen[id] {
-			continue
-		}
-		seen[id] = true
-		v, err := projections.GetDelivery(ctx, d.pool, id)
-		if errors.Is(err, domain.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return 0, err
-		}
-		if v.Status.Redrivable() && f.Matches(*v) {
-			page = append(page, *v)
-		}
-	}
-	if len(page) == 0 {
-		return 0, nil
-	}
-	return d.redriver.Redrive(ctx, page)
 }
