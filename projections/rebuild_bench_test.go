@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
@@ -78,8 +77,8 @@ func BenchmarkRebuild(b *testing.B) {
 	defs := []projections.Definition{
 		{
 			Name: "analytics", Version: projections.AnalyticsVersion, Tables: projections.AnalyticsTables,
-			Read: func(ctx context.Context, tx pgx.Tx, after domain.LogPosition, limit int) ([]domain.Recorded, error) {
-				return eventstore.ReadLogLean(ctx, tx, after, limit)
+			Read: func(ctx context.Context, q projections.DB, after domain.LogPosition, limit int) ([]domain.Recorded, error) {
+				return eventstore.ReadLogLean(ctx, q, after, limit)
 			},
 			Projector: projections.Analytics{First: readFirst, Cache: projections.NewDestinationCache(0)},
 		},

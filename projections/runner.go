@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -14,11 +15,12 @@ import (
 	"github.com/loki-interceptor/lokihooks/domain"
 )
 
-// ReadFunc returns up to limit events after `after`, in log order, on tx.
-// It must never skip an event of a transaction that commits late: it reads
-// only transactions older than every transaction still running (the xid8 <
-// pg_snapshot_xmin rule of eventstore.ReadLog, which cmd wires in).
-type ReadFunc func(ctx context.Context, tx pgx.Tx, after domain.LogPosition, limit int) ([]domain.Recorded, error)
+// ReadFunc returns up to limit events after `after`, in log order, on q (a
+// transaction, or the pool for a runner's idle look). It must never skip
+// an event of a transaction that commits late: it reads only transactions
+// older than every transaction still running (the xid8 < pg_snapshot_xmin
+// rule of eventstore.ReadLog, which cmd wires in).
+type ReadFunc func(ctx context.Context, q DB, after domain.LogPosition, limit int) ([]domain.Recorded, error)
 
 // ResetFunc empties a projection's tables on tx, before a rebuild.
 type ResetFunc func(ctx context.Context, tx pgx.Tx) error
@@ -117,6 +119,14 @@ type Runner struct {
 	pool   *pgxpool.Pool
 	cfg    RunnerConfig
 	logger *slog.Logger
+
+	// seen is the checkpoint as this runner last read or wrote it: the
+	// idle look starts there. Another process's runner may have moved the
+	// checkpoint since, which makes a look find events already applied:
+	// the batch that follows reads the real checkpoint and applies none.
+	mu      sync.Mutex
+	seen    domain.LogPosition
+	seenSet bool
 }
 
 // NewRunner returns a Runner for cfg.Name. It reports every invalid field
@@ -180,10 +190,10 @@ const idleLookCeiling = time.Second
 
 // waitForEvents waits PollInterval, then again for as long as a look at the
 // log finds nothing to apply, each wait twice the last, up to
-// idleLookCeiling. Looking takes no lock and no transaction id (a batch
-// locks the checkpoint row, which costs both, and WAL): an idle runner
-// writes nothing, and looks about once a second. It reports false if ctx
-// ends.
+// idleLookCeiling. Looking is one read-only statement, outside any
+// transaction: no lock, no transaction id (a batch locks the checkpoint
+// row, which costs both, and WAL). An idle runner writes nothing, and looks
+// about once a second. It reports false if ctx ends.
 func (r *Runner) waitForEvents(ctx context.Context) bool {
 	d := r.cfg.PollInterval
 	for {
@@ -197,29 +207,31 @@ func (r *Runner) waitForEvents(ctx context.Context) bool {
 	}
 }
 
-// pending reports whether a batch would read anything, in a read-only
-// transaction.
+// pending reports whether a batch would read anything: one read of the log
+// after the checkpoint this runner saw last, on the pool (one round trip;
+// a read-only statement takes no transaction id).
 func (r *Runner) pending(ctx context.Context) (bool, error) {
-	found := false
-	err := pgx.BeginTxFunc(ctx, r.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		var txid string
-		var after domain.LogPosition
-		err := tx.QueryRow(ctx, readCheckpoint, r.cfg.Name).Scan(&txid, &after.Position)
-		if errors.Is(err, pgx.ErrNoRows) {
-			found = true // the batch creates the checkpoint
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if after.TransactionID, err = strconv.ParseUint(txid, 10, 64); err != nil {
-			return err
-		}
-		events, err := r.cfg.Read(ctx, tx, after, 1)
-		found = len(events) > 0
-		return err
-	})
-	return found, err
+	after, ok := r.seenCheckpoint()
+	if !ok {
+		return true, nil // the batch reads (or creates) the checkpoint
+	}
+	events, err := r.cfg.Read(ctx, r.pool, after, 1)
+	return len(events) > 0, err
+}
+
+// seenCheckpoint returns the checkpoint this runner last read or wrote,
+// and false if it has not yet.
+func (r *Runner) seenCheckpoint() (domain.LogPosition, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.seen, r.seenSet
+}
+
+// see records the checkpoint this runner read or wrote last.
+func (r *Runner) see(p domain.LogPosition) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.seen, r.seenSet = p, true
 }
 
 // wait reports false if ctx ends before d passes.
@@ -296,11 +308,13 @@ func (r *Runner) Checkpoint(ctx context.Context) (domain.LogPosition, error) {
 // step applies one batch in one transaction and returns its size.
 func (r *Runner) step(ctx context.Context) (int, error) {
 	n := 0
+	var seen domain.LogPosition
 	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
 		after, err := r.lockCheckpoint(ctx, tx)
 		if err != nil {
 			return err
 		}
+		seen = after
 		events, err := r.cfg.Read(ctx, tx, after, r.cfg.BatchSize)
 		if err != nil || len(events) == 0 {
 			return err
@@ -324,9 +338,12 @@ func (r *Runner) step(ctx context.Context) (int, error) {
 		if _, err := tx.Exec(ctx, updateCheckpoint, r.cfg.Name, txid, last.Position); err != nil {
 			return fmt.Errorf("update checkpoint: %w", err)
 		}
-		n = len(events)
+		n, seen = len(events), domain.LogPosition{TransactionID: last.TransactionID, Position: last.Position}
 		return nil
 	})
+	if err == nil {
+		r.see(seen)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("projection %s batch: %w", r.cfg.Name, err)
 	}

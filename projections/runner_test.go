@@ -33,8 +33,8 @@ const readLogSQL = `SELECT position, transaction_id::text, stream_id, version, t
 	LIMIT $3`
 
 // readLog is the ReadFunc cmd builds from eventstore.ReadLog.
-func readLog(ctx context.Context, tx pgx.Tx, after domain.LogPosition, limit int) ([]domain.Recorded, error) {
-	rows, err := tx.Query(ctx, readLogSQL, strconv.FormatUint(after.TransactionID, 10), after.Position, limit)
+func readLog(ctx context.Context, q projections.DB, after domain.LogPosition, limit int) ([]domain.Recorded, error) {
+	rows, err := q.Query(ctx, readLogSQL, strconv.FormatUint(after.TransactionID, 10), after.Position, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -415,6 +415,76 @@ func TestRunner_Run(t *testing.T) {
 		cancel()
 		require.NoError(t, waitOrTimeout(t, done))
 	})
+	t.Run("IdleLooksWriteNothing", func(t *testing.T) {
+		t.Parallel()
+		b := setupRunner(t)
+		last := b.deliveryLife(t, "dlv_1", "wh_1")
+		reads := &countingRead{}
+		r := b.runner(t, projections.RunnerConfig{Read: reads.read})
+		drainTo(t, r, last)
+		batches := reads.inTx.Load()
+		var xmin string
+		require.NoError(t, b.pool.QueryRow(t.Context(),
+			`SELECT xmin::text FROM projection_checkpoints WHERE name = 'deliveries'`).Scan(&xmin))
+
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- r.Run(ctx) }()
+		// With nothing new, Run looks (PollInterval 2 ms, doubling): the
+		// first batch after Run starts, then looks only.
+		require.Eventually(t, func() bool { return reads.outside.Load() >= 6 }, logWait, time.Millisecond)
+		cancel()
+		require.NoError(t, waitOrTimeout(t, done))
+
+		require.LessOrEqual(t, reads.inTx.Load()-batches, int64(1), "idle looks run outside a transaction; only Run's first batch reads in one")
+		var after string
+		require.NoError(t, b.pool.QueryRow(t.Context(),
+			`SELECT xmin::text FROM projection_checkpoints WHERE name = 'deliveries'`).Scan(&after))
+		require.Equal(t, xmin, after, "an idle runner neither locks nor writes its checkpoint row")
+	})
+
+	t.Run("LookFromACheckpointAnotherRunnerMoved", func(t *testing.T) {
+		t.Parallel()
+		b := setupRunner(t)
+		first := b.deliveryLife(t, "dlv_1", "wh_1")
+		counter := &countingProjector{}
+		idle := b.runner(t, projections.RunnerConfig{Projector: counter})
+		// idle has seen the checkpoint at the start of the log; another
+		// runner of the same name applies dlv_1 meanwhile.
+		_, err := idle.CatchUp(t.Context())
+		require.NoError(t, err)
+		drainTo(t, b.runner(t, projections.RunnerConfig{}), first)
+		applied := counter.events.Load()
+
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- idle.Run(ctx) }()
+		last := b.deliveryLife(t, "dlv_2", "wh_1")
+		require.EventuallyWithT(t, func(c *assert.CollectT) {
+			cp, err := idle.Checkpoint(t.Context())
+			require.NoError(c, err)
+			require.Equal(c, last, cp)
+		}, logWait, time.Millisecond)
+		cancel()
+		require.NoError(t, waitOrTimeout(t, done))
+		require.Equal(t, applied+3, counter.events.Load(), "dlv_2's three events, and none of dlv_1's again")
+		d, err := projections.GetDelivery(t.Context(), b.pool, "dlv_2")
+		require.NoError(t, err)
+		require.Equal(t, domain.DeliveryDelivered, d.Status)
+	})
+}
+
+// countingRead is readLog counting its reads inside a transaction and
+// outside one.
+type countingRead struct{ inTx, outside atomic.Int64 }
+
+func (c *countingRead) read(ctx context.Context, q projections.DB, after domain.LogPosition, limit int) ([]domain.Recorded, error) {
+	if _, ok := q.(pgx.Tx); ok {
+		c.inTx.Add(1)
+	} else {
+		c.outside.Add(1)
+	}
+	return readLog(ctx, q, after, limit)
 }
 
 // waitOrTimeout returns what ch delivers, failing the test after logWait.

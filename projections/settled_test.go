@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/loki-interceptor/lokihooks/domain"
@@ -37,8 +36,8 @@ func TestRunner_Settle(t *testing.T) {
 	first := appendAt("dlv_x", time.Minute, scheduled("dlv_x", "wh_1", "evt_x", domain.EventTypeSystemError, now))
 	appendAt("dlv_x", 0, delivered(1, now))
 	last := appendAt("dlv_y", 0, scheduled("dlv_y", "wh_1", "evt_y", domain.EventTypeSystemError, now))
-	read := func(ctx context.Context, tx pgx.Tx, after domain.LogPosition, limit int) ([]domain.Recorded, error) {
-		return eventstore.ReadLog(ctx, tx, after, limit)
+	read := func(ctx context.Context, q projections.DB, after domain.LogPosition, limit int) ([]domain.Recorded, error) {
+		return eventstore.ReadLog(ctx, q, after, limit)
 	}
 	runner, err := projections.NewRunner(pool, projections.RunnerConfig{
 		Name: "deliveries", Projector: projections.Deliveries{}, Read: read, Settle: 10 * time.Second,

@@ -50,8 +50,8 @@ func TestRelay_AnalyticsMatchReceivers(t *testing.T) {
 		Projector: projections.Analytics{First: func(ctx context.Context, tx pgx.Tx, ids []string) ([]domain.Recorded, error) {
 			return eventstore.ReadFirst(ctx, tx, ids)
 		}, Cache: projections.NewDestinationCache(0)},
-		Read: func(ctx context.Context, tx pgx.Tx, after domain.LogPosition, limit int) ([]domain.Recorded, error) {
-			return eventstore.ReadLogLean(ctx, tx, after, limit)
+		Read: func(ctx context.Context, q projections.DB, after domain.LogPosition, limit int) ([]domain.Recorded, error) {
+			return eventstore.ReadLogLean(ctx, q, after, limit)
 		},
 	})
 	require.NoError(t, err)

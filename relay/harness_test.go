@@ -166,8 +166,8 @@ func setup(t testing.TB, opts *setupOpts) *testBundle {
 	})
 	runner, err := projections.NewRunner(pool, projections.RunnerConfig{
 		Name: "deliveries", Projector: projections.Deliveries{}, PollInterval: 5 * time.Millisecond,
-		Read: func(ctx context.Context, tx pgx.Tx, after domain.LogPosition, limit int) ([]domain.Recorded, error) {
-			return eventstore.ReadLog(ctx, tx, after, limit)
+		Read: func(ctx context.Context, q projections.DB, after domain.LogPosition, limit int) ([]domain.Recorded, error) {
+			return eventstore.ReadLog(ctx, q, after, limit)
 		},
 	})
 	require.NoError(t, err)

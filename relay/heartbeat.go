@@ -35,10 +35,11 @@ import (
 // for its id, on its own connection (a pool busy with deliveries cannot
 // starve it).
 //
-// Reaper. Every half interval, each worker process tries a transaction
-// advisory lock; the one that gets it (one at a time) deletes the
-// heartbeats older than HeartbeatLapse and makes their running jobs
-// available again. The restart reclaim takes the same lock, so the two
+// Reaper. Each beat also tells whether another worker's heartbeat is
+// older than HeartbeatLapse (one statement: an idle process costs one
+// round trip per interval). If one is, the process tries a transaction
+// advisory lock; the one that gets it (one at a time) deletes the lapsed
+// heartbeats and makes their running jobs available again. The restart reclaim takes the same lock, so the two
 // never interleave. After a restart of the PostgreSQL server, every
 // heartbeat is counted from the server's start: all processes lost their
 // connection at once and get the lapse again to come back.
@@ -89,6 +90,16 @@ const (
 		ON CONFLICT (worker_id) DO UPDATE SET host = excluded.host, pid = excluded.pid,
 			started_at = excluded.started_at, beat_at = now()
 		RETURNING beat_at`
+	// beatLookSQL is beatSQL that also tells whether another worker's
+	// heartbeat lapsed ($5 seconds, counted from the server's start as
+	// reclaimLapsedSQL does).
+	beatLookSQL = `INSERT INTO worker_heartbeats (worker_id, host, pid, started_at, beat_at)
+		VALUES ($1, $2, $3, $4, now())
+		ON CONFLICT (worker_id) DO UPDATE SET host = excluded.host, pid = excluded.pid,
+			started_at = excluded.started_at, beat_at = now()
+		RETURNING beat_at, EXISTS (SELECT 1 FROM worker_heartbeats w
+			WHERE w.worker_id <> $1
+			  AND greatest(w.beat_at, pg_postmaster_start_time()) < now() - make_interval(secs => $5))`
 	heartbeatHostSQL = `SELECT host FROM worker_heartbeats WHERE worker_id = $1`
 	// stopBeatSQL marks a process that stopped cleanly as lapsed, so that
 	// a job it could not finish is reclaimed at once.
@@ -237,17 +248,15 @@ func (h *heartbeat) lock(ctx context.Context, conn *pgx.Conn, id string) (bool, 
 func (h *heartbeat) run(ctx context.Context) {
 	beat := time.NewTicker(h.cfg.interval)
 	defer beat.Stop()
-	reap := time.NewTicker(h.cfg.interval / 2)
-	defer reap.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			h.stop(context.WithoutCancel(ctx))
 			return
 		case <-beat.C:
-			h.beat(ctx)
-		case <-reap.C:
-			h.reap(ctx)
+			if h.beat(ctx) {
+				h.reap(ctx)
+			}
 			h.sweep(ctx)
 		}
 	}
@@ -293,13 +302,15 @@ func (h *heartbeat) drop(ctx context.Context) {
 // opTimeout bounds one statement of the heartbeat.
 func (h *heartbeat) opTimeout() time.Duration { return max(h.cfg.interval, time.Second) }
 
-func (h *heartbeat) beat(ctx context.Context) {
+// beat records a beat and reports whether another worker's heartbeat
+// lapsed.
+func (h *heartbeat) beat(ctx context.Context) (lapsed bool) {
 	ctx, cancel := context.WithTimeout(ctx, h.opTimeout())
 	defer cancel()
 	var at time.Time
 	err := errors.New("no connection")
 	if h.ready(ctx) {
-		err = h.conn.QueryRow(ctx, beatSQL, h.id, h.host, h.pid, h.started).Scan(&at)
+		err = h.conn.QueryRow(ctx, beatLookSQL, h.id, h.host, h.pid, h.started, h.cfg.lapse.Seconds()).Scan(&at, &lapsed)
 	}
 	switch {
 	case err != nil && !h.down:
@@ -313,6 +324,7 @@ func (h *heartbeat) beat(ctx context.Context) {
 		h.recoveredAt, h.sweepAt = at, time.Now().Add(orphanSweepDelay)
 		h.cfg.logger.InfoContext(ctx, "heartbeat resumed", "worker_id", h.id)
 	}
+	return err == nil && lapsed
 }
 
 // reap reclaims the jobs of lapsed workers if this process gets the

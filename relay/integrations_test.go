@@ -149,8 +149,8 @@ func (e *integrationEnv) start(t *testing.T, sender relay.Sender, change func(*r
 	require.NoError(t, err)
 	runner, err := projections.NewRunner(e.pool, projections.RunnerConfig{
 		Name: "deliveries", Projector: projections.Deliveries{}, PollInterval: 5 * time.Millisecond,
-		Read: func(ctx context.Context, tx pgx.Tx, after domain.LogPosition, limit int) ([]domain.Recorded, error) {
-			return eventstore.ReadLog(ctx, tx, after, limit)
+		Read: func(ctx context.Context, q projections.DB, after domain.LogPosition, limit int) ([]domain.Recorded, error) {
+			return eventstore.ReadLog(ctx, q, after, limit)
 		},
 	})
 	require.NoError(t, err)

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/loki-interceptor/lokihooks/domain"
@@ -143,8 +142,8 @@ func TestRetention(t *testing.T) {
 		_, err = projections.Rebuild(t.Context(), b.pool, projections.Definition{
 			Name: "deliveries", Version: projections.DeliveriesVersion, Tables: projections.DeliveriesTables,
 			Borrowed: []string{"webhooks"}, AfterSwap: projections.Deliveries{}.RefreshLastTriggered, Projector: projections.Deliveries{},
-		}, projections.RebuildConfig{Read: func(ctx context.Context, tx pgx.Tx, after domain.LogPosition, limit int) ([]domain.Recorded, error) {
-			return eventstore.ReadLog(ctx, tx, after, limit)
+		}, projections.RebuildConfig{Read: func(ctx context.Context, q projections.DB, after domain.LogPosition, limit int) ([]domain.Recorded, error) {
+			return eventstore.ReadLog(ctx, q, after, limit)
 		}})
 		require.NoError(t, err)
 		require.JSONEq(t, live, readModel(t, b))

@@ -178,8 +178,8 @@ func startPipeline(b *testing.B, setup *pgxpool.Pool, schema, appName string) *p
 		},
 	}, relay.Config{Fanout: true, Work: true, Workers: 100, Logger: logger, WorkerID: "bench"})
 	require.NoError(b, err)
-	read := func(ctx context.Context, tx pgx.Tx, after domain.LogPosition, limit int) ([]domain.Recorded, error) {
-		return eventstore.ReadLog(ctx, tx, after, limit)
+	read := func(ctx context.Context, q projections.DB, after domain.LogPosition, limit int) ([]domain.Recorded, error) {
+		return eventstore.ReadLog(ctx, q, after, limit)
 	}
 	deliveries, err := projections.NewRunner(pool, projections.RunnerConfig{
 		Name: "deliveries", Projector: projections.Deliveries{}, Read: read, Settle: storageSettle,
@@ -191,8 +191,8 @@ func startPipeline(b *testing.B, setup *pgxpool.Pool, schema, appName string) *p
 		Projector: projections.Analytics{First: func(ctx context.Context, tx pgx.Tx, ids []string) ([]domain.Recorded, error) {
 			return eventstore.ReadFirst(ctx, tx, ids)
 		}, Cache: projections.NewDestinationCache(0)},
-		Read: func(ctx context.Context, tx pgx.Tx, after domain.LogPosition, limit int) ([]domain.Recorded, error) {
-			return eventstore.ReadLogLean(ctx, tx, after, limit)
+		Read: func(ctx context.Context, q projections.DB, after domain.LogPosition, limit int) ([]domain.Recorded, error) {
+			return eventstore.ReadLogLean(ctx, q, after, limit)
 		},
 	})
 	require.NoError(b, err)

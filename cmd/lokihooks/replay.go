@@ -153,6 +153,6 @@ func readFirst(ctx context.Context, tx pgx.Tx, ids []string) ([]domain.Recorded,
 
 // readLogLean feeds the analytics projection, which needs neither metadata
 // nor the attempts' headers and bodies.
-func readLogLean(ctx context.Context, tx pgx.Tx, after domain.LogPosition, limit int) ([]domain.Recorded, error) {
-	return eventstore.ReadLogLean(ctx, tx, after, limit)
+func readLogLean(ctx context.Context, q projections.DB, after domain.LogPosition, limit int) ([]domain.Recorded, error) {
+	return eventstore.ReadLogLean(ctx, q, after, limit)
 }

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
@@ -309,8 +308,8 @@ func newSender(pool *pgxpool.Pool, cfg config, logger *slog.Logger) *connectors.
 }
 
 // readLog feeds the event log to projections.
-func readLog(ctx context.Context, tx pgx.Tx, after domain.LogPosition, limit int) ([]domain.Recorded, error) {
-	return eventstore.ReadLog(ctx, tx, after, limit)
+func readLog(ctx context.Context, q projections.DB, after domain.LogPosition, limit int) ([]domain.Recorded, error) {
+	return eventstore.ReadLog(ctx, q, after, limit)
 }
 
 // readiness reports the database reachable, its schema current and, when
