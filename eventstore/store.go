@@ -369,20 +369,35 @@ func scanRecords(rows pgx.Rows) ([]domain.Recorded, error) {
 	for rows.Next() {
 		var r domain.Recorded
 		var txid string
-		var meta []byte
-		if err := rows.Scan(&r.Position, &txid, &r.StreamID, &r.Version, &r.Type, &r.Data, &meta, &r.RecordedAt); err != nil {
+		// Scanned as bytes: PostgreSQL has validated the jsonb already,
+		// and scanning into a json.RawMessage would validate it again.
+		var data, meta []byte
+		if err := rows.Scan(&r.Position, &txid, &r.StreamID, &r.Version, &r.Type, &data, &meta, &r.RecordedAt); err != nil {
 			return nil, err
 		}
+		r.Data = data
 		var err error
 		if r.TransactionID, err = strconv.ParseUint(txid, 10, 64); err != nil {
 			return nil, fmt.Errorf("parse transaction id %q: %w", txid, err)
 		}
-		if err := json.Unmarshal(meta, &r.Metadata); err != nil {
+		if r.Metadata, err = decodeMetadata(meta); err != nil {
 			return nil, fmt.Errorf("decode metadata at position %d: %w", r.Position, err)
 		}
 		out = append(out, r)
 	}
 	return out, rows.Err()
+}
+
+// decodeMetadata decodes an event's metadata; most events have none.
+func decodeMetadata(b []byte) (map[string]string, error) {
+	if string(b) == "{}" {
+		return nil, nil
+	}
+	var m map[string]string
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 // DecideFunc turns a stream's history (empty for a new stream) into new
