@@ -23,7 +23,7 @@ func TestPublish(t *testing.T) {
 	t.Parallel()
 	data := map[string]any{"error_code": "E1"}
 
-	// Both writers, pgx and database/sql, must behave alike.
+	// Every writer, pgx and database/sql, must behave alike.
 	writers := map[string]func(t *testing.T, b *testBundle, commit bool, p eventstore.PublishParams) (domain.EventID, error){
 		"PgxTx": func(t *testing.T, b *testBundle, commit bool, p eventstore.PublishParams) (domain.EventID, error) {
 			tx, err := b.pool.Begin(t.Context())
@@ -34,6 +34,17 @@ func TestPublish(t *testing.T) {
 				require.NoError(t, tx.Commit(t.Context()))
 			}
 			return id, err
+		},
+		// Publish: on the pool when committing (a transaction of its own),
+		// in a transaction that rolls back otherwise.
+		"Pool": func(t *testing.T, b *testBundle, commit bool, p eventstore.PublishParams) (domain.EventID, error) {
+			if commit {
+				return eventstore.Publish(t.Context(), b.pool, p)
+			}
+			tx, err := b.pool.Begin(t.Context())
+			require.NoError(t, err)
+			defer func() { _ = tx.Rollback(context.WithoutCancel(t.Context())) }()
+			return eventstore.Publish(t.Context(), tx, p)
 		},
 		"SQLTx": func(t *testing.T, b *testBundle, commit bool, p eventstore.PublishParams) (domain.EventID, error) {
 			db := stdlib.OpenDBFromPool(b.pool)
