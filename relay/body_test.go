@@ -18,9 +18,9 @@ import (
 
 // TestRelay_BodySources: the body of an event is stored once, in
 // published_events; lokihooks_publish writes its outbox row without a
-// payload. Every way an outbox row can name its body is delivered byte for
-// byte: from published_events (small enough to ride in the job, or read
-// by the worker), and from the row's own payload, with or without a
+// payload, and the job carries none: the worker reads it. Every way an
+// outbox row can name its body is delivered byte for byte: from
+// published_events, and from the row's own payload, with or without a
 // published event behind it.
 func TestRelay_BodySources(t *testing.T) {
 	t.Parallel()
@@ -64,7 +64,7 @@ func TestRelay_BodySources(t *testing.T) {
 		var payload *string
 		require.NoError(t, b.pool.QueryRow(t.Context(), `SELECT payload::text FROM watermill_outbox WHERE uuid = $1`, string(ev)).Scan(&payload))
 		require.Nil(t, payload, "the outbox row does not carry the body")
-		require.True(t, <-inJob, "the fan-out read the body from published_events into the job")
+		require.False(t, <-inJob, "the job does not carry the body")
 		stored, err := projections.PublishedBody(t.Context(), b.pool, ev)
 		require.NoError(t, err)
 		require.Equal(t, string(stored), string(deliveredBody(t, rc, ev)))
@@ -88,16 +88,19 @@ func TestRelay_BodySources(t *testing.T) {
 	t.Run("OutboxPayloadWithoutPublishedEvent", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, nil)
-		rc := newReceiver(t, status(http.StatusOK))
+		inJob := make(chan bool, 1)
+		rc := newReceiver(t, jobCarriesBody(b, inJob))
 		hook := b.createWebhook(t, rc.URL, nil)
 		// Written by hand, as a producer that does not call lokihooks_publish
-		// would: the payload, kept byte for byte, is what is sent.
+		// would: the payload, kept byte for byte, rides in the job and is
+		// what is sent.
 		const body = `{"id":"evt_by_hand","type":"system.error",  "data":{"error_code":"H"}}`
 		_, err := b.pool.Exec(t.Context(), `INSERT INTO watermill_outbox (uuid, payload, metadata, transaction_id)
 			VALUES ('evt_by_hand', $1, '{"event_type":"system.error"}', pg_current_xact_id())`, body)
 		require.NoError(t, err)
 		b.waitDelivery(t, "evt_by_hand", hook.ID, domain.DeliveryDelivered)
 		require.Equal(t, body, string(deliveredBody(t, rc, "evt_by_hand")))
+		require.True(t, <-inJob, "the job carries the body")
 	})
 
 	t.Run("OutboxPayloadBeforePublishedBody", func(t *testing.T) {

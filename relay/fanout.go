@@ -186,26 +186,7 @@ func (f *Fanout) Running() chan struct{} { return f.router.Running() }
 type outboxItem struct {
 	ID       string            `json:"id"`
 	Metadata map[string]string `json:"metadata"`
-	// Body is the event's body as JSON (a row's payload), as a JSON string
-	// holding it (published_events.body), or null when too large to travel
-	// with the job.
-	Body json.RawMessage `json:"body"`
-}
-
-// body returns the event's exact body, "" when the message carries none.
-func (it outboxItem) body() (string, error) {
-	switch {
-	case len(it.Body) == 0 || string(it.Body) == "null":
-		return "", nil
-	case it.Body[0] == '"':
-		var s string
-		if err := json.Unmarshal(it.Body, &s); err != nil {
-			return "", fmt.Errorf("body of outbox event %s: %w", it.ID, err)
-		}
-		return s, nil
-	default:
-		return string(it.Body), nil
-	}
+	Body     json.RawMessage   `json:"body"`
 }
 
 // handle schedules the deliveries of one group of outbox events on the
@@ -285,12 +266,8 @@ func (f *Fanout) schedule(ctx context.Context, tx *sql.Tx, items []outboxItem) (
 		id := domain.EventID(it.ID)
 		events = append(events, domain.EventRef{ID: id, Type: typ})
 		trace[id] = traceOnly(it.Metadata)
-		body, err := it.body()
-		if err != nil {
-			return 0, err
-		}
-		if body != "" {
-			bodies[id] = body
+		if len(it.Body) > 0 && string(it.Body) != "null" {
+			bodies[id] = string(it.Body)
 		}
 	}
 	if err := f.checkEvents(ctx, tx, events); err != nil {

@@ -153,9 +153,7 @@ func setup(t testing.TB, opts *setupOpts) *testBundle {
 		cfg.NowFunc, cfg.RandomFunc, cfg.Logger = clk.Now, func() float64 { return 0.5 }, logger
 		rl, err := relay.New(pool, db, relay.Deps{
 			Log: events, Subscribers: projections.Subscribers{}, Destinations: app.NewDestinations(pool, events, appCfg),
-			Sender: sender, EventBodyFunc: func(ctx context.Context, id domain.EventID) ([]byte, error) {
-				return projections.PublishedBody(ctx, pool, id)
-			},
+			Sender: sender,
 		}, cfg)
 		require.NoError(t, err)
 		return rl

@@ -41,21 +41,18 @@ const (
 //     handler run of several statements, per event. A message's payload is
 //     a JSON array of {"id","metadata","body"} in (transaction_id, offset)
 //     order; its offset and transaction_id are those of its last row, which
-//     is what the ack records. The body is included up to maxInlineBody
-//     bytes and rides in the delivery job, sparing the worker a query. The
-//     fan-out handler, which watermill runs one message at a time, then
-//     does a few statements per message instead of per event.
+//     is what the ack records. The fan-out handler, which watermill runs
+//     one message at a time, then does a few statements per message
+//     instead of per event.
 //
-// The body is the row's payload when it has one (a row written by hand, by
-// lokihooks_publish before migration 0010, or put back from the poison
-// table), as json, which keeps its input text byte for byte. Otherwise it
-// is published_events.body of the row's event (lokihooks_publish writes no
-// payload since 0010), read by primary key for the rows of the poll only
-// (the subquery sits below the LIMIT), as a JSON string: that column is
-// text, and a cast to json would fail the whole poll, and so block the
-// outbox, on a body edited by hand into something that is not JSON; as a
-// string it travels as it is (outboxItem.body), as the worker would have
-// read it.
+// The body is the row's payload (json, so kept byte for byte), included up
+// to maxInlineBody bytes: it rides in the delivery job. lokihooks_publish
+// writes no payload since migration 0010: the one copy of the body is in
+// published_events, where the workers read it, for many jobs at once
+// (bodies.go), rather than having River write it twice more (a job's args
+// are written at insert and again at fetch). Rows written otherwise (by
+// hand, by lokihooks_publish before 0010, or put back from the poison
+// table) carry their body, and need no published event behind them.
 //
 // Every row a poll reads has a transaction_id below the poll's
 // pg_snapshot_xmin, so every transaction that wrote one has ended: folding
@@ -76,13 +73,10 @@ func (s batchSchema) SelectQuery(topic string, consumerGroup string, offsetsAdap
 	WITH last_processed AS (` + next.Query + `),
 	picked AS (
 		SELECT "offset", transaction_id, uuid, metadata,
-			CASE WHEN octet_length(coalesce(payload::text, body)) <= ` + fmt.Sprint(maxInlineBody) + `
-				THEN coalesce(payload, to_json(body)) END AS body,
+			CASE WHEN octet_length(payload::text) <= ` + fmt.Sprint(maxInlineBody) + ` THEN payload END AS body,
 			row_number() OVER (ORDER BY transaction_id, "offset") AS n
 		FROM (
-			SELECT "offset", transaction_id, uuid, metadata, payload,
-				CASE WHEN payload IS NULL THEN (SELECT p.body FROM published_events p WHERE p.id = o.uuid) END AS body
-			FROM ` + s.MessagesTable(topic) + ` o
+			SELECT * FROM ` + s.MessagesTable(topic) + `
 			WHERE (transaction_id, "offset") > (
 					(SELECT last_processed_transaction_id FROM last_processed),
 					(SELECT offset_acked FROM last_processed))
