@@ -239,7 +239,10 @@ func (w *BatchWorker) send(ctx context.Context, dest *domain.Destination, flushI
 		for i, j := range sent {
 			a := j.args
 			outcome := domain.DecideAttempt(dest.Retry, a.Try, res, now, random)
-			rec := &record{job: j.riverJob(), event: attemptEvent(a.Attempt, res, outcome, now)}
+			rec := &record{
+				job: j.riverJob(), event: attemptEvent(a.Attempt, res, outcome, now),
+				published: firstPublished(a.Attempt, items[i].Body),
+			}
 			if i == 0 {
 				rec.deactivate = outcome.Deactivate
 			}

@@ -2,12 +2,15 @@ package relay_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -72,17 +75,24 @@ func TestRelay_BodySources(t *testing.T) {
 
 	t.Run("LargeBodyReadByTheWorker", func(t *testing.T) {
 		t.Parallel()
-		b := setup(t, nil)
+		obs := &publishedObserver{}
+		b := setup(t, &setupOpts{observer: obs})
 		inJob := make(chan bool, 1)
 		rc := newReceiver(t, jobCarriesBody(b, inJob))
 		hook := b.createWebhook(t, rc.URL, nil)
-		big := strings.Repeat("x", 20<<10) // above what rides in a job
+		big := strings.Repeat("x", 20<<10)
 		ev := b.publish(t, domain.EventTypeSystemError, `{"error_code":"`+big+`"}`)
 		b.waitDelivery(t, ev, hook.ID, domain.DeliveryDelivered)
-		require.False(t, <-inJob, "a large body does not ride in the job")
+		require.False(t, <-inJob, "the job does not carry the body")
 		stored, err := projections.PublishedBody(t.Context(), b.pool, ev)
 		require.NoError(t, err)
 		require.Equal(t, string(stored), string(deliveredBody(t, rc, ev)))
+
+		// The first attempt's latency is known from the body sent, whatever
+		// its size.
+		e, err := projections.GetPublishedEvent(t.Context(), b.pool, ev)
+		require.NoError(t, err)
+		require.Equal(t, []time.Time{e.PublishedAt.Truncate(time.Microsecond)}, obs.times())
 	})
 
 	t.Run("OutboxPayloadWithoutPublishedEvent", func(t *testing.T) {
@@ -167,4 +177,28 @@ func TestRelay_EventsAPIReturnsPublishedData(t *testing.T) {
 	for _, e := range list.Data {
 		require.JSONEq(t, data, string(e.Data), "event %s", e.ID)
 	}
+}
+
+// publishedObserver keeps the publication times the workers report with
+// attempts.
+type publishedObserver struct {
+	mu        sync.Mutex
+	published []time.Time
+}
+
+func (o *publishedObserver) DeliveryRecorded(_ context.Context, _ domain.DestinationKind, ev domain.Event, published time.Time) {
+	if _, ok := ev.(domain.DeliveryAttempted); !ok {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.published = append(o.published, published)
+}
+
+func (*publishedObserver) BreakerChanged(context.Context, []domain.Event) {}
+
+func (o *publishedObserver) times() []time.Time {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]time.Time(nil), o.published...)
 }

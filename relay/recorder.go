@@ -29,6 +29,9 @@ type record struct {
 	// next, when set, is the job that follows (a retry or a postponed
 	// attempt).
 	next *river.InsertManyParams
+	// published is when the delivery's event was published, for the
+	// Observer (zero when unknown).
+	published time.Time
 	done chan error
 }
 

@@ -180,7 +180,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
 	}
 	w.logger.DebugContext(ctx, "delivery attempted", "delivery_id", a.DeliveryID, "attempt", a.Attempt,
 		"status_code", res.StatusCode, "duration_ms", ev.DurationMS, "status", outcome.Status)
-	rec := &record{job: job, event: ev, deactivate: outcome.Deactivate}
+	rec := &record{job: job, event: ev, deactivate: outcome.Deactivate, published: firstPublished(a.Attempt, body)}
 	if outcome.Status == domain.DeliveryRetrying {
 		next := a
 		next.Attempt, next.Try, next.Reserved = a.Attempt+1, a.Try+1, time.Time{}
