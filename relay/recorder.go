@@ -32,7 +32,7 @@ type record struct {
 	// published is when the delivery's event was published, for the
 	// Observer (zero when unknown).
 	published time.Time
-	done chan error
+	done      chan error
 }
 
 type recorderConfig struct {
