@@ -118,10 +118,13 @@ func TestPublish(t *testing.T) {
 		require.Less(t, id[:14], goID[:14], "the time prefix agrees with Go's")
 		require.LessOrEqual(t, id[:14], later[:14], "later ids sort after earlier ones")
 		var body, meta string
+		var payload *string
 		require.NoError(t, pool.QueryRow(t.Context(),
-			"SELECT payload::text, metadata::text FROM watermill_outbox WHERE uuid = $1", id).Scan(&body, &meta))
-		require.Regexp(t, `^\{"id":"`+id+`","type":"validation.completed","timestamp":"[0-9T:.Z-]+","data":\{"document_id": "d1"\}\}$`, body)
+			"SELECT payload::text, metadata::text FROM watermill_outbox WHERE uuid = $1", id).Scan(&payload, &meta))
+		require.Nil(t, payload, "the body is stored once, in published_events")
 		require.JSONEq(t, `{"event_type":"validation.completed"}`, meta)
+		require.NoError(t, pool.QueryRow(t.Context(), "SELECT body FROM published_events WHERE id = $1", id).Scan(&body))
+		require.Regexp(t, `^\{"id":"`+id+`","type":"validation.completed","timestamp":"[0-9T:.Z-]+","data":\{"document_id": "d1"\}\}$`, body)
 	})
 
 	t.Run("MetadataBecomesStrings", func(t *testing.T) {
@@ -159,20 +162,35 @@ func TestPublish(t *testing.T) {
 
 	t.Run("SameIDSameContentDeduplicated", func(t *testing.T) {
 		t.Parallel()
-		for range 2 {
-			id, err := publish(t.Context(), pool, "system.error", `{"a":1}`, "evt_dedup")
+		// The same data as JSON values: key order, spacing and number
+		// spelling do not matter, as for jsonb equality.
+		for _, data := range []string{`{"a":1,"b":[1.0,"x"],"c":{}}`, `{ "c": {}, "b": [1.00, "x"], "a": 1 }`} {
+			id, err := publish(t.Context(), pool, "system.error", data, "evt_dedup")
 			require.NoError(t, err)
 			require.Equal(t, "evt_dedup", id)
 		}
 		require.Equal(t, 1, outbox(t, "evt_dedup"))
+		var body string
+		require.NoError(t, pool.QueryRow(t.Context(), "SELECT body FROM published_events WHERE id = 'evt_dedup'").Scan(&body))
+		require.Contains(t, body, `"data":{"a": 1, "b": [1.0, "x"], "c": {}}}`, "the first publication is kept")
 	})
 
 	t.Run("SameIDOtherContentRejected", func(t *testing.T) {
 		t.Parallel()
 		_, err := publish(t.Context(), pool, "system.error", `{"a":1}`, "evt_conflict")
 		require.NoError(t, err)
-		_, err = publish(t.Context(), pool, "system.error", `{"a":2}`, "evt_conflict")
-		require.Equal(t, "23505", sqlstate(err))
+		for _, c := range []struct{ typ, data string }{
+			{"system.error", `{"a":2}`},
+			{"system.error", `{"a":1,"b":null}`},
+			{"system.error", `{"a":"1"}`},
+			{"validation.completed", `{"a":1}`},
+		} {
+			_, err = publish(t.Context(), pool, c.typ, c.data, "evt_conflict")
+			var pgErr *pgconn.PgError
+			require.ErrorAs(t, err, &pgErr, "%s %s", c.typ, c.data)
+			require.Equal(t, "23505", pgErr.Code)
+			require.Equal(t, "published_events_pkey", pgErr.ConstraintName)
+		}
 		require.Equal(t, 1, outbox(t, "evt_conflict"))
 	})
 }

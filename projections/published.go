@@ -16,7 +16,9 @@ import (
 const DefaultPublishedEventsLimit = 100
 
 const (
-	publishedColumns = `seq, id, type, data, metadata, published_at, schema_violations`
+	// An event's data is the "data" member of its body (bodyData), the one
+	// copy stored.
+	publishedColumns = `seq, id, type, body, metadata, published_at, schema_violations`
 	selectPublished  = `SELECT ` + publishedColumns + ` FROM published_events WHERE id = $1`
 	// The listings walk published_events_type_seq_idx and the unique index
 	// on seq, forwards or backwards. $2 (the cursor) is 0 on the first page.
@@ -85,12 +87,15 @@ func PublishedBody(ctx context.Context, db DB, id domain.EventID) ([]byte, error
 
 func scanPublished(row pgx.CollectableRow) (domain.PublishedEvent, error) {
 	var e domain.PublishedEvent
-	var data, violations []byte
-	err := row.Scan(&e.Seq, &e.ID, &e.Type, &data, &e.Metadata, &e.PublishedAt, &violations)
+	var body, violations []byte
+	err := row.Scan(&e.Seq, &e.ID, &e.Type, &body, &e.Metadata, &e.PublishedAt, &violations)
 	if err != nil {
 		return e, err
 	}
-	e.Data, e.PublishedAt = data, e.PublishedAt.UTC()
+	if e.Data, err = bodyData(body); err != nil {
+		return e, fmt.Errorf("body of published event %s: %w", e.ID, err)
+	}
+	e.PublishedAt = e.PublishedAt.UTC()
 	if violations != nil {
 		if err := json.Unmarshal(violations, &e.SchemaViolations); err != nil {
 			return e, fmt.Errorf("schema violations of published event %s: %w", e.ID, err)

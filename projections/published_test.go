@@ -69,6 +69,27 @@ func TestPublishedEvents(t *testing.T) {
 		require.JSONEq(t, `{"document_id":"d1"}`, string(parsed.Data))
 	})
 
+	t.Run("DataAsPublished", func(t *testing.T) {
+		t.Parallel()
+		pool := dbtest.Pool(t, nil)
+		// The data is read back from the body: the same bytes as jsonb
+		// gives them, whatever the data holds (the body's own member names
+		// inside strings, escapes, non-ASCII text, big and decimal numbers).
+		data := `{"s":"a ,\"data\":{\"x\":1}} \"\\ \u0001","u":"é ✓","n":[12345678901234567890,1.50,-0.0,1e3],"o":{"data":{}}}`
+		id := publish(t, pool, "system.error", data)
+		var want string
+		require.NoError(t, pool.QueryRow(t.Context(), `SELECT $1::jsonb::text`, data).Scan(&want))
+
+		e, err := projections.GetPublishedEvent(t.Context(), pool, id)
+		require.NoError(t, err)
+		require.Equal(t, want, string(e.Data))
+		require.JSONEq(t, data, string(e.Data))
+		list, err := projections.ListPublishedEvents(t.Context(), pool, domain.PublishedEventFilter{})
+		require.NoError(t, err)
+		require.Len(t, list, 1)
+		require.Equal(t, want, string(list[0].Data))
+	})
+
 	t.Run("NotFound", func(t *testing.T) {
 		t.Parallel()
 		pool := dbtest.Pool(t, nil)

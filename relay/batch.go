@@ -128,6 +128,7 @@ type BatchWorker struct {
 	cache    *destinationCache
 	batcher  *batcher
 	breakers *breakers
+	bodies   *bodies
 }
 
 // Work sends the parked deliveries of its destination, a batch at a time,
@@ -186,14 +187,27 @@ func (w *BatchWorker) send(ctx context.Context, dest *domain.Destination, flushI
 	var recs []*record
 	var sent []claimedJob
 	var items []domain.BatchItem
+	var ids []domain.EventID
 	for _, j := range jobs {
-		body, err := eventBody(ctx, w.deps.EventBodyFunc, j.args)
-		if errors.Is(err, domain.ErrNotFound) {
+		if j.args.Body == "" {
+			ids = append(ids, j.args.EventID)
+		}
+	}
+	var stored map[domain.EventID][]byte
+	if len(ids) > 0 {
+		var err error
+		if stored, err = w.bodies.read(ctx, ids); err != nil {
+			return errors.Join(err, w.release(ctx, jobs, flushID))
+		}
+	}
+	for _, j := range jobs {
+		body, ok := []byte(j.args.Body), true
+		if j.args.Body == "" {
+			body, ok = stored[j.args.EventID]
+		}
+		if !ok {
 			recs = append(recs, &record{job: j.riverJob(), event: domain.DeliveryCancelled{Reason: "event no longer exists", At: now.UTC()}})
 			continue
-		}
-		if err != nil {
-			return errors.Join(err, w.release(ctx, jobs, flushID))
 		}
 		sent = append(sent, j)
 		items = append(items, domain.BatchItem{
@@ -225,7 +239,10 @@ func (w *BatchWorker) send(ctx context.Context, dest *domain.Destination, flushI
 		for i, j := range sent {
 			a := j.args
 			outcome := domain.DecideAttempt(dest.Retry, a.Try, res, now, random)
-			rec := &record{job: j.riverJob(), event: attemptEvent(a.Attempt, res, outcome, now)}
+			rec := &record{
+				job: j.riverJob(), event: attemptEvent(a.Attempt, res, outcome, now),
+				published: firstPublished(a.Attempt, items[i].Body),
+			}
 			if i == 0 {
 				rec.deactivate = outcome.Deactivate
 			}
@@ -278,10 +295,11 @@ func (j claimedJob) riverJob() *river.Job[DeliverArgs] {
 	}
 }
 
-// eventBody returns the exact body of a delivery's event.
-func eventBody(ctx context.Context, read EventBodyFunc, a DeliverArgs) ([]byte, error) {
+// eventBody returns the exact body of a delivery's event (domain.ErrNotFound
+// if it is not a published event).
+func eventBody(ctx context.Context, b *bodies, a DeliverArgs) ([]byte, error) {
 	if a.Body != "" {
 		return []byte(a.Body), nil
 	}
-	return read(ctx, a.EventID)
+	return b.body(ctx, a.EventID)
 }

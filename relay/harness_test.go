@@ -117,6 +117,8 @@ type setupOpts struct {
 	// pollFallback and fetchPoll, when set, replace the fan-out's and the
 	// workers' fallback polls (defaults here: 1s and 10ms).
 	pollFallback, fetchPoll time.Duration
+	// observer, when set, is told what the workers record.
+	observer relay.Observer
 }
 
 // setup starts a relay (fan-out, workers and the deliveries projection) on
@@ -153,9 +155,7 @@ func setup(t testing.TB, opts *setupOpts) *testBundle {
 		cfg.NowFunc, cfg.RandomFunc, cfg.Logger = clk.Now, func() float64 { return 0.5 }, logger
 		rl, err := relay.New(pool, db, relay.Deps{
 			Log: events, Subscribers: projections.Subscribers{}, Destinations: app.NewDestinations(pool, events, appCfg),
-			Sender: sender, EventBodyFunc: func(ctx context.Context, id domain.EventID) ([]byte, error) {
-				return projections.PublishedBody(ctx, pool, id)
-			},
+			Sender: sender, Observer: opts.observer,
 		}, cfg)
 		require.NoError(t, err)
 		return rl

@@ -142,9 +142,7 @@ func (e *integrationEnv) start(t *testing.T, sender relay.Sender, change func(*r
 	}
 	rl, err := relay.New(e.pool, db, relay.Deps{
 		Log: e.events, Subscribers: projections.Subscribers{}, Destinations: app.NewDestinations(e.pool, e.events, e.appCfg),
-		Sender: sender, EventBodyFunc: func(ctx context.Context, id domain.EventID) ([]byte, error) {
-			return projections.PublishedBody(ctx, e.pool, id)
-		},
+		Sender: sender,
 	}, cfg)
 	require.NoError(t, err)
 	runner, err := projections.NewRunner(e.pool, projections.RunnerConfig{

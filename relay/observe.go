@@ -25,26 +25,31 @@ func observerOrNop(o Observer) Observer {
 // observeRecorded tells o about a batch of records that committed.
 func observeRecorded(ctx context.Context, o Observer, batch []*record) {
 	for _, rec := range batch {
-		a := rec.job.Args
-		var published time.Time
-		if ev, ok := rec.event.(domain.DeliveryAttempted); ok && ev.Attempt == 1 {
-			published = bodyTimestamp(a.Body)
-		}
-		o.DeliveryRecorded(ctx, a.DestinationKind, rec.event, published)
+		o.DeliveryRecorded(ctx, rec.job.Args.DestinationKind, rec.event, rec.published)
 	}
+}
+
+// firstPublished is the publication time the Observer is told of for an
+// attempt sending body: that of the event on a delivery's first attempt,
+// zero otherwise.
+func firstPublished(attempt int, body []byte) time.Time {
+	if attempt != 1 {
+		return time.Time{}
+	}
+	return bodyTimestamp(body)
 }
 
 // timestampKey precedes the publication time in an event body, which
 // lokihooks_publish writes as {"id":…,"type":…,"timestamp":"…Z","data":…}.
 const timestampKey = `,"timestamp":"`
 
-// bodyTimestamp returns the publication time written in an event body that
-// travelled with its job, or zero (no body in the job, or none found).
-// The first match is the real one: an id cannot hold a quote and the type
-// comes from the catalog, so data, which follows, cannot fake it.
-func bodyTimestamp(body string) time.Time {
+// bodyTimestamp returns the publication time written in an event body, or
+// zero (none found). The first match is the real one: an id cannot hold a
+// quote and the type comes from the catalog, so data, which follows, cannot
+// fake it.
+func bodyTimestamp(body []byte) time.Time {
 	const maxPrefix = 512 // id and type are at most 200 characters each
-	head := body[:min(len(body), maxPrefix)]
+	head := string(body[:min(len(body), maxPrefix)])
 	_, rest, ok := strings.Cut(head, timestampKey)
 	if !ok {
 		return time.Time{}

@@ -29,7 +29,10 @@ type record struct {
 	// next, when set, is the job that follows (a retry or a postponed
 	// attempt).
 	next *river.InsertManyParams
-	done chan error
+	// published is when the delivery's event was published, for the
+	// Observer (zero when unknown).
+	published time.Time
+	done      chan error
 }
 
 type recorderConfig struct {

@@ -201,8 +201,8 @@ func (c Config) validate(deps Deps) error {
 	if c.Fanout && deps.Subscribers == nil {
 		errs = append(errs, errors.New("Deps.Subscribers is required for the fan-out"))
 	}
-	if c.Work && (deps.Destinations == nil || deps.Sender == nil || deps.EventBodyFunc == nil) {
-		errs = append(errs, errors.New("Deps.Destinations, Sender and EventBodyFunc are required for workers"))
+	if c.Work && (deps.Destinations == nil || deps.Sender == nil) {
+		errs = append(errs, errors.New("Deps.Destinations and Sender are required for workers"))
 	}
 	return errors.Join(errs...)
 }
@@ -219,6 +219,7 @@ type Relay struct {
 	workerCfg *river.Config
 	fanout    *Fanout
 	recorder  *recorder
+	bodies    *bodies
 	batcher   *batcher
 	breakers  *breakers
 	heartbeat *heartbeat
@@ -277,15 +278,16 @@ func New(pool *pgxpool.Pool, db *sql.DB, deps Deps, cfg Config) (*Relay, error) 
 			r.breakers.cache = cache
 		}
 		r.batcher = &batcher{pool: pool, now: cfg.NowFunc, client: client}
+		r.bodies = newBodies(pool)
 		tracer := cfg.TracerProvider.Tracer("lokihooks/relay")
 		river.AddWorker(workers, &Worker{
 			deps: deps, cfg: cfg, limiter: &rateLimiter{pool: pool}, recorder: r.recorder,
 			logger: cfg.Logger.With("component", "worker"), tracer: tracer, cache: cache, batcher: r.batcher,
-			breakers: r.breakers,
+			breakers: r.breakers, bodies: r.bodies,
 		})
 		river.AddWorker(workers, &BatchWorker{
 			deps: deps, cfg: cfg, recorder: r.recorder, logger: cfg.Logger.With("component", "batch"), tracer: tracer,
-			cache: cache, batcher: r.batcher, breakers: r.breakers,
+			cache: cache, batcher: r.batcher, breakers: r.breakers, bodies: r.bodies,
 		})
 		river.AddWorker(workers, &BreakerWorker{deps: deps, cfg: cfg, breakers: r.breakers})
 		rcfg.Workers = workers
@@ -330,12 +332,14 @@ func (r *Relay) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		// The recorder, the breakers' counts and the heartbeat outlive the
-		// workers: in-flight jobs finishing during shutdown still need them,
-		// and the heartbeat must not lapse while they run.
+		// The recorder, the body reads, the breakers' counts and the
+		// heartbeat outlive the workers: in-flight jobs finishing during
+		// shutdown still need them, and the heartbeat must not lapse while
+		// they run.
 		bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 		var bg sync.WaitGroup
 		bg.Go(func() { r.recorder.run(bgCtx) })
+		bg.Go(func() { r.bodies.run(bgCtx) })
 		bg.Go(func() { r.breakers.run(bgCtx) })
 		bg.Go(func() { r.heartbeat.run(bgCtx) })
 		defer func() { stopBackground(); bg.Wait() }()

@@ -293,7 +293,7 @@ func TestRelay_PoisonEventDoesNotBlock(t *testing.T) {
 	// A published event whose outbox row lost its event type: scheduling
 	// it fails every time.
 	_, err := b.pool.Exec(t.Context(), `WITH p AS (
-			INSERT INTO published_events (id, type, data, body) VALUES ('evt_bad', 'system.error', '{}', '{"id":"evt_bad"}')
+			INSERT INTO published_events (id, type, body) VALUES ('evt_bad', 'system.error', '{"id":"evt_bad"}')
 		) INSERT INTO watermill_outbox (uuid, payload, metadata, transaction_id)
 		VALUES ('evt_bad', '{"id":"evt_bad"}', '{"no_event_type":"x"}', pg_current_xact_id())`)
 	require.NoError(t, err)

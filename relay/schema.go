@@ -41,11 +41,18 @@ const (
 //     handler run of several statements, per event. A message's payload is
 //     a JSON array of {"id","metadata","body"} in (transaction_id, offset)
 //     order; its offset and transaction_id are those of its last row, which
-//     is what the ack records. The body (json, so kept byte for byte) is
-//     included up to maxInlineBody bytes and rides in the delivery job,
-//     sparing the worker a query. The fan-out handler, which watermill runs
+//     is what the ack records. The fan-out handler, which watermill runs
 //     one message at a time, then does a few statements per message
 //     instead of per event.
+//
+// The body is the row's payload (json, so kept byte for byte), included up
+// to maxInlineBody bytes: it rides in the delivery job. lokihooks_publish
+// writes no payload since migration 0010: the one copy of the body is in
+// published_events, where the workers read it, for many jobs at once
+// (bodies.go), rather than having River write it twice more (a job's args
+// are written at insert and again at fetch). Rows written otherwise (by
+// hand, by lokihooks_publish before 0010, or put back from the poison
+// table) carry their body, and need no published event behind them.
 //
 // Every row a poll reads has a transaction_id below the poll's
 // pg_snapshot_xmin, so every transaction that wrote one has ended: folding

@@ -173,9 +173,7 @@ func startPipeline(b *testing.B, setup *pgxpool.Pool, schema, appName string) *p
 	logger := slog.New(slog.NewTextHandler(b.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	rl, err := relay.New(pool, db, relay.Deps{
 		Log: events, Subscribers: projections.Subscribers{}, Destinations: app.NewDestinations(pool, events, appCfg),
-		Sender: sender, EventBodyFunc: func(ctx context.Context, id domain.EventID) ([]byte, error) {
-			return projections.PublishedBody(ctx, pool, id)
-		},
+		Sender: sender,
 	}, relay.Config{Fanout: true, Work: true, Workers: 100, Logger: logger, WorkerID: "bench"})
 	require.NoError(b, err)
 	read := func(ctx context.Context, q projections.DB, after domain.LogPosition, limit int) ([]domain.Recorded, error) {

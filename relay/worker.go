@@ -48,8 +48,11 @@ type DeliverArgs struct {
 	Reserved time.Time `json:"reserved,omitzero"`
 	// Trace carries the producer's W3C trace context.
 	Trace map[string]string `json:"trace,omitempty"`
-	// Body is the event's exact body when small enough to travel with the
-	// job; otherwise the worker reads it from the published events.
+	// Body is the event's exact body when its outbox row carried one (not
+	// written by lokihooks_publish) small enough to travel with the job;
+	// otherwise the worker reads it from the published events, which keep
+	// the one copy (River writes a job's args twice: at insert and at
+	// fetch).
 	Body string `json:"body,omitempty"`
 }
 
@@ -73,6 +76,7 @@ type Worker struct {
 	cache    *destinationCache
 	batcher  *batcher
 	breakers *breakers
+	bodies   *bodies
 }
 
 // quickRetries is how many times a job that failed for want of the
@@ -151,7 +155,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
 		// Sent with others by the destination's flush job (batch.go).
 		return w.batcher.park(ctx, job, dest)
 	}
-	body, err := w.body(ctx, a)
+	body, err := eventBody(ctx, w.bodies, a)
 	if errors.Is(err, domain.ErrNotFound) {
 		return w.cancel(ctx, job, "event no longer exists")
 	}
@@ -176,7 +180,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
 	}
 	w.logger.DebugContext(ctx, "delivery attempted", "delivery_id", a.DeliveryID, "attempt", a.Attempt,
 		"status_code", res.StatusCode, "duration_ms", ev.DurationMS, "status", outcome.Status)
-	rec := &record{job: job, event: ev, deactivate: outcome.Deactivate}
+	rec := &record{job: job, event: ev, deactivate: outcome.Deactivate, published: firstPublished(a.Attempt, body)}
 	if outcome.Status == domain.DeliveryRetrying {
 		next := a
 		next.Attempt, next.Try, next.Reserved = a.Attempt+1, a.Try+1, time.Time{}
@@ -190,13 +194,6 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
 		w.logger.WarnContext(ctx, "deciding on a probe failed", "destination_id", dest.ID, "error", err)
 	}
 	return nil
-}
-
-func (w *Worker) body(ctx context.Context, a DeliverArgs) ([]byte, error) {
-	if a.Body != "" {
-		return []byte(a.Body), nil
-	}
-	return w.deps.EventBodyFunc(ctx, a.EventID)
 }
 
 // cancel records that the delivery is dropped without an attempt.

@@ -70,7 +70,7 @@ func Catalog() []Instrument {
 	return []Instrument{
 		{MetricDeliveriesFinished, "counter", "{delivery}", "Deliveries that reached a final status: delivered, failed (410 Gone; error category cancelled when dropped because the destination was deleted or deactivated) or permanent_failure (dead letter).", []attribute.Key{AttrDestinationKind, AttrDeliveryStatus, AttrErrorCategory}, false},
 		{MetricAttemptDuration, "histogram", "s", "Duration of each recorded attempt (its count is the number of attempts, retries included); no error category on success.", []attribute.Key{AttrDestinationKind, AttrErrorCategory}, false},
-		{MetricFirstAttemptDelay, "histogram", "s", "From the event's publication (the timestamp in its body) to its first attempt; events over 16 KiB are not counted.", kind, false},
+		{MetricFirstAttemptDelay, "histogram", "s", "From the event's publication (the timestamp in its body) to its first attempt.", kind, false},
 		{MetricPostponements, "counter", "{delivery}", "Attempts postponed to a later rate-limit window.", []attribute.Key{AttrDestinationKind, AttrReason}, false},
 		{MetricBreakerTransitions, "counter", "{transition}", "Circuit breaker transitions, by the state entered.", []attribute.Key{AttrBreakerState}, false},
 		{MetricSchemaViolations, "counter", "{event}", "Published events whose data violates their type's schema (delivered anyway).", []attribute.Key{AttrEventType}, false},
