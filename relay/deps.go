@@ -49,10 +49,6 @@ type Destinations interface {
 	DisableTx(ctx context.Context, tx pgx.Tx, id domain.DestinationID, reason string) error
 }
 
-// EventBodyFunc returns the exact body of a published event
-// (domain.ErrNotFound if the event is gone).
-type EventBodyFunc func(ctx context.Context, id domain.EventID) ([]byte, error)
-
 // Deps are the relay's collaborators. Every field is required for the
 // roles that use it: Log and Subscribers for the fan-out; Log,
 // Destinations and Sender for the workers.
@@ -61,10 +57,6 @@ type Deps struct {
 	Subscribers  Subscribers
 	Destinations Destinations
 	Sender       Sender
-	// EventBodyFunc is not used: the workers read the bodies of many jobs
-	// at once from published_events (bodies.go). It is ignored until the
-	// callers that set it stop.
-	EventBodyFunc EventBodyFunc
 	// EventChecker, optional, inspects each group of outbox events before
 	// the fan-out schedules it (eventcheck.go).
 	EventChecker EventChecker

@@ -225,9 +225,7 @@ func build(pool *pgxpool.Pool, cfg config, roles []string, logger *slog.Logger, 
 	appCfg := app.Config{Secrets: cfg.Secrets, Validation: domain.ValidationOpts{AllowHTTP: cfg.AllowHTTP}, Logger: logger}
 	rl, err := relay.New(pool, db, relay.Deps{
 		Log: events, Subscribers: projections.Subscribers{}, Destinations: app.NewDestinations(pool, events, appCfg),
-		Sender: sender, EventBodyFunc: func(ctx context.Context, id domain.EventID) ([]byte, error) {
-			return projections.PublishedBody(ctx, pool, id)
-		},
+		Sender:       sender,
 		EventChecker: app.NewSchemaCheck(app.SchemaCheckConfig{Logger: logger, ViolationFunc: violation}),
 		Observer:     observer,
 	}, relay.Config{
