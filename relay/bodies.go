@@ -30,9 +30,58 @@ const selectBodies = `SELECT id, body FROM published_events WHERE id = ANY($1::t
 // Requests that arrive while a read runs are read together by the next one,
 // in one query: a job waits for no other when the workers are idle, and
 // under load one query serves many jobs.
+//
+// Bodies the fan-out of the same process hands over (remember) are served
+// from memory: the workers of a process that runs the fan-out too read
+// nothing for the events it scheduled, while they stay among the last
+// maxRememberedBytes remembered.
 type bodies struct {
 	pool  *pgxpool.Pool
 	queue chan *bodyRequest
+
+	mu         sync.Mutex
+	remembered map[domain.EventID][]byte
+	order      []domain.EventID // oldest first
+	size       int
+}
+
+// maxRememberedBytes bounds the bodies kept in memory for the workers.
+const maxRememberedBytes = 8 << 20
+
+// remember keeps body for the workers' next reads of id, forgetting the
+// oldest bodies beyond maxRememberedBytes.
+func (b *bodies) remember(id domain.EventID, body []byte) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, ok := b.remembered[id]; ok || len(body) > maxRememberedBytes {
+		return
+	}
+	b.remembered[id] = body
+	b.order = append(b.order, id)
+	b.size += len(body)
+	for b.size > maxRememberedBytes {
+		old := b.order[0]
+		b.order = b.order[1:]
+		b.size -= len(b.remembered[old])
+		delete(b.remembered, old)
+	}
+}
+
+// recall returns the remembered bodies among ids, and the ids it has none
+// for.
+func (b *bodies) recall(ids []domain.EventID) (map[domain.EventID][]byte, []domain.EventID) {
+	got := make(map[domain.EventID][]byte, len(ids))
+	var missing []domain.EventID
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, id := range ids {
+		if body, ok := b.remembered[id]; ok {
+			got[id] = body
+		} else {
+			missing = append(missing, id)
+		}
+	}
+	return got, missing
 }
 
 type bodyRequest struct {
@@ -46,12 +95,29 @@ type bodyAnswer struct {
 }
 
 func newBodies(pool *pgxpool.Pool) *bodies {
-	return &bodies{pool: pool, queue: make(chan *bodyRequest, maxBodyRead*bodyReaders)}
+	return &bodies{pool: pool, queue: make(chan *bodyRequest, maxBodyRead*bodyReaders), remembered: map[domain.EventID][]byte{}}
 }
 
 // read returns the bodies of the published events among ids; an id that is
 // not a published event is absent from the result.
 func (b *bodies) read(ctx context.Context, ids []domain.EventID) (map[domain.EventID][]byte, error) {
+	got, missing := b.recall(ids)
+	if len(missing) == 0 {
+		return got, nil
+	}
+	read, err := b.query(ctx, missing)
+	if err != nil {
+		return nil, err
+	}
+	for id, body := range read {
+		got[id] = body
+	}
+	return got, nil
+}
+
+// query reads the bodies of ids from published_events, together with the
+// reads other workers ask for meanwhile.
+func (b *bodies) query(ctx context.Context, ids []domain.EventID) (map[domain.EventID][]byte, error) {
 	req := &bodyRequest{ids: ids, done: make(chan bodyAnswer, 1)}
 	select {
 	case b.queue <- req:
@@ -121,7 +187,7 @@ func (b *bodies) answer(ctx context.Context, batch []*bodyRequest, n int) {
 			ids = append(ids, string(id))
 		}
 	}
-	all, err := b.query(ctx, ids)
+	all, err := b.selectBodies(ctx, ids)
 	for _, req := range batch {
 		a := bodyAnswer{err: err}
 		if err == nil {
@@ -136,7 +202,7 @@ func (b *bodies) answer(ctx context.Context, batch []*bodyRequest, n int) {
 	}
 }
 
-func (b *bodies) query(ctx context.Context, ids []string) (map[domain.EventID][]byte, error) {
+func (b *bodies) selectBodies(ctx context.Context, ids []string) (map[domain.EventID][]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, bodyReadTimeout)
 	defer cancel()
 	rows, err := b.pool.Query(ctx, selectBodies, ids)

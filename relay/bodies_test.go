@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -98,6 +99,41 @@ func TestBodies(t *testing.T) {
 			require.Equal(t, want[i], got[i])
 		}
 		require.Equal(t, int64(1), b.queries.n.Load(), "one query for every request waiting")
+	})
+
+	t.Run("RememberedBodiesNeedNoQuery", func(t *testing.T) {
+		t.Parallel()
+		bs, b := setup(t)
+		serve(t, bs.run)
+		id1, body1 := stored(t, b, `{"n":1}`)
+		id2, body2 := stored(t, b, `{"n":2}`)
+		bs.remember(id1, body1)
+
+		got, err := bs.read(t.Context(), []domain.EventID{id1})
+		require.NoError(t, err)
+		require.Equal(t, map[domain.EventID][]byte{id1: body1}, got)
+		require.Zero(t, b.queries.n.Load(), "a remembered body is not read")
+
+		got, err = bs.read(t.Context(), []domain.EventID{id1, id2, "evt_missing"})
+		require.NoError(t, err)
+		require.Equal(t, map[domain.EventID][]byte{id1: body1, id2: body2}, got)
+		require.Equal(t, int64(1), b.queries.n.Load(), "only the bodies not remembered are read")
+	})
+
+	t.Run("ForgetsTheOldestBeyondTheBound", func(t *testing.T) {
+		t.Parallel()
+		bs := newBodies(nil)
+		body := make([]byte, maxRememberedBytes/4)
+		for i := range 5 {
+			bs.remember(domain.EventID(fmt.Sprint("evt_", i)), body)
+		}
+		got, missing := bs.recall([]domain.EventID{"evt_0", "evt_1", "evt_2", "evt_3", "evt_4"})
+		require.Equal(t, []domain.EventID{"evt_0"}, missing, "the oldest is forgotten")
+		require.Len(t, got, 4)
+		require.LessOrEqual(t, bs.size, maxRememberedBytes)
+		bs.remember("evt_big", make([]byte, maxRememberedBytes+1))
+		_, missing = bs.recall([]domain.EventID{"evt_big"})
+		require.Equal(t, []domain.EventID{"evt_big"}, missing, "a body larger than the bound is not kept")
 	})
 
 	t.Run("CancelledWhileWaiting", func(t *testing.T) {

@@ -9,9 +9,11 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/loki-interceptor/lokihooks/domain"
@@ -73,10 +75,25 @@ func TestRelay_BodySources(t *testing.T) {
 		require.Equal(t, string(stored), string(deliveredBody(t, rc, ev)))
 	})
 
+	t.Run("FanoutHandsTheBodyToItsWorkers", func(t *testing.T) {
+		t.Parallel()
+		reads := &bodyReads{}
+		b := setup(t, &setupOpts{queries: reads})
+		rc := newReceiver(t, nil)
+		hook := b.createWebhook(t, rc.URL, nil)
+		ev := b.publish(t, domain.EventTypeSystemError, `{"error_code":"E1"}`)
+		b.waitDelivery(t, ev, hook.ID, domain.DeliveryDelivered)
+		stored, err := projections.PublishedBody(t.Context(), b.pool, ev)
+		require.NoError(t, err)
+		require.Equal(t, string(stored), string(deliveredBody(t, rc, ev)))
+		require.Zero(t, reads.n.Load(), "the workers of the fan-out's process read no body")
+	})
+
 	t.Run("LargeBodyReadByTheWorker", func(t *testing.T) {
 		t.Parallel()
 		obs := &publishedObserver{}
-		b := setup(t, &setupOpts{observer: obs})
+		reads := &bodyReads{}
+		b := setup(t, &setupOpts{observer: obs, queries: reads})
 		inJob := make(chan bool, 1)
 		rc := newReceiver(t, jobCarriesBody(b, inJob))
 		hook := b.createWebhook(t, rc.URL, nil)
@@ -84,6 +101,7 @@ func TestRelay_BodySources(t *testing.T) {
 		ev := b.publish(t, domain.EventTypeSystemError, `{"error_code":"`+big+`"}`)
 		b.waitDelivery(t, ev, hook.ID, domain.DeliveryDelivered)
 		require.False(t, <-inJob, "the job does not carry the body")
+		require.Positive(t, reads.n.Load(), "a body over 16 KiB is not handed over: the worker reads it")
 		stored, err := projections.PublishedBody(t.Context(), b.pool, ev)
 		require.NoError(t, err)
 		require.Equal(t, string(stored), string(deliveredBody(t, rc, ev)))
@@ -202,3 +220,15 @@ func (o *publishedObserver) times() []time.Time {
 	defer o.mu.Unlock()
 	return append([]time.Time(nil), o.published...)
 }
+
+// bodyReads counts the workers' reads of published bodies.
+type bodyReads struct{ n atomic.Int64 }
+
+func (q *bodyReads) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
+	if strings.HasPrefix(data.SQL, "SELECT id, body FROM published_events WHERE id = ANY") {
+		q.n.Add(1)
+	}
+	return ctx
+}
+
+func (*bodyReads) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}

@@ -111,6 +111,11 @@ type Fanout struct {
 	// groupRows is the current message size (outbox rows), adapted to the
 	// number of subscribers per event; read by the schema on every poll.
 	groupRows *atomic.Int64
+	// withBodies and bodies: with workers in the same process, the poll
+	// reads the published bodies and the fan-out hands them to the workers
+	// (shareBodies).
+	withBodies *atomic.Bool
+	bodies     *bodies
 	// waker decides when the subscriber polls again after an empty poll.
 	waker *waker
 	// connect opens the listener's connection (nil: no listener, and the
@@ -126,7 +131,7 @@ func NewFanout(db *sql.DB, deps Deps, jobs *river.Client[*sql.Tx], cfg FanoutCon
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	f := &Fanout{db: db, deps: deps, jobs: jobs, cfg: cfg, groupRows: &atomic.Int64{}}
+	f := &Fanout{db: db, deps: deps, jobs: jobs, cfg: cfg, groupRows: &atomic.Int64{}, withBodies: &atomic.Bool{}}
 	f.groupRows.Store(int64(cfg.GroupRows))
 	f.waker = newWaker(db, cfg)
 	f.waker.fallback = cfg.PollInterval // until a listener is set (listenWith)
@@ -140,7 +145,7 @@ func NewFanout(db *sql.DB, deps Deps, jobs *river.Client[*sql.Tx], cfg FanoutCon
 		RetryInterval:  time.Second,
 		AckDeadline:    &ackDeadline,
 		BackoffManager: f.waker,
-		SchemaAdapter:  batchSchema{DefaultPostgreSQLSchema: wmsql.DefaultPostgreSQLSchema{SubscribeBatchSize: cfg.PollRows}, pollRows: cfg.PollRows, groupRows: f.groupRows},
+		SchemaAdapter:  batchSchema{DefaultPostgreSQLSchema: wmsql.DefaultPostgreSQLSchema{SubscribeBatchSize: cfg.PollRows}, pollRows: cfg.PollRows, groupRows: f.groupRows, withBodies: f.withBodies},
 		OffsetsAdapter: wmsql.DefaultPostgreSQLOffsetsAdapter{},
 	}, logger)
 	if err != nil {
@@ -179,6 +184,13 @@ func (f *Fanout) listenWith(connect func(context.Context) (*pgx.Conn, error)) {
 	f.waker.fallback = f.cfg.PollFallback
 }
 
+// shareBodies makes the fan-out hand the published bodies of the events it
+// schedules to b, this process's workers' reader. Call it before Run.
+func (f *Fanout) shareBodies(b *bodies) {
+	f.bodies = b
+	f.withBodies.Store(b != nil)
+}
+
 // Running is closed once the router is consuming.
 func (f *Fanout) Running() chan struct{} { return f.router.Running() }
 
@@ -187,6 +199,10 @@ type outboxItem struct {
 	ID       string            `json:"id"`
 	Metadata map[string]string `json:"metadata"`
 	Body     json.RawMessage   `json:"body"`
+	// Published is the body from published_events, when the schema reads
+	// it (batchSchema.withBodies); it is handed to this process's workers,
+	// never put in the job.
+	Published json.RawMessage `json:"published,omitempty"`
 }
 
 // handle schedules the deliveries of one group of outbox events on the
@@ -268,6 +284,9 @@ func (f *Fanout) schedule(ctx context.Context, tx *sql.Tx, items []outboxItem) (
 		trace[id] = traceOnly(it.Metadata)
 		if len(it.Body) > 0 && string(it.Body) != "null" {
 			bodies[id] = string(it.Body)
+		} else if f.bodies != nil && len(it.Published) > 0 && string(it.Published) != "null" {
+			// Before the jobs commit, so before any worker can ask.
+			f.bodies.remember(id, it.Published)
 		}
 	}
 	if err := f.checkEvents(ctx, tx, events); err != nil {

@@ -313,6 +313,9 @@ func New(pool *pgxpool.Pool, db *sql.DB, deps Deps, cfg Config) (*Relay, error) 
 		if r.fanout, err = NewFanout(db, deps, inserter, fcfg); err != nil {
 			return nil, err
 		}
+		if r.bodies != nil {
+			r.fanout.shareBodies(r.bodies)
+		}
 		connCfg := pool.Config().ConnConfig
 		r.fanout.listenWith(func(ctx context.Context) (*pgx.Conn, error) {
 			return pgx.ConnectConfig(ctx, connCfg.Copy())

@@ -62,6 +62,12 @@ type batchSchema struct {
 	wmsql.DefaultPostgreSQLSchema
 	pollRows  int
 	groupRows *atomic.Int64
+	// withBodies, when set (the process runs workers too), adds to each
+	// row without a payload its published body, up to maxInlineBody bytes,
+	// as "published": the fan-out hands it to this process's workers in
+	// memory (bodies.remember), sparing them a query per job. It never
+	// enters the job.
+	withBodies *atomic.Bool
 }
 
 // SelectQuery returns the grouped, index-friendly read of the outbox. The
@@ -69,11 +75,19 @@ type batchSchema struct {
 // calls it before every poll, so a new group size applies at the next one.
 func (s batchSchema) SelectQuery(topic string, consumerGroup string, offsetsAdapter wmsql.OffsetsAdapter) wmsql.Query {
 	next := offsetsAdapter.NextOffsetQuery(topic, consumerGroup)
+	published, publishedField := "", ""
+	if s.withBodies != nil && s.withBodies.Load() {
+		// json keeps the text as stored: the exact bytes.
+		published = `
+			CASE WHEN payload IS NULL THEN (SELECT p.body FROM published_events p
+				WHERE p.id = rows.uuid AND octet_length(p.body) <= ` + fmt.Sprint(maxInlineBody) + `)::json END AS published,`
+		publishedField = `, 'published', published`
+	}
 	q := `
 	WITH last_processed AS (` + next.Query + `),
 	picked AS (
 		SELECT "offset", transaction_id, uuid, metadata,
-			CASE WHEN octet_length(payload::text) <= ` + fmt.Sprint(maxInlineBody) + ` THEN payload END AS body,
+			CASE WHEN octet_length(payload::text) <= ` + fmt.Sprint(maxInlineBody) + ` THEN payload END AS body,` + published + `
 			row_number() OVER (ORDER BY transaction_id, "offset") AS n
 		FROM (
 			SELECT * FROM ` + s.MessagesTable(topic) + `
@@ -86,7 +100,7 @@ func (s batchSchema) SelectQuery(topic string, consumerGroup string, offsetsAdap
 		) rows
 	)
 	SELECT (array_agg("offset" ORDER BY n DESC))[1], (array_agg(transaction_id ORDER BY n DESC))[1], min(uuid),
-		json_agg(json_build_object('id', uuid, 'metadata', metadata, 'body', body) ORDER BY n),
+		json_agg(json_build_object('id', uuid, 'metadata', metadata, 'body', body` + publishedField + `) ORDER BY n),
 		'{}'::json
 	FROM picked
 	GROUP BY (n - 1) / ` + fmt.Sprint(max(1, s.groupRows.Load())) + `
