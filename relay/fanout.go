@@ -274,6 +274,7 @@ func (f *Fanout) schedule(ctx context.Context, tx *sql.Tx, items []outboxItem) (
 	events := make([]domain.EventRef, 0, len(items))
 	trace := make(map[domain.EventID]map[string]string, len(items))
 	bodies := make(map[domain.EventID]string, len(items))
+	published := make(map[domain.EventID][]byte)
 	for _, it := range items {
 		typ := it.Metadata["event_type"]
 		if it.ID == "" || typ == "" {
@@ -284,9 +285,8 @@ func (f *Fanout) schedule(ctx context.Context, tx *sql.Tx, items []outboxItem) (
 		trace[id] = traceOnly(it.Metadata)
 		if len(it.Body) > 0 && string(it.Body) != "null" {
 			bodies[id] = string(it.Body)
-		} else if f.bodies != nil && len(it.Published) > 0 && string(it.Published) != "null" {
-			// Before the jobs commit, so before any worker can ask.
-			f.bodies.remember(id, it.Published)
+		} else if len(it.Published) > 0 && string(it.Published) != "null" {
+			published[id] = it.Published
 		}
 	}
 	if err := f.checkEvents(ctx, tx, events); err != nil {
@@ -299,6 +299,14 @@ func (f *Fanout) schedule(ctx context.Context, tx *sql.Tx, items []outboxItem) (
 	f.adapt(len(items), len(subs))
 	if len(subs) == 0 {
 		return 0, nil
+	}
+	if f.bodies != nil {
+		// Before the jobs commit, so before any worker can ask.
+		for _, s := range subs {
+			if body, ok := published[s.EventID]; ok {
+				f.bodies.remember(s.EventID, body)
+			}
+		}
 	}
 	now := time.Now().UTC()
 	streams := make([]domain.Append, len(subs))

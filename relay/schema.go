@@ -50,7 +50,9 @@ const (
 // writes no payload since migration 0010: the one copy of the body is in
 // published_events, where the workers read it, for many jobs at once
 // (bodies.go), rather than having River write it twice more (a job's args
-// are written at insert and again at fetch). Rows written otherwise (by
+// are written at insert and again at fetch). With workers in the same
+// process, the poll reads those bodies too (withBodies) and the fan-out
+// hands them to the workers in memory. Rows written otherwise (by
 // hand, by lokihooks_publish before 0010, or put back from the poison
 // table) carry their body, and need no published event behind them.
 //
