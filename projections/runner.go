@@ -46,6 +46,7 @@ const (
 	DefaultBatchSize    = 2000
 	DefaultPollInterval = 50 * time.Millisecond
 	MinPollInterval     = time.Millisecond
+	DefaultIdleCeiling  = time.Second
 )
 
 // RunnerConfig configures a Runner.
@@ -74,6 +75,14 @@ type RunnerConfig struct {
 	// younger event, and a LookaheadProjector sees the younger ones too.
 	// The read model lags by Settle more.
 	Settle time.Duration
+	// Wake, if set, tells the runner that the log has likely grown (this
+	// process appended to it): an idle runner looks at once instead of at
+	// its next look.
+	Wake <-chan struct{}
+	// IdleCeiling is the longest wait between two looks of an idle runner
+	// (default DefaultIdleCeiling, 1s; at least PollInterval). A runner
+	// woken by Wake for the events that matter to it can look less often.
+	IdleCeiling time.Duration
 }
 
 func (c RunnerConfig) withDefaults() RunnerConfig {
@@ -85,6 +94,9 @@ func (c RunnerConfig) withDefaults() RunnerConfig {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.IdleCeiling == 0 {
+		c.IdleCeiling = DefaultIdleCeiling
 	}
 	return c
 }
@@ -105,6 +117,9 @@ func (c RunnerConfig) validate() error {
 	}
 	if c.PollInterval < MinPollInterval {
 		errs = append(errs, fmt.Errorf("PollInterval must be at least %s, got %s", MinPollInterval, c.PollInterval))
+	}
+	if c.IdleCeiling < 0 {
+		errs = append(errs, fmt.Errorf("IdleCeiling must not be negative, got %s", c.IdleCeiling))
 	}
 	return errors.Join(errs...)
 }
@@ -184,26 +199,43 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 }
 
-// idleLookCeiling is the longest wait between two looks of an idle runner:
-// the waits double from PollInterval up to it (or PollInterval, if longer).
-const idleLookCeiling = time.Second
-
 // waitForEvents waits PollInterval, then again for as long as a look at the
 // log finds nothing to apply, each wait twice the last, up to
-// idleLookCeiling. Looking is one read-only statement, outside any
+// IdleCeiling; a wake-up (Wake) makes it look at once and start again from
+// PollInterval. Looking is one read-only statement, outside any
 // transaction: no lock, no transaction id (a batch locks the checkpoint
 // row, which costs both, and WAL). An idle runner writes nothing, and looks
-// about once a second. It reports false if ctx ends.
+// once per IdleCeiling. It reports false if ctx ends.
 func (r *Runner) waitForEvents(ctx context.Context) bool {
 	d := r.cfg.PollInterval
 	for {
-		if !wait(ctx, d) {
+		woken, ok := r.wait(ctx, d)
+		if !ok {
 			return false
 		}
 		if found, err := r.pending(ctx); err != nil || found {
 			return true // a failed look is reported by the batch
 		}
-		d = max(r.cfg.PollInterval, min(2*d, idleLookCeiling))
+		if woken {
+			d = r.cfg.PollInterval // what woke it may not be visible yet
+			continue
+		}
+		d = max(r.cfg.PollInterval, min(2*d, r.cfg.IdleCeiling))
+	}
+}
+
+// wait waits d or until a wake-up, and reports which; ok is false if ctx
+// ends first.
+func (r *Runner) wait(ctx context.Context, d time.Duration) (woken, ok bool) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false, false
+	case <-r.cfg.Wake: // nil: never
+		return true, true
+	case <-t.C:
+		return false, true
 	}
 }
 
@@ -232,18 +264,6 @@ func (r *Runner) see(p domain.LogPosition) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.seen, r.seenSet = p, true
-}
-
-// wait reports false if ctx ends before d passes.
-func wait(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 // CatchUp applies batches until a read returns nothing, and returns the

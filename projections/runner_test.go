@@ -184,6 +184,7 @@ func TestNewRunner(t *testing.T) {
 		"NegativeBatch": func(c *projections.RunnerConfig) { c.BatchSize = -1 },
 		"PollTooShort":  func(c *projections.RunnerConfig) { c.PollInterval = time.Microsecond },
 		"NegativePoll":  func(c *projections.RunnerConfig) { c.PollInterval = -time.Second },
+		"NegativeIdle":  func(c *projections.RunnerConfig) { c.IdleCeiling = -time.Second },
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -443,6 +444,34 @@ func TestRunner_Run(t *testing.T) {
 		require.Equal(t, xmin, after, "an idle runner neither locks nor writes its checkpoint row")
 	})
 
+	t.Run("WakeMakesAnIdleRunnerLook", func(t *testing.T) {
+		t.Parallel()
+		b := setupRunner(t)
+		wake := make(chan struct{}, 1)
+		reads := &countingRead{}
+		// Without a wake-up this runner would not look for an hour.
+		r := b.runner(t, projections.RunnerConfig{PollInterval: time.Hour, IdleCeiling: time.Hour, Wake: wake, Read: reads.read})
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- r.Run(ctx) }()
+		// Run's first batch has read the (empty) log; then the runner waits.
+		require.Eventually(t, func() bool { return reads.inTx.Load() == 1 }, logWait, time.Millisecond)
+
+		last := b.deliveryLife(t, "dlv_1", "wh_1")
+		require.EventuallyWithT(t, func(c *assert.CollectT) {
+			// Woken again while other tests' transactions hold the log back.
+			select {
+			case wake <- struct{}{}:
+			default:
+			}
+			cp, err := r.Checkpoint(t.Context())
+			require.NoError(c, err)
+			require.Equal(c, last, cp)
+		}, logWait, 5*time.Millisecond)
+		cancel()
+		require.NoError(t, waitOrTimeout(t, done))
+	})
+
 	t.Run("LookFromACheckpointAnotherRunnerMoved", func(t *testing.T) {
 		t.Parallel()
 		b := setupRunner(t)
@@ -474,17 +503,18 @@ func TestRunner_Run(t *testing.T) {
 	})
 }
 
-// countingRead is readLog counting its reads inside a transaction and
-// outside one.
+// countingRead is readLog counting its reads, once each has returned,
+// inside a transaction and outside one.
 type countingRead struct{ inTx, outside atomic.Int64 }
 
 func (c *countingRead) read(ctx context.Context, q projections.DB, after domain.LogPosition, limit int) ([]domain.Recorded, error) {
+	events, err := readLog(ctx, q, after, limit)
 	if _, ok := q.(pgx.Tx); ok {
 		c.inTx.Add(1)
 	} else {
 		c.outside.Add(1)
 	}
-	return readLog(ctx, q, after, limit)
+	return events, err
 }
 
 // waitOrTimeout returns what ch delivers, failing the test after logWait.

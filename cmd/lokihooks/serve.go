@@ -215,6 +215,17 @@ func build(pool *pgxpool.Pool, cfg config, roles []string, logger *slog.Logger, 
 	if tel != nil {
 		observer, violation = tel.metrics, tel.metrics.SchemaViolation
 	}
+	// With workers in this process, the projection runners are woken by
+	// the deliveries they record, and otherwise look at the log only every
+	// projectionIdleCeiling (a process without workers keeps the runners'
+	// default of a second).
+	var wakes [2]chan struct{}
+	idleCeiling := time.Duration(0)
+	if slices.Contains(roles, roleProjector) && slices.Contains(roles, roleWorker) {
+		wakes = [2]chan struct{}{make(chan struct{}, 1), make(chan struct{}, 1)}
+		observer = wakeOnRecord{next: observer, wakes: wakes[:]}
+		idleCeiling = projectionIdleCeiling
+	}
 	events := eventstore.New(pool, eventstore.Config{Logger: logger, Inline: []eventstore.InlineProjector{
 		{StreamTypes: []string{domain.WebhookStreamType}, Project: projections.Webhooks{}.Project},
 		{StreamTypes: []string{domain.IntegrationStreamType}, Project: projections.Integrations{}.Project},
@@ -249,6 +260,7 @@ func build(pool *pgxpool.Pool, cfg config, roles []string, logger *slog.Logger, 
 		sys.projector, err = projections.NewRunner(pool, projections.RunnerConfig{
 			Name: "deliveries", Projector: projections.Deliveries{}, Read: readLog, Settle: cfg.ProjectionSettle,
 			Reset: projections.Deliveries{}.Reset, PollInterval: cfg.ProjectionInterval, Logger: logger,
+			Wake: wakes[0], IdleCeiling: idleCeiling,
 		})
 		if err != nil {
 			return nil, err
@@ -258,7 +270,7 @@ func build(pool *pgxpool.Pool, cfg config, roles []string, logger *slog.Logger, 
 			// Analytics may lag a second: fewer, larger batches cost the
 			// pipeline less.
 			Reset: projections.Analytics{}.Reset, PollInterval: max(cfg.ProjectionInterval, analyticsInterval),
-			BatchSize: analyticsBatch, Logger: logger,
+			BatchSize: analyticsBatch, Logger: logger, Wake: wakes[1], IdleCeiling: idleCeiling,
 		})
 		if err != nil {
 			return nil, err
@@ -276,6 +288,35 @@ func build(pool *pgxpool.Pool, cfg config, roles []string, logger *slog.Logger, 
 		Status:       apiStatus{db: pool},
 	}, httpapi.Config{APIKeys: cfg.APIKeys, Version: version, Logger: logger, RateLimit: rate})
 	return sys, nil
+}
+
+// projectionIdleCeiling is how often an idle projection runner looks at
+// the log when the workers of its process wake it.
+const projectionIdleCeiling = 5 * time.Second
+
+// wakeOnRecord is the relay's Observer that also wakes the projection
+// runners (without waiting) whenever the workers recorded a delivery event.
+type wakeOnRecord struct {
+	next  relay.Observer // may be nil
+	wakes []chan struct{}
+}
+
+func (w wakeOnRecord) DeliveryRecorded(ctx context.Context, kind domain.DestinationKind, ev domain.Event, published time.Time) {
+	if w.next != nil {
+		w.next.DeliveryRecorded(ctx, kind, ev, published)
+	}
+	for _, c := range w.wakes {
+		select {
+		case c <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (w wakeOnRecord) BreakerChanged(ctx context.Context, events []domain.Event) {
+	if w.next != nil {
+		w.next.BreakerChanged(ctx, events)
+	}
 }
 
 // workerID is the configured worker id, or the host name followed by
