@@ -174,7 +174,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	r.logger.InfoContext(ctx, "projection runner started")
 	defer r.logger.InfoContext(context.WithoutCancel(ctx), "projection runner stopped")
 	for {
-		n, err := r.step(ctx)
+		n, unsettled, err := r.step(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -193,7 +193,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		if err == nil && n >= r.cfg.BatchSize {
 			continue
 		}
-		if !r.waitForEvents(ctx) {
+		if !r.waitForEvents(ctx, err == nil && n == 0 && !unsettled) {
 			return nil
 		}
 	}
@@ -201,38 +201,49 @@ func (r *Runner) Run(ctx context.Context) error {
 
 // waitForEvents waits PollInterval, then again for as long as a look at the
 // log finds nothing to apply, each wait twice the last, up to
-// IdleCeiling; a wake-up (Wake) makes it look at once and start again from
-// PollInterval. Looking is one read-only statement, outside any
+// IdleCeiling. While the runner is idle (its last batch applied nothing
+// and left nothing to settle, or a look since found nothing), a wake-up
+// (Wake) makes it look at once and start again from PollInterval. Looking
+// is one read-only statement, outside any
 // transaction: no lock, no transaction id (a batch locks the checkpoint
 // row, which costs both, and WAL). An idle runner writes nothing, and looks
 // once per IdleCeiling. It reports false if ctx ends.
-func (r *Runner) waitForEvents(ctx context.Context) bool {
+func (r *Runner) waitForEvents(ctx context.Context, idle bool) bool {
 	d := r.cfg.PollInterval
 	for {
-		woken, ok := r.wait(ctx, d)
+		woken, ok := r.wait(ctx, d, idle)
 		if !ok {
 			return false
 		}
 		if found, err := r.pending(ctx); err != nil || found {
 			return true // a failed look is reported by the batch
 		}
+		idle = true
 		if woken {
-			d = r.cfg.PollInterval // what woke it may not be visible yet
+			// What woke it may not be visible yet: the next looks follow
+			// at PollInterval, doubling.
+			d = r.cfg.PollInterval
 			continue
 		}
 		d = max(r.cfg.PollInterval, min(2*d, r.cfg.IdleCeiling))
 	}
 }
 
-// wait waits d or until a wake-up, and reports which; ok is false if ctx
-// ends first.
-func (r *Runner) wait(ctx context.Context, d time.Duration) (woken, ok bool) {
+// wait waits d or, if the runner is idle (its last batch or look found
+// nothing), until a wake-up, and reports which; ok is false if ctx ends
+// first. A busy runner keeps its PollInterval pace: a wake-up for every
+// delivery recorded would otherwise make it run a batch for each.
+func (r *Runner) wait(ctx context.Context, d time.Duration, idle bool) (woken, ok bool) {
+	wake := r.cfg.Wake // nil: never
+	if !idle {
+		wake = nil
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
 		return false, false
-	case <-r.cfg.Wake: // nil: never
+	case <-wake:
 		return true, true
 	case <-t.C:
 		return false, true
@@ -274,7 +285,7 @@ func (r *Runner) see(p domain.LogPosition) {
 func (r *Runner) CatchUp(ctx context.Context) (int, error) {
 	total := 0
 	for {
-		n, err := r.step(ctx)
+		n, _, err := r.step(ctx)
 		total += n
 		if err != nil || n == 0 {
 			return total, err
@@ -325,11 +336,11 @@ func (r *Runner) Checkpoint(ctx context.Context) (domain.LogPosition, error) {
 	return p, nil
 }
 
-// step applies one batch in one transaction and returns its size.
-func (r *Runner) step(ctx context.Context) (int, error) {
-	n := 0
+// step applies one batch in one transaction and returns its size, and
+// whether it read events it left for later (not settled yet).
+func (r *Runner) step(ctx context.Context) (n int, unsettled bool, err error) {
 	var seen domain.LogPosition
-	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
 		after, err := r.lockCheckpoint(ctx, tx)
 		if err != nil {
 			return err
@@ -342,6 +353,7 @@ func (r *Runner) step(ctx context.Context) (int, error) {
 		var ahead []domain.Recorded
 		if r.cfg.Settle > 0 {
 			if events, ahead, err = settled(ctx, tx, events, r.cfg.Settle); err != nil || len(events) == 0 {
+				unsettled = len(ahead) > 0
 				return err
 			}
 		}
@@ -358,19 +370,17 @@ func (r *Runner) step(ctx context.Context) (int, error) {
 		if _, err := tx.Exec(ctx, updateCheckpoint, r.cfg.Name, txid, last.Position); err != nil {
 			return fmt.Errorf("update checkpoint: %w", err)
 		}
-		n, seen = len(events), domain.LogPosition{TransactionID: last.TransactionID, Position: last.Position}
+		n, seen, unsettled = len(events), domain.LogPosition{TransactionID: last.TransactionID, Position: last.Position}, len(ahead) > 0
 		return nil
 	})
-	if err == nil {
-		r.see(seen)
-	}
 	if err != nil {
-		return 0, fmt.Errorf("projection %s batch: %w", r.cfg.Name, err)
+		return 0, false, fmt.Errorf("projection %s batch: %w", r.cfg.Name, err)
 	}
+	r.see(seen)
 	if n > 0 {
 		r.logger.DebugContext(ctx, "projection batch applied", "events", n)
 	}
-	return n, nil
+	return n, unsettled, nil
 }
 
 // settled splits events at the first one younger than settle.
