@@ -204,10 +204,10 @@ func (r *Runner) Run(ctx context.Context) error {
 // IdleCeiling. While the runner is idle (its last batch applied nothing
 // and left nothing to settle, or a look since found nothing), a wake-up
 // (Wake) makes it look at once and start again from PollInterval. Looking
-// is one read-only statement, outside any
-// transaction: no lock, no transaction id (a batch locks the checkpoint
-// row, which costs both, and WAL). An idle runner writes nothing, and looks
-// once per IdleCeiling. It reports false if ctx ends.
+// is one read-only statement, outside any transaction: no lock, no
+// transaction id (a batch locks the checkpoint row, which costs both, and
+// WAL). An idle runner writes nothing, and looks once per IdleCeiling. It
+// reports false if ctx ends.
 func (r *Runner) waitForEvents(ctx context.Context, idle bool) bool {
 	d := r.cfg.PollInterval
 	for {
