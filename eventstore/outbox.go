@@ -44,12 +44,22 @@ const publishSQL = `SELECT lokihooks_publish($1, $2::jsonb, NULLIF($3, ''), $4::
 // domain.ErrConflict (same id, different content); after such an error the
 // transaction is aborted, as after any failed statement.
 func PublishTx(ctx context.Context, tx pgx.Tx, p PublishParams) (domain.EventID, error) {
+	return Publish(ctx, tx, p)
+}
+
+// Publish writes an event into the outbox with one statement
+// (lokihooks_publish) on q. On a pool or a connection outside a
+// transaction, that statement is a transaction of its own: one round trip
+// instead of the three of BEGIN, PublishTx and COMMIT. Inside a
+// transaction, the event commits with it (PublishTx). It returns the event
+// id; errors are those of PublishTx.
+func Publish(ctx context.Context, q Querier, p PublishParams) (domain.EventID, error) {
 	data, meta, err := encodePublish(ctx, p)
 	if err != nil {
 		return "", err
 	}
 	var id string
-	if err := tx.QueryRow(ctx, publishSQL, p.Type, data, p.ID, meta).Scan(&id); err != nil {
+	if err := q.QueryRow(ctx, publishSQL, p.Type, data, p.ID, meta).Scan(&id); err != nil {
 		return "", publishError(p, err)
 	}
 	return domain.EventID(id), nil
