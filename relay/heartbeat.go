@@ -85,21 +85,18 @@ const (
 	// The reaper's lock; the restart reclaim waits for it.
 	tryReaperLockSQL = `SELECT pg_try_advisory_xact_lock(hashtext('lokihooks.reaper:' || current_schema()))`
 	reaperLockSQL    = `SELECT pg_advisory_xact_lock(hashtext('lokihooks.reaper:' || current_schema()))`
-	beatSQL          = `INSERT INTO worker_heartbeats (worker_id, host, pid, started_at, beat_at)
+	// upsertBeat records a beat for worker $1.
+	upsertBeat = `INSERT INTO worker_heartbeats (worker_id, host, pid, started_at, beat_at)
 		VALUES ($1, $2, $3, $4, now())
 		ON CONFLICT (worker_id) DO UPDATE SET host = excluded.host, pid = excluded.pid,
-			started_at = excluded.started_at, beat_at = now()
-		RETURNING beat_at`
+			started_at = excluded.started_at, beat_at = now()`
+	beatSQL = upsertBeat + ` RETURNING beat_at`
 	// beatLookSQL is beatSQL that also tells whether another worker's
 	// heartbeat lapsed ($5 seconds, counted from the server's start as
 	// reclaimLapsedSQL does).
-	beatLookSQL = `INSERT INTO worker_heartbeats (worker_id, host, pid, started_at, beat_at)
-		VALUES ($1, $2, $3, $4, now())
-		ON CONFLICT (worker_id) DO UPDATE SET host = excluded.host, pid = excluded.pid,
-			started_at = excluded.started_at, beat_at = now()
-		RETURNING beat_at, EXISTS (SELECT 1 FROM worker_heartbeats w
-			WHERE w.worker_id <> $1
-			  AND greatest(w.beat_at, pg_postmaster_start_time()) < now() - make_interval(secs => $5))`
+	beatLookSQL = upsertBeat + ` RETURNING beat_at, EXISTS (SELECT 1 FROM worker_heartbeats w
+		WHERE w.worker_id <> $1
+		  AND greatest(w.beat_at, pg_postmaster_start_time()) < now() - make_interval(secs => $5))`
 	heartbeatHostSQL = `SELECT host FROM worker_heartbeats WHERE worker_id = $1`
 	// stopBeatSQL marks a process that stopped cleanly as lapsed, so that
 	// a job it could not finish is reclaimed at once.

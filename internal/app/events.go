@@ -52,9 +52,10 @@ func (e *Events) Publish(ctx context.Context, p domain.PublishRequest) (id domai
 	if p.ID == "" {
 		p.ID = domain.NewID(domain.EventIDPrefix, e.cfg.now())
 	}
+	params := eventstore.PublishParams{Type: p.Type, Data: p.Data, ID: p.ID, Metadata: p.Metadata}
 	if p.IdempotencyKey == "" {
 		// One statement, its own transaction: no BEGIN and COMMIT round trips.
-		id, err = eventstore.Publish(ctx, e.pool, eventstore.PublishParams{Type: p.Type, Data: p.Data, ID: p.ID, Metadata: p.Metadata})
+		id, err = eventstore.Publish(ctx, e.pool, params)
 		if err != nil {
 			return "", false, err
 		}
@@ -77,7 +78,7 @@ func (e *Events) Publish(ctx context.Context, p domain.PublishRequest) (id domai
 		if err != nil {
 			return fmt.Errorf("claim idempotency key: %w", err)
 		}
-		id, err = eventstore.PublishTx(ctx, tx, eventstore.PublishParams{Type: p.Type, Data: p.Data, ID: p.ID, Metadata: p.Metadata})
+		id, err = eventstore.PublishTx(ctx, tx, params)
 		return err
 	})
 	if err != nil {
