@@ -376,9 +376,7 @@ func TestRunner_Run(t *testing.T) {
 		t.Parallel()
 		b := setupRunner(t)
 		r := b.runner(t, projections.RunnerConfig{})
-		ctx, cancel := context.WithCancel(t.Context())
-		done := make(chan error, 1)
-		go func() { done <- r.Run(ctx) }()
+		stop := runInBackground(t, r)
 
 		b.deliveryLife(t, "dlv_1", "wh_1")
 		require.EventuallyWithT(t, func(c *assert.CollectT) {
@@ -387,8 +385,7 @@ func TestRunner_Run(t *testing.T) {
 			require.Equal(c, domain.DeliveryDelivered, d.Status)
 		}, logWait, 5*time.Millisecond)
 
-		cancel()
-		require.NoError(t, waitOrTimeout(t, done))
+		stop()
 	})
 
 	t.Run("RetriesFailedBatch", func(t *testing.T) {
@@ -398,9 +395,7 @@ func TestRunner_Run(t *testing.T) {
 		p.fail.Store(true)
 		warns := &levelCounter{level: slog.LevelWarn}
 		r := b.runner(t, projections.RunnerConfig{Projector: p, Logger: slog.New(warns)})
-		ctx, cancel := context.WithCancel(t.Context())
-		done := make(chan error, 1)
-		go func() { done <- r.Run(ctx) }()
+		stop := runInBackground(t, r)
 
 		last := b.deliveryLife(t, "dlv_1", "wh_1")
 		require.Eventually(t, func() bool { return warns.n.Load() >= 2 }, logWait, 5*time.Millisecond)
@@ -413,8 +408,7 @@ func TestRunner_Run(t *testing.T) {
 			require.NoError(c, err)
 			require.Equal(c, last, cp)
 		}, logWait, 5*time.Millisecond)
-		cancel()
-		require.NoError(t, waitOrTimeout(t, done))
+		stop()
 	})
 	t.Run("IdleLooksWriteNothing", func(t *testing.T) {
 		t.Parallel()
@@ -428,14 +422,11 @@ func TestRunner_Run(t *testing.T) {
 		require.NoError(t, b.pool.QueryRow(t.Context(),
 			`SELECT xmin::text FROM projection_checkpoints WHERE name = 'deliveries'`).Scan(&xmin))
 
-		ctx, cancel := context.WithCancel(t.Context())
-		done := make(chan error, 1)
-		go func() { done <- r.Run(ctx) }()
+		stop := runInBackground(t, r)
 		// With nothing new, Run looks (PollInterval 2 ms, doubling): the
 		// first batch after Run starts, then looks only.
 		require.Eventually(t, func() bool { return reads.outside.Load() >= 6 }, logWait, time.Millisecond)
-		cancel()
-		require.NoError(t, waitOrTimeout(t, done))
+		stop()
 
 		require.LessOrEqual(t, reads.inTx.Load()-batches, int64(1), "idle looks run outside a transaction; only Run's first batch reads in one")
 		var after string
@@ -451,9 +442,7 @@ func TestRunner_Run(t *testing.T) {
 		reads := &countingRead{}
 		// Without a wake-up this runner would not look for an hour.
 		r := b.runner(t, projections.RunnerConfig{PollInterval: time.Hour, IdleCeiling: time.Hour, Wake: wake, Read: reads.read})
-		ctx, cancel := context.WithCancel(t.Context())
-		done := make(chan error, 1)
-		go func() { done <- r.Run(ctx) }()
+		stop := runInBackground(t, r)
 		// Run's first batch has read the (empty) log; then the runner waits.
 		require.Eventually(t, func() bool { return reads.inTx.Load() == 1 }, logWait, time.Millisecond)
 
@@ -468,8 +457,7 @@ func TestRunner_Run(t *testing.T) {
 			require.NoError(c, err)
 			require.Equal(c, last, cp)
 		}, logWait, 5*time.Millisecond)
-		cancel()
-		require.NoError(t, waitOrTimeout(t, done))
+		stop()
 	})
 
 	t.Run("LookFromACheckpointAnotherRunnerMoved", func(t *testing.T) {
@@ -485,17 +473,14 @@ func TestRunner_Run(t *testing.T) {
 		drainTo(t, b.runner(t, projections.RunnerConfig{}), first)
 		applied := counter.events.Load()
 
-		ctx, cancel := context.WithCancel(t.Context())
-		done := make(chan error, 1)
-		go func() { done <- idle.Run(ctx) }()
+		stop := runInBackground(t, idle)
 		last := b.deliveryLife(t, "dlv_2", "wh_1")
 		require.EventuallyWithT(t, func(c *assert.CollectT) {
 			cp, err := idle.Checkpoint(t.Context())
 			require.NoError(c, err)
 			require.Equal(c, last, cp)
 		}, logWait, time.Millisecond)
-		cancel()
-		require.NoError(t, waitOrTimeout(t, done))
+		stop()
 		require.Equal(t, applied+3, counter.events.Load(), "dlv_2's three events, and none of dlv_1's again")
 		d, err := projections.GetDelivery(t.Context(), b.pool, "dlv_2")
 		require.NoError(t, err)
@@ -517,17 +502,24 @@ func (c *countingRead) read(ctx context.Context, q projections.DB, after domain.
 	return events, err
 }
 
-// waitOrTimeout returns what ch delivers, failing the test after logWait.
-func waitOrTimeout(t *testing.T, ch <-chan error) error {
+// runInBackground runs r.Run until the returned stop is called; stop then
+// checks that Run returns nil within logWait.
+func runInBackground(t *testing.T, r *projections.Runner) (stop func()) {
 	t.Helper()
-	timer := time.NewTimer(logWait)
-	defer timer.Stop()
-	select {
-	case err := <-ch:
-		return err
-	case <-timer.C:
-		t.Fatal("timed out waiting for Run to return")
-		return nil
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	return func() {
+		t.Helper()
+		cancel()
+		timer := time.NewTimer(logWait)
+		defer timer.Stop()
+		select {
+		case err := <-done:
+			require.NoError(t, err)
+		case <-timer.C:
+			t.Fatal("timed out waiting for Run to return")
+		}
 	}
 }
 
