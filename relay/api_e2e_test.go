@@ -1,11 +1,9 @@
 package relay_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,7 +11,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/loki-interceptor/lokihooks/domain"
-	"github.com/loki-interceptor/lokihooks/httpapi"
 )
 
 // TestRelay_HTTPAPIEndToEnd drives the pipeline only through the HTTP API,
@@ -32,31 +29,18 @@ func TestRelay_HTTPAPIEndToEnd(t *testing.T) {
 		}
 		w.WriteHeader(http.StatusOK)
 	})
-	const key = "test-key-0123456789"
-	srv := httptest.NewServer(httpapi.New(httpapi.Deps{Webhooks: b.webhooks, Events: b.published, Deliveries: b.deliveries},
-		httpapi.Config{APIKeys: []string{key}}))
-	t.Cleanup(srv.Close)
+	callRaw := b.apiCaller(t)
 	call := func(method, path string, body any, want int) map[string]any {
 		t.Helper()
-		var rd io.Reader
+		var raw []byte
 		if body != nil {
-			raw, err := json.Marshal(body)
+			var err error
+			raw, err = json.Marshal(body)
 			require.NoError(t, err)
-			rd = bytes.NewReader(raw)
 		}
-		req, err := http.NewRequestWithContext(t.Context(), method, srv.URL+path, rd)
-		require.NoError(t, err)
-		req.Header.Set("Authorization", "Bearer "+key)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		raw, err := io.ReadAll(resp.Body)
-		require.NoError(t, err)
-		require.Equal(t, want, resp.StatusCode, "%s %s: %s", method, path, raw)
 		out := map[string]any{}
-		if len(raw) > 0 {
-			require.NoError(t, json.Unmarshal(raw, &out))
+		if resp := callRaw(method, path, raw, want); len(resp) > 0 {
+			require.NoError(t, json.Unmarshal(resp, &out))
 		}
 		return out
 	}

@@ -1,12 +1,9 @@
 package relay_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,7 +14,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/loki-interceptor/lokihooks/domain"
-	"github.com/loki-interceptor/lokihooks/httpapi"
 	"github.com/loki-interceptor/lokihooks/projections"
 )
 
@@ -155,24 +151,7 @@ func TestRelay_BodySources(t *testing.T) {
 func TestRelay_EventsAPIReturnsPublishedData(t *testing.T) {
 	t.Parallel()
 	b := setup(t, &setupOpts{noWork: true})
-	const key = "test-key-0123456789"
-	srv := httptest.NewServer(httpapi.New(httpapi.Deps{Webhooks: b.webhooks, Events: b.published, Deliveries: b.deliveries},
-		httpapi.Config{APIKeys: []string{key}}))
-	t.Cleanup(srv.Close)
-	call := func(method, path string, body []byte, want int) []byte {
-		t.Helper()
-		req, err := http.NewRequestWithContext(t.Context(), method, srv.URL+path, bytes.NewReader(body))
-		require.NoError(t, err)
-		req.Header.Set("Authorization", "Bearer "+key)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		raw, err := io.ReadAll(resp.Body)
-		require.NoError(t, err)
-		require.Equal(t, want, resp.StatusCode, "%s %s: %s", method, path, raw)
-		return raw
-	}
+	call := b.apiCaller(t)
 	const data = `{"component":"c","message":"m","severity":"high","error_code":"E\"1 ,\"data\":{}","big":12345678901234567890,"f":1.50,"nested":{"list":[1,"é",null,true]}}`
 	var published struct{ ID string }
 	require.NoError(t, json.Unmarshal(call(http.MethodPost, "/api/v1/events",

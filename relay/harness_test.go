@@ -23,6 +23,7 @@ import (
 	"github.com/loki-interceptor/lokihooks/connectors"
 	"github.com/loki-interceptor/lokihooks/domain"
 	"github.com/loki-interceptor/lokihooks/eventstore"
+	"github.com/loki-interceptor/lokihooks/httpapi"
 	"github.com/loki-interceptor/lokihooks/internal/app"
 	"github.com/loki-interceptor/lokihooks/internal/dbtest"
 	"github.com/loki-interceptor/lokihooks/internal/secretbox"
@@ -326,4 +327,29 @@ func run(t testing.TB, rl *relay.Relay) (stop func() error) {
 	}
 	t.Cleanup(func() { _ = stop() })
 	return stop
+}
+
+// apiCaller serves the API over b's relay with one key, for the test's
+// lifetime, and returns a function that makes a request with a JSON body
+// (nil: none), checks its status and returns the response body.
+func (b *testBundle) apiCaller(t *testing.T) func(method, path string, body []byte, want int) []byte {
+	t.Helper()
+	const key = "test-key-0123456789"
+	srv := httptest.NewServer(httpapi.New(httpapi.Deps{Webhooks: b.webhooks, Events: b.published, Deliveries: b.deliveries},
+		httpapi.Config{APIKeys: []string{key}}))
+	t.Cleanup(srv.Close)
+	return func(method, path string, body []byte, want int) []byte {
+		t.Helper()
+		req, err := http.NewRequestWithContext(t.Context(), method, srv.URL+path, bytes.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		raw, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		require.Equal(t, want, resp.StatusCode, "%s %s: %s", method, path, raw)
+		return raw
+	}
 }
