@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -139,9 +139,7 @@ type Runner struct {
 	// idle look starts there. Another process's runner may have moved the
 	// checkpoint since, which makes a look find events already applied:
 	// the batch that follows reads the real checkpoint and applies none.
-	mu      sync.Mutex
-	seen    domain.LogPosition
-	seenSet bool
+	seen atomic.Pointer[domain.LogPosition] // nil: not read yet
 }
 
 // NewRunner returns a Runner for cfg.Name. It reports every invalid field
@@ -254,27 +252,12 @@ func (r *Runner) wait(ctx context.Context, d time.Duration, idle bool) (woken, o
 // after the checkpoint this runner saw last, on the pool (one round trip;
 // a read-only statement takes no transaction id).
 func (r *Runner) pending(ctx context.Context) (bool, error) {
-	after, ok := r.seenCheckpoint()
-	if !ok {
+	after := r.seen.Load()
+	if after == nil {
 		return true, nil // the batch reads (or creates) the checkpoint
 	}
-	events, err := r.cfg.Read(ctx, r.pool, after, 1)
+	events, err := r.cfg.Read(ctx, r.pool, *after, 1)
 	return len(events) > 0, err
-}
-
-// seenCheckpoint returns the checkpoint this runner last read or wrote,
-// and false if it has not yet.
-func (r *Runner) seenCheckpoint() (domain.LogPosition, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.seen, r.seenSet
-}
-
-// see records the checkpoint this runner read or wrote last.
-func (r *Runner) see(p domain.LogPosition) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.seen, r.seenSet = p, true
 }
 
 // CatchUp applies batches until a read returns nothing, and returns the
@@ -376,7 +359,7 @@ func (r *Runner) step(ctx context.Context) (n int, unsettled bool, err error) {
 	if err != nil {
 		return 0, false, fmt.Errorf("projection %s batch: %w", r.cfg.Name, err)
 	}
-	r.see(seen)
+	r.seen.Store(&seen)
 	if n > 0 {
 		r.logger.DebugContext(ctx, "projection batch applied", "events", n)
 	}
