@@ -38,8 +38,8 @@ const (
 	// long (insert notifications wake the workers, DESIGN §3.3).
 	defaultFetchCooldown = 10 * time.Millisecond
 	// defaultFetchPoll is how often idle workers fetch without an insert
-	// notification (River's default).
-	defaultFetchPoll = time.Second
+	// notification (see Config.FetchPollInterval).
+	defaultFetchPoll = 5 * time.Second
 	// inserterNotifyCooldown is the least time between two insert
 	// notifications of one inserting client (River's limiter; its default,
 	// 100ms, would delay the workers' wake-up by as much).
@@ -61,9 +61,14 @@ type Config struct {
 	// FanoutConfig tunes the outbox consumer.
 	FanoutConfig FanoutConfig
 	// FetchPollInterval is how often idle workers look for jobs without an
-	// insert notification (default 1s; job inserts notify the workers, so
-	// this is a fallback). Fetches are at least min(10ms,
-	// FetchPollInterval) apart.
+	// insert notification (default 5s). River's job inserts notify the
+	// workers, and so do the statements of lokihooks that make jobs
+	// available (parked deliveries woken, a breaker's probe, claimed batch
+	// jobs released, a flush brought forward, the jobs of a worker process
+	// that died or restarted reclaimed; notify.go). What River itself makes
+	// available less than its scheduler interval (5s) ahead, a short snooze
+	// or a quick retry, sends none: only this poll runs it. Fetches are at
+	// least min(10ms, FetchPollInterval) apart.
 	FetchPollInterval time.Duration
 	// RescueAfter is how long a job may run before it is cancelled and,
 	// if its process died, run again by another (default 3m; keep it above
