@@ -49,8 +49,7 @@ var DeliveryNotice = deliveryNotice
 // NotifyWorkers sends River's insert notification for the delivery queue,
 // as River's inserts do: idle workers fetch at once.
 func NotifyWorkers(ctx context.Context, pool *pgxpool.Pool) error {
-	_, err := pool.Exec(ctx, `SELECT pg_notify(current_schema() || '.river_insert', $1)`, deliveryNotice)
-	return err
+	return notifyWorkers(ctx, pool)
 }
 
 // WakeParked makes up to limit parked deliveries of a destination

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"strconv"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // Idle workers fetch jobs when River's insert notification for their queue
@@ -13,7 +15,8 @@ import (
 // released, hastened jobs) send it too, in the same statement, so that
 // those jobs run at once rather than at the next poll. The notification
 // goes out when the statement's transaction commits, and only if a job is
-// available then.
+// available then. The jobs River leaves available for later are announced
+// when they are due (duewake.go).
 
 // notifyAvailable is the end of such a statement: given a CTE changed that
 // returns the id and the new state of each job the statement changed
@@ -53,4 +56,11 @@ func changeNotifying(ctx context.Context, db dbExecutor, stmt string, args ...an
 		return nil, err
 	}
 	return ids, nil
+}
+
+// notifyWorkers sends River's insert notification for the delivery queue
+// on its own, in one statement: idle workers of every process fetch.
+func notifyWorkers(ctx context.Context, pool *pgxpool.Pool) error {
+	_, err := pool.Exec(ctx, `SELECT pg_notify(current_schema() || '.river_insert', $1)`, deliveryNotice)
+	return err
 }

@@ -329,3 +329,36 @@ func TestBreakerProbe_RunsAtOnce(t *testing.T) {
 	require.Eventually(t, func() bool { return len(b.rc.requests()) == 11 }, promptly, 5*time.Millisecond,
 		"the probe waits for the workers' poll")
 }
+
+// TestDueWake_SnoozedJobRunsWhenDue checks that a job River leaves
+// available for later runs when it is due, not at the workers' next poll:
+// the breaker's job, run a second before its breaker may half-open,
+// snoozes for that second (River makes it available at once with a later
+// scheduled_at, and notifies nobody); once due, it runs again, half-opens
+// the breaker and wakes the probe.
+func TestDueWake_SnoozedJobRunsWhenDue(t *testing.T) {
+	t.Parallel()
+	b := setupBreakerWith(t, &setupOpts{fetchPoll: noFetchPoll})
+	b.openBreaker(t, 10)
+	br := b.waitBreaker(t, domain.BreakerStateOpen, 1)
+	require.NotNil(t, br.ReopenAt)
+	b.publish(t, domain.EventTypeSystemError, `{"error_code":"E"}`)
+	b.waitParked(t, 1)
+	require.Len(t, b.rc.requests(), 10)
+
+	b.clock.Advance(br.ReopenAt.Add(-time.Second).Sub(b.clock.Now()))
+	b.runBreakerJob(t)
+	require.NoError(t, relay.NotifyWorkers(t.Context(), b.pool))
+	require.Eventually(t, func() bool {
+		var snoozed bool
+		err := b.pool.QueryRow(t.Context(), `SELECT EXISTS (SELECT FROM river_job WHERE kind = 'breaker'
+			AND metadata ? 'snoozes')`).Scan(&snoozed)
+		return err == nil && snoozed
+	}, promptly, 5*time.Millisecond, "the breaker's job did not snooze")
+	// Its time comes while it waits (the relay's clock runs ahead of
+	// River's): when it runs again, it half-opens the breaker.
+	b.clock.Advance(time.Second)
+	require.Eventually(t, func() bool { return len(b.rc.requests()) == 11 }, promptly, 5*time.Millisecond,
+		"the snoozed job waits for the workers' poll")
+	require.Contains(t, b.breakerEvents(t), domain.TypeBreakerHalfOpened)
+}

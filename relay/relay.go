@@ -67,8 +67,10 @@ type Config struct {
 	// jobs released, a flush brought forward, the jobs of a worker process
 	// that died or restarted reclaimed; notify.go). What River itself makes
 	// available less than its scheduler interval (5s) ahead, a short snooze
-	// or a quick retry, sends none: only this poll runs it. Fetches are at
-	// least min(10ms, FetchPollInterval) apart.
+	// or a quick retry, sends none: the worker process that ran the job
+	// sends one when the job is due (duewake.go). This poll is the fallback
+	// when a notification is lost. Fetches are at least min(10ms,
+	// FetchPollInterval) apart.
 	FetchPollInterval time.Duration
 	// RescueAfter is how long a job may run before it is cancelled and,
 	// if its process died, run again by another (default 3m; keep it above
@@ -228,6 +230,7 @@ type Relay struct {
 	batcher   *batcher
 	breakers  *breakers
 	heartbeat *heartbeat
+	dueWake   *dueWake
 	retention *retention
 }
 
@@ -302,6 +305,7 @@ func New(pool *pgxpool.Pool, db *sql.DB, deps Deps, cfg Config) (*Relay, error) 
 			base: cfg.WorkerID, interval: cfg.HeartbeatInterval, lapse: cfg.HeartbeatLapse,
 			logger: cfg.Logger.With("component", "heartbeat"),
 		})
+		r.dueWake = newDueWake(pool, cfg.Logger.With("component", "duewake"))
 	}
 	if cfg.Fanout {
 		inserter, err := river.NewClient(riverdatabasesql.New(db), &river.Config{
@@ -343,13 +347,17 @@ func (r *Relay) Run(ctx context.Context) error {
 		// The recorder, the body reads, the breakers' counts and the
 		// heartbeat outlive the workers: in-flight jobs finishing during
 		// shutdown still need them, and the heartbeat must not lapse while
-		// they run.
+		// they run. The due-job wake-ups take River's events until River
+		// closes them, so that jobs interrupted at shutdown are announced
+		// to the other processes.
 		bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 		var bg sync.WaitGroup
 		bg.Go(func() { r.recorder.run(bgCtx) })
 		bg.Go(func() { r.bodies.run(bgCtx) })
 		bg.Go(func() { r.breakers.run(bgCtx) })
 		bg.Go(func() { r.heartbeat.run(bgCtx) })
+		events := subscribeDue(workers)
+		bg.Go(func() { r.dueWake.run(bgCtx, events) })
 		defer func() { stopBackground(); bg.Wait() }()
 		// Started on a context that is not cancelled with ctx: cancelling
 		// River's start context would cancel in-flight jobs at once
