@@ -13,7 +13,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 )
 
-// Waking the workers when a job River left for later is due.
+// Waking the workers when a job left for later is due.
 //
 // River (as of v0.51.2) does not send a job that snoozes, or fails and is
 // retried, for at most its scheduler interval (5 s) through its scheduler:
@@ -44,12 +44,32 @@ import (
 // share one notification, and notifications are at least dueWakeQuantum
 // apart.
 //
+// Jobs due later take another path that sends no notification either. River inserts a job with a scheduled_at as scheduled, and gives a
+// longer snooze or retry the state scheduled or retryable; River's
+// scheduler, every 5 s on the leader, makes those due within the next 5 s
+// available, and notifies only for those due within 5 ms. lokihooks
+// inserts such jobs for retries by a destination's policy, attempts
+// postponed to a rate-limit window, a flush due when its batch's interval
+// ends and a breaker's job due when it may half-open; its batch members
+// and breaker jobs snooze that long. So the dueWake also takes the events
+// of jobs left scheduled or retryable, and, through insert middleware on
+// the client that inserts them (dueInserts), the jobs inserted for later,
+// and notifies the workers when they are due: by then the scheduler has
+// made them available. Only those due within dueWakeHorizon are kept,
+// which bounds the schedule (dueWakeHorizon / dueWakeQuantum times); the
+// others (a paused destination's parked deliveries, long retries) may run
+// up to a fetch poll late, little against their wait.
+//
 // Each of these is only a hint, and the poll stays the fallback: River
 // drops the events a subscriber does not take in time (beyond
-// dueWakeBuffer waiting), a notification that fails is not sent again
+// dueWakeBuffer waiting), as the middleware drops the due times the
+// dueWake has no room for, a notification that fails is not sent again
 // (logged), the due times still pending when the process stops are
 // dropped, and a notification sent before the database's clock reaches
-// scheduled_at (clocks more than dueWakeMargin apart) fetches nothing.
+// scheduled_at (clocks more than dueWakeMargin apart), or before River's
+// scheduler made the job available (its leader late or away), fetches
+// nothing. Jobs that River's rescuer puts back (RescueAfter, behind the
+// heartbeat's reclaim) are left to the poll.
 
 const (
 	// dueWakeMargin is how long after a job's scheduled_at the workers
@@ -58,19 +78,22 @@ const (
 	// dueWakeQuantum is the step of the due times: those in one step
 	// share a notification, and notifications are at least a step apart.
 	dueWakeQuantum = 5 * time.Millisecond
-	// dueWakeBuffer is the room River gives the events the dueWake has
-	// not taken yet (River's default is 1000; the completer reports up to
-	// thousands of jobs at once).
+	// dueWakeBuffer is the room for the events, and for the due times of
+	// inserted jobs, that the dueWake has not taken yet (River's default
+	// for events is 1000; its completer reports up to thousands of jobs
+	// at once).
 	dueWakeBuffer = 20_000
 	// dueNotifyTimeout bounds one notification.
 	dueNotifyTimeout = 5 * time.Second
+	// dueWakeHorizon is how far ahead due times are kept.
+	dueWakeHorizon = 2 * time.Minute
 )
 
-// dueWakeKinds are the events that can leave a job available.
+// dueWakeKinds are the events that can leave a job to run later.
 var dueWakeKinds = []river.EventKind{river.EventKindJobSnoozed, river.EventKindJobFailed, river.EventKindJobInterrupted}
 
-// dueWake notifies the workers when the jobs River left available for
-// later are due. Its fields are set once, before run.
+// dueWake notifies the workers when the jobs left for later are due. Its
+// fields are set once, before run.
 type dueWake struct {
 	// notify sends River's insert notification for the delivery queue.
 	notify func(context.Context) error
@@ -79,8 +102,11 @@ type dueWake struct {
 	now func() time.Time
 	// arm sets the one timer to fire after d, replacing what it was set
 	// to, and returns its channel.
-	arm    func(d time.Duration) <-chan time.Time
-	logger *slog.Logger
+	arm func(d time.Duration) <-chan time.Time
+	// inserted carries the due times of the jobs inserted for later
+	// (dueInserts).
+	inserted chan time.Time
+	logger   *slog.Logger
 }
 
 func newDueWake(pool *pgxpool.Pool, logger *slog.Logger) *dueWake {
@@ -93,9 +119,14 @@ func newDueWake(pool *pgxpool.Pool, logger *slog.Logger) *dueWake {
 			timer.Reset(d)
 			return timer.C
 		},
-		logger: logger,
+		inserted: make(chan time.Time, dueWakeBuffer),
+		logger:   logger,
 	}
 }
+
+// insertMiddleware returns River insert middleware that tells w when the
+// jobs inserted for later are due.
+func (w *dueWake) insertMiddleware() rivertype.Middleware { return &dueInserts{due: w.inserted} }
 
 // subscribeDue returns the events of client's jobs that run needs. River
 // closes the channel when the client stops.
@@ -104,8 +135,8 @@ func subscribeDue(client *river.Client[pgx.Tx]) <-chan *river.Event {
 	return events
 }
 
-// run notifies the workers as the jobs of events fall due, until ctx ends
-// or events is closed. Notifications go out from a goroutine of their
+// run notifies the workers as the jobs of events, and the jobs inserted
+// for later, fall due, until ctx ends or events is closed. Notifications go out from a goroutine of their
 // own, so that taking events never waits for the database; those asked
 // for while one is sent make one more.
 func (w *dueWake) run(ctx context.Context, events <-chan *river.Event) {
@@ -122,20 +153,25 @@ func (w *dueWake) run(ctx context.Context, events <-chan *river.Event) {
 		armedAt int64 // the slot ring is for (0: none)
 	)
 	for {
-		var ev *river.Event
+		var (
+			due  time.Time
+			have bool
+		)
 		select {
 		case <-ctx.Done():
 			return
-		case e, ok := <-events:
+		case ev, ok := <-events:
 			if !ok {
 				return
 			}
-			ev = e
+			due, have = dueAt(ev)
+		case due = <-w.inserted:
+			have = true
 		case <-ring:
 			ring, armedAt = nil, 0
 		}
 		now := w.now()
-		if due, ok := dueAt(ev); ok {
+		if have {
 			alarm.add(due, now)
 		}
 		if alarm.ring(now) {
@@ -166,14 +202,48 @@ func (w *dueWake) send(ctx context.Context, kick <-chan struct{}) {
 	}
 }
 
-// dueAt returns when the job of ev is due if River left it available in
-// the delivery queue (its scheduled_at: in the future, or past for a job
-// due at once).
+// dueAt returns when the job of ev is due if River left it to run later
+// in the delivery queue: available (with its scheduled_at in the future,
+// or past for a job due at once), scheduled or retryable.
 func dueAt(ev *river.Event) (time.Time, bool) {
-	if ev == nil || ev.Job == nil || ev.Job.Queue != DeliveryQueue || ev.Job.State != rivertype.JobStateAvailable {
+	if ev == nil || ev.Job == nil || ev.Job.Queue != DeliveryQueue {
 		return time.Time{}, false
 	}
-	return ev.Job.ScheduledAt, true
+	switch ev.Job.State {
+	case rivertype.JobStateAvailable, rivertype.JobStateScheduled, rivertype.JobStateRetryable:
+		return ev.Job.ScheduledAt, true
+	default:
+		return time.Time{}, false
+	}
+}
+
+// dueInserts is River insert middleware that hands a dueWake the due
+// times of the delivery queue's jobs inserted for later (River inserts a
+// job with a scheduled_at as scheduled). A job whose insert is rolled back
+// costs one notification for nothing.
+type dueInserts struct {
+	river.MiddlewareDefaults
+	due chan<- time.Time
+}
+
+// InsertMany implements rivertype.JobInsertMiddleware.
+func (m *dueInserts) InsertMany(ctx context.Context, params []*rivertype.JobInsertParams,
+	doInner func(context.Context) ([]*rivertype.JobInsertResult, error),
+) ([]*rivertype.JobInsertResult, error) {
+	res, err := doInner(ctx)
+	if err != nil {
+		return res, err
+	}
+	for _, p := range params {
+		if p.State != rivertype.JobStateScheduled || p.Queue != DeliveryQueue || p.ScheduledAt == nil {
+			continue
+		}
+		select {
+		case m.due <- *p.ScheduledAt:
+		default: // no room: the fetch poll runs the job
+		}
+	}
+	return res, nil
 }
 
 // dueAlarm is the schedule of a dueWake: the times to notify the workers
@@ -190,8 +260,11 @@ func newDueAlarm() *dueAlarm { return &dueAlarm{set: map[int64]struct{}{}} }
 // add schedules a notification for a job due at due, now being now: at
 // once if the job is due, else dueWakeMargin after due rounded up to a
 // dueWakeQuantum step; and never less than dueWakeQuantum after the last
-// notification.
+// notification. A job due after dueWakeHorizon is left to the poll.
 func (a *dueAlarm) add(due, now time.Time) {
+	if due.Sub(now) > dueWakeHorizon {
+		return
+	}
 	slot := now.UnixNano()
 	if due.After(now) {
 		slot = roundUp(due.Add(dueWakeMargin).UnixNano(), int64(dueWakeQuantum))

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"testing"
@@ -17,9 +18,10 @@ import (
 // ring it takes: the driver hands it the time then, so that the dueWake
 // sees exactly the times the test sets.
 type dueWakeDriver struct {
-	events chan *river.Event
-	now    time.Time
-	clock  chan time.Time
+	events   chan *river.Event
+	inserted chan time.Time
+	now      time.Time
+	clock    chan time.Time
 	// armed receives every duration the timer is set to; fire fires it.
 	armed chan time.Duration
 	fire  chan time.Time
@@ -35,7 +37,7 @@ var dueWakeStart = time.Unix(1_000_000, 0)
 func driveDueWake(t *testing.T) *dueWakeDriver {
 	t.Helper()
 	d := &dueWakeDriver{
-		events: make(chan *river.Event), now: dueWakeStart, clock: make(chan time.Time),
+		events: make(chan *river.Event), inserted: make(chan time.Time), now: dueWakeStart, clock: make(chan time.Time),
 		armed: make(chan time.Duration, 100), fire: make(chan time.Time), notified: make(chan struct{}, 100),
 	}
 	w := &dueWake{
@@ -45,7 +47,8 @@ func driveDueWake(t *testing.T) *dueWakeDriver {
 			d.armed <- dur
 			return d.fire
 		},
-		logger: slog.New(slog.DiscardHandler),
+		inserted: d.inserted,
+		logger:   slog.New(slog.DiscardHandler),
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	d.cancel = cancel
@@ -70,6 +73,18 @@ func (d *dueWakeDriver) send(t *testing.T, ev *river.Event) {
 	case d.events <- ev:
 	case <-time.After(5 * time.Second):
 		t.Fatal("the dueWake does not take events")
+	}
+	d.tell(t)
+}
+
+// insert hands the dueWake the due time of a job inserted for later, in
+// from the start of the clock, as dueInserts does.
+func (d *dueWakeDriver) insert(t *testing.T, in time.Duration) {
+	t.Helper()
+	select {
+	case d.inserted <- dueWakeStart.Add(in):
+	case <-time.After(5 * time.Second):
+		t.Fatal("the dueWake does not take inserted jobs")
 	}
 	d.tell(t)
 }
@@ -213,14 +228,43 @@ func TestDueAlarm_KeepsEachTimeOnce(t *testing.T) {
 	require.Empty(t, a.set)
 }
 
-// TestDueWake_IgnoresJobsNotLeftAvailable checks that only jobs of the
-// delivery queue left available are announced: River's scheduler and
-// its insert notifications take care of the others, or nothing is to run.
-func TestDueWake_IgnoresJobsNotLeftAvailable(t *testing.T) {
+// TestDueWake_LaterJobsWithinHorizon checks that jobs left scheduled or
+// retryable, and jobs inserted for later, are announced when due (River's
+// scheduler has made them available by then), if due within
+// dueWakeHorizon.
+func TestDueWake_LaterJobsWithinHorizon(t *testing.T) {
+	t.Parallel()
+	d := driveDueWake(t)
+	d.job(t, rivertype.JobStateScheduled, dueWakeHorizon+time.Second) // left to the poll
+	d.insert(t, dueWakeHorizon+time.Second)
+	d.job(t, rivertype.JobStateScheduled, time.Minute)
+	d.requireArmed(t, time.Minute+dueWakeMargin)
+	d.job(t, rivertype.JobStateRetryable, 30*time.Second)
+	d.requireArmed(t, 30*time.Second+dueWakeMargin)
+	d.insert(t, 10*time.Second)
+	d.requireArmed(t, 10*time.Second+dueWakeMargin)
+
+	d.at(10*time.Second + dueWakeMargin)
+	d.ring(t)
+	d.requireNotified(t)
+	d.requireArmed(t, 20*time.Second)
+	d.at(30*time.Second + dueWakeMargin)
+	d.ring(t)
+	d.requireNotified(t)
+	d.requireArmed(t, 30*time.Second)
+	d.at(time.Minute + dueWakeMargin)
+	d.ring(t)
+	d.requireNotified(t)
+	d.requireDone(t)
+}
+
+// TestDueWake_IgnoresJobsThatDoNotWait checks that jobs that will not run
+// again, and jobs of other queues, are not announced.
+func TestDueWake_IgnoresJobsThatDoNotWait(t *testing.T) {
 	t.Parallel()
 	d := driveDueWake(t)
 	for _, state := range []rivertype.JobState{
-		rivertype.JobStateScheduled, rivertype.JobStateRetryable, rivertype.JobStateDiscarded, rivertype.JobStateCompleted,
+		rivertype.JobStateDiscarded, rivertype.JobStateCompleted, rivertype.JobStateCancelled, rivertype.JobStateRunning,
 	} {
 		d.job(t, state, 100*time.Millisecond)
 	}
@@ -229,6 +273,37 @@ func TestDueWake_IgnoresJobsNotLeftAvailable(t *testing.T) {
 	}})
 	d.send(t, &river.Event{Kind: river.EventKindQueuePaused, Queue: &rivertype.Queue{Name: DeliveryQueue}})
 	d.requireDone(t)
+}
+
+// TestDueInserts_PassesJobsInsertedForLater checks that the insert
+// middleware hands on the due time of each job of the delivery queue
+// inserted for later, once the insert succeeded.
+func TestDueInserts_PassesJobsInsertedForLater(t *testing.T) {
+	t.Parallel()
+	due := make(chan time.Time, 10)
+	m := &dueInserts{due: due}
+	now, later := dueWakeStart, dueWakeStart.Add(30*time.Second)
+	params := []*rivertype.JobInsertParams{
+		{Queue: DeliveryQueue, State: rivertype.JobStateAvailable, ScheduledAt: &now}, // River notifies
+		{Queue: "elsewhere", State: rivertype.JobStateScheduled, ScheduledAt: &later},
+		{Queue: DeliveryQueue, State: rivertype.JobStateScheduled, ScheduledAt: &later},
+	}
+	inserted := []*rivertype.JobInsertResult{{Job: &rivertype.JobRow{ID: 1}}}
+	res, err := m.InsertMany(t.Context(), params, func(context.Context) ([]*rivertype.JobInsertResult, error) {
+		require.Empty(t, due, "handed on before the insert")
+		return inserted, nil
+	})
+	require.NoError(t, err)
+	require.Equal(t, inserted, res)
+	require.Len(t, due, 1)
+	require.Equal(t, later, <-due)
+
+	failed := errors.New("insert failed")
+	_, err = m.InsertMany(t.Context(), params, func(context.Context) ([]*rivertype.JobInsertResult, error) {
+		return nil, failed
+	})
+	require.ErrorIs(t, err, failed)
+	require.Empty(t, due)
 }
 
 // TestDueWake_StopsWhenRiverClosesEvents checks that the dueWake ends when

@@ -362,3 +362,40 @@ func TestDueWake_SnoozedJobRunsWhenDue(t *testing.T) {
 		"the snoozed job waits for the workers' poll")
 	require.Contains(t, b.breakerEvents(t), domain.TypeBreakerHalfOpened)
 }
+
+// TestDueWake_RetryRunsWhenDue checks that a job inserted for later runs
+// when it is due, not at the workers' next poll: a delivery's retry, due
+// 6 s after its first attempt. River's scheduler makes it available up to
+// 5 s early and notifies nobody (only for jobs due within 5 ms); the
+// worker process that inserted it notifies the workers when it is due.
+func TestDueWake_RetryRunsWhenDue(t *testing.T) {
+	t.Parallel()
+	const delay = 6 * time.Second
+	b := setup(t, &setupOpts{fetchPoll: noFetchPoll})
+	// The relay's clock (which times the retry) is River's, and stands still.
+	b.clock.Advance(time.Since(b.clock.Now()))
+	start := b.clock.Now()
+	arrived := make(chan time.Time, 2)
+	rc := newReceiver(t, func(n int, w http.ResponseWriter, _ *http.Request) {
+		arrived <- time.Now()
+		if n == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	})
+	hook := b.createWebhook(t, rc.URL, func(s *domain.WebhookSpec) { s.RetryDelaySeconds = int(delay.Seconds()) })
+	ev := b.publish(t, domain.EventTypeSystemError, `{"error_code":"E"}`)
+	select {
+	case <-arrived:
+	case <-time.After(promptly):
+		t.Fatal("the first attempt was not sent")
+	}
+
+	select {
+	case at := <-arrived:
+		require.False(t, at.Before(start.Add(delay)), "the retry ran before it was due")
+	case <-time.After(time.Until(start.Add(delay + promptly))):
+		t.Fatal("the retry waits for the workers' poll")
+	}
+	b.waitDelivery(t, ev, hook.ID, domain.DeliveryDelivered)
+	require.Len(t, rc.requests(), 2)
+}

@@ -65,12 +65,13 @@ type Config struct {
 	// workers, and so do the statements of lokihooks that make jobs
 	// available (parked deliveries woken, a breaker's probe, claimed batch
 	// jobs released, a flush brought forward, the jobs of a worker process
-	// that died or restarted reclaimed; notify.go). What River itself makes
-	// available less than its scheduler interval (5s) ahead, a short snooze
-	// or a quick retry, sends none: the worker process that ran the job
-	// sends one when the job is due (duewake.go). This poll is the fallback
-	// when a notification is lost. Fetches are at least min(10ms,
-	// FetchPollInterval) apart.
+	// that died or restarted reclaimed; notify.go). River sends none when a
+	// job it holds for later (snoozed, retried, inserted with a
+	// scheduled_at) falls due: the worker process that ran or inserted the
+	// job sends one then, for jobs due within 2 minutes (duewake.go). This
+	// poll runs what a lost notification leaves, and later jobs up to an
+	// interval late. Fetches are at least min(10ms, FetchPollInterval)
+	// apart.
 	FetchPollInterval time.Duration
 	// RescueAfter is how long a job may run before it is cancelled and,
 	// if its process died, run again by another (default 3m; keep it above
@@ -243,9 +244,17 @@ func New(pool *pgxpool.Pool, db *sql.DB, deps Deps, cfg Config) (*Relay, error) 
 	}
 	r := &Relay{cfg: cfg, pool: pool, deps: deps}
 	r.retention = &retention{pool: pool, log: deps.Log, cfg: cfg.Retention, logger: cfg.Logger.With("component", "retention")}
+	// client inserts the jobs a worker process schedules for later (next
+	// attempts, flushes, breaker jobs): the process's dueWake learns when
+	// they are due.
+	var insertMiddleware []rivertype.Middleware
+	if cfg.Work {
+		r.dueWake = newDueWake(pool, cfg.Logger.With("component", "duewake"))
+		insertMiddleware = []rivertype.Middleware{r.dueWake.insertMiddleware()}
+	}
 	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
 		Logger: cfg.Logger.With("component", riverClientLoggerSuffix), MaxAttempts: deliverMaxAttempts,
-		FetchCooldown: inserterNotifyCooldown,
+		FetchCooldown: inserterNotifyCooldown, Middleware: insertMiddleware,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create river client: %w", err)
@@ -305,7 +314,6 @@ func New(pool *pgxpool.Pool, db *sql.DB, deps Deps, cfg Config) (*Relay, error) 
 			base: cfg.WorkerID, interval: cfg.HeartbeatInterval, lapse: cfg.HeartbeatLapse,
 			logger: cfg.Logger.With("component", "heartbeat"),
 		})
-		r.dueWake = newDueWake(pool, cfg.Logger.With("component", "duewake"))
 	}
 	if cfg.Fanout {
 		inserter, err := river.NewClient(riverdatabasesql.New(db), &river.Config{
