@@ -25,7 +25,14 @@ type breakerBundle struct {
 
 func setupBreaker(t *testing.T) *breakerBundle {
 	t.Helper()
-	b := setup(t, &setupOpts{breaker: relay.BreakerConfig{FlushInterval: time.Hour}})
+	return setupBreakerWith(t, &setupOpts{})
+}
+
+// setupBreakerWith is setupBreaker with the other options of opts.
+func setupBreakerWith(t *testing.T, opts *setupOpts) *breakerBundle {
+	t.Helper()
+	opts.breaker = relay.BreakerConfig{FlushInterval: time.Hour}
+	b := setup(t, opts)
 	failing := &atomic.Bool{}
 	failing.Store(true)
 	rc := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) {

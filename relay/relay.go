@@ -38,8 +38,8 @@ const (
 	// long (insert notifications wake the workers, DESIGN §3.3).
 	defaultFetchCooldown = 10 * time.Millisecond
 	// defaultFetchPoll is how often idle workers fetch without an insert
-	// notification (River's default).
-	defaultFetchPoll = time.Second
+	// notification (see Config.FetchPollInterval).
+	defaultFetchPoll = 5 * time.Second
 	// inserterNotifyCooldown is the least time between two insert
 	// notifications of one inserting client (River's limiter; its default,
 	// 100ms, would delay the workers' wake-up by as much).
@@ -61,9 +61,17 @@ type Config struct {
 	// FanoutConfig tunes the outbox consumer.
 	FanoutConfig FanoutConfig
 	// FetchPollInterval is how often idle workers look for jobs without an
-	// insert notification (default 1s; job inserts notify the workers, so
-	// this is a fallback). Fetches are at least min(10ms,
-	// FetchPollInterval) apart.
+	// insert notification (default 5s). River's job inserts notify the
+	// workers, and so do the statements of lokihooks that make jobs
+	// available (parked deliveries woken, a breaker's probe, claimed batch
+	// jobs released, a flush brought forward, the jobs of a worker process
+	// that died or restarted reclaimed; notify.go). River sends none when a
+	// job it holds for later (snoozed, retried, inserted with a
+	// scheduled_at) falls due: the worker process that ran or inserted the
+	// job sends one then, for jobs due within 2 minutes (duewake.go). This
+	// poll runs what a lost notification leaves, and later jobs up to an
+	// interval late. Fetches are at least min(10ms, FetchPollInterval)
+	// apart.
 	FetchPollInterval time.Duration
 	// RescueAfter is how long a job may run before it is cancelled and,
 	// if its process died, run again by another (default 3m; keep it above
@@ -223,6 +231,7 @@ type Relay struct {
 	batcher   *batcher
 	breakers  *breakers
 	heartbeat *heartbeat
+	dueWake   *dueWake
 	retention *retention
 }
 
@@ -235,9 +244,17 @@ func New(pool *pgxpool.Pool, db *sql.DB, deps Deps, cfg Config) (*Relay, error) 
 	}
 	r := &Relay{cfg: cfg, pool: pool, deps: deps}
 	r.retention = &retention{pool: pool, log: deps.Log, cfg: cfg.Retention, logger: cfg.Logger.With("component", "retention")}
+	// client inserts the jobs a worker process schedules for later (next
+	// attempts, flushes, breaker jobs): the process's dueWake learns when
+	// they are due.
+	var insertMiddleware []rivertype.Middleware
+	if cfg.Work {
+		r.dueWake = newDueWake(pool, cfg.Logger.With("component", "duewake"))
+		insertMiddleware = []rivertype.Middleware{r.dueWake.insertMiddleware()}
+	}
 	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
 		Logger: cfg.Logger.With("component", riverClientLoggerSuffix), MaxAttempts: deliverMaxAttempts,
-		FetchCooldown: inserterNotifyCooldown,
+		FetchCooldown: inserterNotifyCooldown, Middleware: insertMiddleware,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create river client: %w", err)
@@ -338,13 +355,17 @@ func (r *Relay) Run(ctx context.Context) error {
 		// The recorder, the body reads, the breakers' counts and the
 		// heartbeat outlive the workers: in-flight jobs finishing during
 		// shutdown still need them, and the heartbeat must not lapse while
-		// they run.
+		// they run. The due-job wake-ups take River's events until River
+		// closes them, so that jobs interrupted at shutdown are announced
+		// to the other processes.
 		bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 		var bg sync.WaitGroup
 		bg.Go(func() { r.recorder.run(bgCtx) })
 		bg.Go(func() { r.bodies.run(bgCtx) })
 		bg.Go(func() { r.breakers.run(bgCtx) })
 		bg.Go(func() { r.heartbeat.run(bgCtx) })
+		events := subscribeDue(workers)
+		bg.Go(func() { r.dueWake.run(bgCtx, events) })
 		defer func() { stopBackground(); bg.Wait() }()
 		// Started on a context that is not cancelled with ctx: cancelling
 		// River's start context would cancel in-flight jobs at once

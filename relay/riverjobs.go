@@ -20,6 +20,10 @@ package relay
 //   - wakeProbe makes one parked delivery of a destination available as
 //     the probe of its half-open circuit breaker.
 //
+// Each statement that makes jobs available also sends River's insert
+// notification (notify.go): River's own inserts wake the workers, and
+// these must too, or their jobs wait for the workers' next poll.
+//
 // River's GIN indexes on args and metadata, and its index on kind, are
 // dropped (migrations.Up): a delivery job's row is written twice (inserted,
 // then fetched) and each time they took more WAL than the row itself. Every lookup here goes by
@@ -85,23 +89,24 @@ func deleteRunning(ctx context.Context, tx pgx.Tx, ids []int64) error {
 }
 
 // wakeParked makes up to limit parked deliver jobs of a destination
-// available now. Parked jobs are snoozed (state scheduled, with a snooze
-// count in their metadata); retries scheduled by a retry policy were never
-// snoozed and keep their time.
-const wakeParkedSQL = `UPDATE river_job SET state = 'available', scheduled_at = now()
-	WHERE id IN (
-		SELECT id FROM river_job
-		WHERE state = 'scheduled' AND kind = 'deliver' AND args->>'destination_id' = $1
-		  AND metadata ? 'snoozes'
-		LIMIT $2
-		FOR UPDATE SKIP LOCKED)`
+// available now, and notifies the workers (notify.go). Parked jobs are
+// snoozed (state scheduled, with a snooze count in their metadata);
+// retries scheduled by a retry policy were never snoozed and keep their
+// time.
+var wakeParkedSQL = `WITH changed AS (
+		UPDATE river_job SET state = 'available', scheduled_at = now()
+		WHERE id IN (
+			SELECT id FROM river_job
+			WHERE state = 'scheduled' AND kind = 'deliver' AND args->>'destination_id' = $1
+			  AND metadata ? 'snoozes'
+			LIMIT $2
+			FOR UPDATE SKIP LOCKED)
+		RETURNING id, state)
+	` + notifyAvailable(3)
 
 func wakeParked(ctx context.Context, pool *pgxpool.Pool, id domain.DestinationID, limit int) (int, error) {
-	tag, err := pool.Exec(ctx, wakeParkedSQL, string(id), limit)
-	if err != nil {
-		return 0, err
-	}
-	return int(tag.RowsAffected()), nil
+	ids, err := changeNotifying(ctx, pool, wakeParkedSQL, string(id), limit)
+	return len(ids), err
 }
 
 // The statements below serve batching destinations (relay/batch.go): the
@@ -148,17 +153,27 @@ const (
 			metadata = metadata || jsonb_build_object('batch', $2::bigint)
 		WHERE id = ANY($1::bigint[])
 		RETURNING id, attempt, args`
-	releaseClaimedSQL = `UPDATE river_job SET state = 'available', attempt = river_job.attempt - 1, scheduled_at = now(),
-			metadata = river_job.metadata - 'batch'
-		FROM unnest($1::bigint[], $2::int[]) AS c(job_id, claimed_attempt)
-		WHERE river_job.id = c.job_id AND river_job.attempt = c.claimed_attempt AND river_job.state = 'running'
-		  AND river_job.metadata @> jsonb_build_object('batch', $3::bigint)`
+)
+
+// The statements that make jobs available notify the workers (notify.go).
+var (
+	releaseClaimedSQL = `WITH changed AS (
+			UPDATE river_job SET state = 'available', attempt = river_job.attempt - 1, scheduled_at = now(),
+				metadata = river_job.metadata - 'batch'
+			FROM unnest($1::bigint[], $2::int[]) AS c(job_id, claimed_attempt)
+			WHERE river_job.id = c.job_id AND river_job.attempt = c.claimed_attempt AND river_job.state = 'running'
+			  AND river_job.metadata @> jsonb_build_object('batch', $3::bigint)
+			RETURNING river_job.id, river_job.state)
+		` + notifyAvailable(4)
 	// hastenFlushSQL brings a scheduled (or retryable) flush forward to $2;
 	// $3 makes it available at once instead of waiting for River's
 	// scheduler.
-	hastenFlushSQL = `UPDATE river_job SET scheduled_at = $2,
-			state = CASE WHEN $3 THEN 'available'::river_job_state ELSE state END
-		WHERE id = $1 AND state IN ('scheduled', 'retryable') AND scheduled_at > $2`
+	hastenFlushSQL = `WITH changed AS (
+			UPDATE river_job SET scheduled_at = $2,
+				state = CASE WHEN $3 THEN 'available'::river_job_state ELSE state END
+			WHERE id = $1 AND state IN ('scheduled', 'retryable') AND scheduled_at > $2
+			RETURNING id, state)
+		` + notifyAvailable(4)
 )
 
 // destinationArgs is the parameter that selects a destination's deliver
@@ -176,10 +191,10 @@ func countWaiting(ctx context.Context, pool *pgxpool.Pool, id domain.Destination
 	return n, nil
 }
 
-// hastenFlush brings the scheduled flush job id forward to at (at once
-// when now is set).
+// hastenFlush brings the scheduled flush job id forward to at (at once,
+// notifying the workers, when now is set).
 func hastenFlush(ctx context.Context, pool *pgxpool.Pool, id int64, at time.Time, now bool) error {
-	if _, err := pool.Exec(ctx, hastenFlushSQL, id, at, now); err != nil {
+	if _, err := changeNotifying(ctx, pool, hastenFlushSQL, id, at, now); err != nil {
 		return fmt.Errorf("hasten flush job %d: %w", id, err)
 	}
 	return nil
@@ -263,13 +278,13 @@ func claimParked(ctx context.Context, pool *pgxpool.Pool, id domain.DestinationI
 }
 
 // releaseClaimed puts claimed jobs that were not sent (shutdown) back,
-// unless they changed hands since.
+// unless they changed hands since, and notifies the workers.
 func releaseClaimed(ctx context.Context, pool *pgxpool.Pool, jobs []claimedJob, flushID int64) error {
 	ids, attempts := make([]int64, len(jobs)), make([]int32, len(jobs))
 	for i, j := range jobs {
 		ids[i], attempts[i] = j.id, int32(j.attempt)
 	}
-	if _, err := pool.Exec(ctx, releaseClaimedSQL, ids, attempts, flushID); err != nil {
+	if _, err := changeNotifying(ctx, pool, releaseClaimedSQL, ids, attempts, flushID); err != nil {
 		return fmt.Errorf("release %d claimed deliveries: %w", len(jobs), err)
 	}
 	return nil
@@ -284,7 +299,9 @@ func releaseClaimed(ctx context.Context, pool *pgxpool.Pool, jobs []claimedJob, 
 // why, and metadata river:rescue_count incremented. Unlike River's
 // rescuer, it keeps scheduled_at, which is in the past: River fetches by
 // (priority, scheduled_at, id), so a reclaimed job goes ahead of a backlog
-// scheduled after it instead of behind it.
+// scheduled after it instead of behind it. Unlike River's rescuer too, it
+// notifies the workers (notify.go): a reclaimed job runs at once, not at
+// their next poll.
 const reclaimSet = `state = CASE WHEN attempt >= max_attempts THEN 'discarded'::river_job_state
 			ELSE 'available'::river_job_state END,
 		scheduled_at = least(scheduled_at, now()),
@@ -299,7 +316,7 @@ const reclaimSet = `state = CASE WHEN attempt >= max_attempts THEN 'discarded'::
 // last.
 const lastAttemptedBy = `attempted_by[array_upper(attempted_by, 1)]`
 
-const (
+var (
 	// reclaimLapsedSQL deletes the heartbeats older than $2 (counted from
 	// the server's start if it restarted since: every process lost its
 	// connection then, and gets the lapse again to come back) and
@@ -308,35 +325,37 @@ const (
 			DELETE FROM worker_heartbeats
 			WHERE greatest(beat_at, pg_postmaster_start_time()) < now() - make_interval(secs => $2)
 			RETURNING worker_id
-		)
-		UPDATE river_job SET ` + reclaimSet + `
-		WHERE state = 'running' AND ` + lastAttemptedBy + ` IN (SELECT worker_id FROM lapsed)
-		RETURNING id`
+		), changed AS (
+			UPDATE river_job SET ` + reclaimSet + `
+			WHERE state = 'running' AND ` + lastAttemptedBy + ` IN (SELECT worker_id FROM lapsed)
+			RETURNING id, state)
+		` + notifyAvailable(3)
 	// reclaimOwnSQL reclaims the running jobs of worker $2 (a process
 	// restarting under the same worker id, before it runs any).
-	reclaimOwnSQL = `UPDATE river_job SET ` + reclaimSet + `
-		WHERE state = 'running' AND ` + lastAttemptedBy + ` = $2
-		RETURNING id`
-	// runningOfSQL lists the jobs of worker $1 that are running since
-	// before $2, with the flush job that claimed each, if any.
-	runningOfSQL = `SELECT id, coalesce((metadata->>'batch')::bigint, 0) FROM river_job
-		WHERE state = 'running' AND ` + lastAttemptedBy + ` = $1 AND attempted_at < $2`
+	reclaimOwnSQL = `WITH changed AS (
+			UPDATE river_job SET ` + reclaimSet + `
+			WHERE state = 'running' AND ` + lastAttemptedBy + ` = $2
+			RETURNING id, state)
+		` + notifyAvailable(3)
 	// reclaimIDsSQL reclaims jobs $3 if they are still running for
 	// worker $2.
-	reclaimIDsSQL = `UPDATE river_job SET ` + reclaimSet + `
-		WHERE id = ANY($3::bigint[]) AND state = 'running' AND ` + lastAttemptedBy + ` = $2
-		RETURNING id`
+	reclaimIDsSQL = `WITH changed AS (
+			UPDATE river_job SET ` + reclaimSet + `
+			WHERE id = ANY($3::bigint[]) AND state = 'running' AND ` + lastAttemptedBy + ` = $2
+			RETURNING id, state)
+		` + notifyAvailable(4)
 )
+
+// runningOfSQL lists the jobs of worker $1 that are running since before
+// $2, with the flush job that claimed each, if any.
+const runningOfSQL = `SELECT id, coalesce((metadata->>'batch')::bigint, 0) FROM river_job
+	WHERE state = 'running' AND ` + lastAttemptedBy + ` = $1 AND attempted_at < $2`
 
 // reclaimLapsed reclaims, on tx, the running jobs of every worker whose
 // heartbeat is older than lapse, and forgets those workers. It returns the
 // ids of the jobs reclaimed.
 func reclaimLapsed(ctx context.Context, tx pgx.Tx, lapse time.Duration) ([]int64, error) {
-	rows, err := tx.Query(ctx, reclaimLapsedSQL, "worker process stopped heartbeating", lapse.Seconds())
-	if err != nil {
-		return nil, fmt.Errorf("reclaim jobs of lapsed workers: %w", err)
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	ids, err := changeNotifying(ctx, tx, reclaimLapsedSQL, "worker process stopped heartbeating", lapse.Seconds())
 	if err != nil {
 		return nil, fmt.Errorf("reclaim jobs of lapsed workers: %w", err)
 	}
@@ -346,11 +365,7 @@ func reclaimLapsed(ctx context.Context, tx pgx.Tx, lapse time.Duration) ([]int64
 // reclaimOwn reclaims, on tx, the jobs that an earlier run of worker id
 // left running.
 func reclaimOwn(ctx context.Context, tx pgx.Tx, id string) ([]int64, error) {
-	rows, err := tx.Query(ctx, reclaimOwnSQL, "worker process restarted", id)
-	if err != nil {
-		return nil, fmt.Errorf("reclaim jobs of the previous run of %s: %w", id, err)
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	ids, err := changeNotifying(ctx, tx, reclaimOwnSQL, "worker process restarted", id)
 	if err != nil {
 		return nil, fmt.Errorf("reclaim jobs of the previous run of %s: %w", id, err)
 	}
@@ -378,46 +393,43 @@ func reclaimOrphans(ctx context.Context, db dbExecutor, id string, before time.T
 	if err != nil || len(orphans) == 0 {
 		return nil, err
 	}
-	rows, err = db.Query(ctx, reclaimIDsSQL, "outcome not recorded while the database was away", id, orphans)
-	if err != nil {
-		return nil, fmt.Errorf("reclaim orphaned jobs of %s: %w", id, err)
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	ids, err := changeNotifying(ctx, db, reclaimIDsSQL, "outcome not recorded while the database was away", id, orphans)
 	if err != nil {
 		return nil, fmt.Errorf("reclaim orphaned jobs of %s: %w", id, err)
 	}
 	return ids, nil
 }
 
-// dbExecutor is what reclaimOrphans runs on: a connection or a pool.
+// dbExecutor is what reclaimOrphans and changeNotifying run on: a
+// connection, a transaction or a pool.
 type dbExecutor interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
 // wakeProbeSQL makes the oldest parked deliver job of destination $1
-// available, marked as the probe of its
-// breaker. Parked jobs are snoozed: state scheduled with a snooze count.
-const wakeProbeSQL = `UPDATE river_job SET state = 'available', scheduled_at = now(),
-		metadata = metadata || jsonb_build_object('` + probeMetadataKey + `', true)
-	WHERE id = (
-		SELECT id FROM river_job
-		WHERE state = 'scheduled' AND kind = 'deliver' AND args->>'destination_id' = $1 AND metadata ? 'snoozes'
-		ORDER BY id LIMIT 1
-		FOR UPDATE SKIP LOCKED)
-	RETURNING id`
+// available, marked as the probe of its breaker, and notifies the workers
+// (notify.go). Parked jobs are snoozed: state scheduled with a snooze
+// count.
+var wakeProbeSQL = `WITH changed AS (
+		UPDATE river_job SET state = 'available', scheduled_at = now(),
+			metadata = metadata || jsonb_build_object('` + probeMetadataKey + `', true)
+		WHERE id = (
+			SELECT id FROM river_job
+			WHERE state = 'scheduled' AND kind = 'deliver' AND args->>'destination_id' = $1 AND metadata ? 'snoozes'
+			ORDER BY id LIMIT 1
+			FOR UPDATE SKIP LOCKED)
+		RETURNING id, state)
+	` + notifyAvailable(2)
 
 // wakeProbe makes one parked delivery of a destination available as its
 // breaker's probe; false if none is parked.
 func wakeProbe(ctx context.Context, pool *pgxpool.Pool, id domain.DestinationID) (bool, error) {
-	var jobID int64
-	err := pool.QueryRow(ctx, wakeProbeSQL, destinationArgs(id)).Scan(&jobID)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return false, nil
-	}
+	ids, err := changeNotifying(ctx, pool, wakeProbeSQL, destinationArgs(id))
 	if err != nil {
 		return false, fmt.Errorf("wake a probe of %s: %w", id, err)
 	}
-	return true, nil
+	return len(ids) > 0, nil
 }
 
 // runningDeliveriesSQL reports whether a deliver job of destination $1 is

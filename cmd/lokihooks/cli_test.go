@@ -64,7 +64,7 @@ func TestCLI_Help(t *testing.T) {
 		require.NoError(t, err)
 		for _, name := range []string{
 			envDatabaseURL, envAddr, envAPIKeys, envAllowHTTP, envAllowedNetworks, envShutdownTimeout,
-			envLogLevel, envWorkers, envPollInterval, envPollFallback, envRescueAfter, envProjectionLag, envSecretsKey,
+			envLogLevel, envWorkers, envPollInterval, envPollFallback, envFetchFallback, envRescueAfter, envProjectionLag, envSecretsKey,
 			envAPIKey, envNoColor, envSecretsPrevious, envWorkerID, envHeartbeat, envBreaker, envBreakerCoolDown,
 			envDeactivateAfter, envRetentionInterval, envRetentionBatch, envRetentionOutbox, envRetentionCompletedJobs,
 			envRetentionDiscardedJobs, envRetentionIdempotencyKeys, envRetentionRateWindows, envRetentionAttemptExcerpts, envProjectionSettle,

@@ -27,6 +27,7 @@ const (
 	envWorkers          = "LOKIHOOKS_WORKERS"
 	envPollInterval     = "LOKIHOOKS_POLL_INTERVAL"
 	envPollFallback     = "LOKIHOOKS_POLL_FALLBACK"
+	envFetchFallback    = "LOKIHOOKS_FETCH_FALLBACK"
 	envRescueAfter      = "LOKIHOOKS_RESCUE_AFTER"
 	envProjectionLag    = "LOKIHOOKS_PROJECTION_INTERVAL"
 	envProjectionSettle = "LOKIHOOKS_PROJECTION_SETTLE"
@@ -68,6 +69,7 @@ const (
 	defaultWorkers          = 500
 	defaultPollInterval     = 20 * time.Millisecond
 	defaultPollFallback     = time.Second
+	defaultFetchFallback    = 5 * time.Second
 	defaultProjectionLag    = 250 * time.Millisecond
 	defaultProjectionSettle = time.Second
 	minAPIKeyLength         = 16
@@ -96,10 +98,13 @@ type config struct {
 	ReadyMaxOutboxLag time.Duration
 	Workers           int
 	PollInterval      time.Duration
-	// PollFallback is how long the idle fan-out and workers wait for a
-	// notification before they look for work anyway.
+	// PollFallback is how long the idle fan-out waits for a notification
+	// before it looks at the outbox anyway.
 	PollFallback time.Duration
-	RescueAfter  time.Duration
+	// FetchFallback is how long idle workers wait for a notification
+	// before they look for jobs anyway (relay.Config.FetchPollInterval).
+	FetchFallback time.Duration
+	RescueAfter   time.Duration
 	// ProjectionInterval is how long the deliveries projection waits once
 	// caught up: the read model's lag, traded for fewer, larger writes.
 	ProjectionInterval time.Duration
@@ -141,9 +146,9 @@ type config struct {
 
 // String never shows secrets.
 func (c config) String() string {
-	return fmt.Sprintf("addr=%s api_keys=%d allow_http=%t allowed_networks=%v workers=%d poll=%s poll_fallback=%s secrets_encrypted=%t secrets_keys=%d breaker=%t "+
+	return fmt.Sprintf("addr=%s api_keys=%d allow_http=%t allowed_networks=%v workers=%d poll=%s poll_fallback=%s fetch_fallback=%s secrets_encrypted=%t secrets_keys=%d breaker=%t "+
 		"api_rate_limit=%g/s burst=%d max_conns=%d max_client_conns=%d metrics_addr=%s ready_max_outbox_lag=%s",
-		c.Addr, len(c.APIKeys), c.AllowHTTP, c.AllowedNetworks, c.Workers, c.PollInterval, c.PollFallback, c.Secrets != nil,
+		c.Addr, len(c.APIKeys), c.AllowHTTP, c.AllowedNetworks, c.Workers, c.PollInterval, c.PollFallback, c.FetchFallback, c.Secrets != nil,
 		c.Secrets.Keys(), !c.BreakerDisabled, c.APIRateLimit, c.APIRateBurst, c.MaxConns, c.MaxClientConns,
 		c.MetricsAddr, c.ReadyMaxOutboxLag)
 }
@@ -162,6 +167,7 @@ func loadConfigFor(getenv func(string) string, needKeys, needSecrets bool) (conf
 		LogFormat: getenv(envLogFormat), MetricsAddr: strings.TrimSpace(getenv(envMetricsAddr)),
 		ShutdownTimeout: defaultShutdownTimeout, Workers: defaultWorkers, PollInterval: defaultPollInterval,
 		PollFallback:       defaultPollFallback,
+		FetchFallback:      defaultFetchFallback,
 		ProjectionInterval: defaultProjectionLag,
 		ProjectionSettle:   defaultProjectionSettle,
 		APIRateLimit:       httpapi.DefaultRateLimitPerSecond, APIRateBurst: httpapi.DefaultRateLimitBurst,
@@ -213,6 +219,7 @@ func loadConfigFor(getenv func(string) string, needKeys, needSecrets bool) (conf
 	if c.PollFallback < c.PollInterval {
 		errs = append(errs, fmt.Errorf("%s (%s) must be at least %s (%s)", envPollFallback, c.PollFallback, envPollInterval, c.PollInterval))
 	}
+	parseDuration(getenv, envFetchFallback, &c.FetchFallback, time.Millisecond, &errs)
 	parseDuration(getenv, envRescueAfter, &c.RescueAfter, time.Second, &errs)
 	parseDuration(getenv, envProjectionLag, &c.ProjectionInterval, time.Millisecond, &errs)
 	if v := getenv(envProjectionSettle); v == "0" || v == "off" {

@@ -39,6 +39,7 @@ func TestLoadConfig(t *testing.T) {
 			Workers:            defaultWorkers,
 			PollInterval:       defaultPollInterval,
 			PollFallback:       defaultPollFallback,
+			FetchFallback:      defaultFetchFallback,
 			ProjectionInterval: defaultProjectionLag,
 			ProjectionSettle:   defaultProjectionSettle,
 			APIRateLimit:       1000,
@@ -50,6 +51,7 @@ func TestLoadConfig(t *testing.T) {
 		require.Equal(t, 30*time.Second, c.ShutdownTimeout)
 		require.Equal(t, 500, c.Workers)
 		require.Equal(t, 20*time.Millisecond, c.PollInterval)
+		require.Equal(t, 5*time.Second, c.FetchFallback)
 	})
 
 	t.Run("Everything", func(t *testing.T) {
@@ -65,6 +67,7 @@ func TestLoadConfig(t *testing.T) {
 			envWorkers:         "8",
 			envPollInterval:    "250ms",
 			envPollFallback:    "3s",
+			envFetchFallback:   "10s",
 			envRescueAfter:     "2m",
 			envProjectionLag:   "1s",
 			envAPIRateLimit:    "12.5",
@@ -86,6 +89,7 @@ func TestLoadConfig(t *testing.T) {
 			Workers:            8,
 			PollInterval:       250 * time.Millisecond,
 			PollFallback:       3 * time.Second,
+			FetchFallback:      10 * time.Second,
 			RescueAfter:        2 * time.Minute,
 			ProjectionInterval: time.Second,
 			ProjectionSettle:   defaultProjectionSettle,
@@ -291,6 +295,20 @@ func TestLoadConfig(t *testing.T) {
 		t.Parallel()
 		_, err := loadConfig(env(map[string]string{envPollInterval: "2s", envPollFallback: "1s"}), false)
 		require.ErrorContains(t, err, envPollFallback)
+	})
+
+	t.Run("FetchFallbackIsAPositiveDuration", func(t *testing.T) {
+		t.Parallel()
+		for _, v := range []string{"0", "-1s", "500us", "soon"} {
+			errs := joined(t, func() error { _, err := loadConfig(env(map[string]string{envFetchFallback: v}), false); return err }())
+			require.Len(t, errs, 1, v)
+			require.EqualError(t, errs[0], envFetchFallback+` must be a duration of at least 1ms (e.g. 30s), got "`+v+`"`)
+		}
+		c, err := loadConfig(env(map[string]string{envFetchFallback: "250ms", envPollFallback: "2s"}), false)
+		require.NoError(t, err)
+		require.Equal(t, 250*time.Millisecond, c.FetchFallback, "independent of the fan-out's fallback")
+		require.Equal(t, 2*time.Second, c.PollFallback)
+		require.Contains(t, c.String(), "fetch_fallback=250ms")
 	})
 
 	t.Run("ShortKeyNotInError", func(t *testing.T) {

@@ -36,8 +36,10 @@ Server (serve, migrate, replay, bench):
   %-28s Concurrent deliveries per worker process. Default %d.
   %-28s How often the outbox fan-out looks again while events
   %-28s wait behind an open transaction. Default %s.
-  %-28s How long the idle fan-out and workers wait for a
-  %-28s notification before looking for work anyway. Default %s.
+  %-28s How long the idle fan-out waits for a notification
+  %-28s before looking at the outbox anyway. Default %s.
+  %-28s How long idle workers wait for a notification before
+  %-28s looking for jobs anyway. Default %s.
   %-28s How long a delivery job may run before another process
   %-28s takes it over. Default 3m.
   %-28s Identity of a worker process, stable across restarts (a
@@ -104,6 +106,7 @@ Development settings: 'make run' sets %s, %s,
 	envWorkers, defaultWorkers,
 	envPollInterval, "", defaultPollInterval,
 	envPollFallback, "", defaultPollFallback,
+	envFetchFallback, "", defaultFetchFallback,
 	envRescueAfter, "",
 	envWorkerID, "", "",
 	envHeartbeat, "",

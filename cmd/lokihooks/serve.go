@@ -242,7 +242,7 @@ func build(pool *pgxpool.Pool, cfg config, roles []string, logger *slog.Logger, 
 	}, relay.Config{
 		Fanout: slices.Contains(roles, roleRelay), Work: slices.Contains(roles, roleWorker),
 		Workers: cfg.Workers, FanoutConfig: relay.FanoutConfig{PollInterval: cfg.PollInterval, PollFallback: cfg.PollFallback},
-		FetchPollInterval: cfg.PollFallback,
+		FetchPollInterval: cfg.FetchFallback,
 		RescueAfter:       cfg.RescueAfter, ShutdownTimeout: cfg.ShutdownTimeout, Logger: logger,
 		WorkerID: workerID(cfg), HeartbeatInterval: cfg.HeartbeatInterval,
 		Breaker: relay.BreakerConfig{
