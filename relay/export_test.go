@@ -44,7 +44,7 @@ func (r *Relay) ObserveAttempts(id domain.DestinationID, success bool, n int) {
 
 // DeliveryNotice is the payload of River's insert notification for the
 // delivery queue.
-var DeliveryNotice = deliveryNotice
+const DeliveryNotice = deliveryNotice
 
 // NotifyWorkers sends River's insert notification for the delivery queue,
 // as River's inserts do: idle workers fetch at once.

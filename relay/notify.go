@@ -2,8 +2,6 @@ package relay
 
 import (
 	"context"
-	"encoding/json"
-	"strconv"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -18,41 +16,31 @@ import (
 // available then. The jobs River leaves available for later are announced
 // when they are due (duewake.go).
 
+// deliveryNotice is the payload of River's insert notification for
+// DeliveryQueue: {"queue": DeliveryQueue} (the name needs no JSON
+// escaping).
+const deliveryNotice = `{"queue":"` + DeliveryQueue + `"}`
+
+// notifyDeliveries is the SQL expression that sends River's insert
+// notification for DeliveryQueue. River (as of v0.51.2) listens on its
+// topic river_insert prefixed with the schema of its listening connection
+// and a dot; the payload names the queue.
+const notifyDeliveries = `pg_notify(current_schema() || '.river_insert', '` + deliveryNotice + `')`
+
 // notifyAvailable is the end of such a statement: given a CTE changed that
 // returns the id and the new state of each job the statement changed
-// (RETURNING id, state), it selects one row, the ids, and sends River's
-// insert notification if any of the jobs is now available. River (as of
-// v0.51.2) listens on its topic river_insert prefixed with the schema of
-// its listening connection and a dot; the payload names the queue (param
-// is the number of the parameter that carries deliveryNotice). The
-// notification's column is there for its side effect only.
-func notifyAvailable(param int) string {
-	return `SELECT coalesce(array_agg(id ORDER BY id), '{}'::bigint[]),
-		CASE WHEN bool_or(state = 'available')
-			THEN pg_notify(current_schema() || '.river_insert', $` + strconv.Itoa(param) + `)::text END
+// (RETURNING id, state), it selects one row, the ids, and sends the
+// notification if any of the jobs is now available. The notification's
+// column is there for its side effect only.
+const notifyAvailable = `SELECT coalesce(array_agg(id ORDER BY id), '{}'::bigint[]),
+		CASE WHEN bool_or(state = 'available') THEN ` + notifyDeliveries + `::text END
 	FROM changed`
-}
-
-// deliveryNotice is the payload of River's insert notification for
-// DeliveryQueue.
-var deliveryNotice = insertNotice(DeliveryQueue)
-
-// insertNotice is the payload of River's insert notification for queue:
-// {"queue": queue}.
-func insertNotice(queue string) string {
-	// A struct of one string field always marshals.
-	b, _ := json.Marshal(struct {
-		Queue string `json:"queue"`
-	}{queue})
-	return string(b)
-}
 
 // changeNotifying runs stmt, a statement that ends with notifyAvailable,
-// with args followed by deliveryNotice, and returns the ids of the jobs it
-// changed.
+// and returns the ids of the jobs it changed.
 func changeNotifying(ctx context.Context, db dbExecutor, stmt string, args ...any) ([]int64, error) {
 	var ids []int64
-	if err := db.QueryRow(ctx, stmt, append(args, deliveryNotice)...).Scan(&ids, nil); err != nil {
+	if err := db.QueryRow(ctx, stmt, args...).Scan(&ids, nil); err != nil {
 		return nil, err
 	}
 	return ids, nil
@@ -61,6 +49,6 @@ func changeNotifying(ctx context.Context, db dbExecutor, stmt string, args ...an
 // notifyWorkers sends River's insert notification for the delivery queue
 // on its own, in one statement: idle workers of every process fetch.
 func notifyWorkers(ctx context.Context, pool *pgxpool.Pool) error {
-	_, err := pool.Exec(ctx, `SELECT pg_notify(current_schema() || '.river_insert', $1)`, deliveryNotice)
+	_, err := pool.Exec(ctx, `SELECT `+notifyDeliveries)
 	return err
 }

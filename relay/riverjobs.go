@@ -93,7 +93,7 @@ func deleteRunning(ctx context.Context, tx pgx.Tx, ids []int64) error {
 // snoozed (state scheduled, with a snooze count in their metadata);
 // retries scheduled by a retry policy were never snoozed and keep their
 // time.
-var wakeParkedSQL = `WITH changed AS (
+const wakeParkedSQL = `WITH changed AS (
 		UPDATE river_job SET state = 'available', scheduled_at = now()
 		WHERE id IN (
 			SELECT id FROM river_job
@@ -102,7 +102,7 @@ var wakeParkedSQL = `WITH changed AS (
 			LIMIT $2
 			FOR UPDATE SKIP LOCKED)
 		RETURNING id, state)
-	` + notifyAvailable(3)
+	` + notifyAvailable
 
 func wakeParked(ctx context.Context, pool *pgxpool.Pool, id domain.DestinationID, limit int) (int, error) {
 	ids, err := changeNotifying(ctx, pool, wakeParkedSQL, string(id), limit)
@@ -156,7 +156,7 @@ const (
 )
 
 // The statements that make jobs available notify the workers (notify.go).
-var (
+const (
 	releaseClaimedSQL = `WITH changed AS (
 			UPDATE river_job SET state = 'available', attempt = river_job.attempt - 1, scheduled_at = now(),
 				metadata = river_job.metadata - 'batch'
@@ -164,7 +164,7 @@ var (
 			WHERE river_job.id = c.job_id AND river_job.attempt = c.claimed_attempt AND river_job.state = 'running'
 			  AND river_job.metadata @> jsonb_build_object('batch', $3::bigint)
 			RETURNING river_job.id, river_job.state)
-		` + notifyAvailable(4)
+		` + notifyAvailable
 	// hastenFlushSQL brings a scheduled (or retryable) flush forward to $2;
 	// $3 makes it available at once instead of waiting for River's
 	// scheduler.
@@ -173,7 +173,7 @@ var (
 				state = CASE WHEN $3 THEN 'available'::river_job_state ELSE state END
 			WHERE id = $1 AND state IN ('scheduled', 'retryable') AND scheduled_at > $2
 			RETURNING id, state)
-		` + notifyAvailable(4)
+		` + notifyAvailable
 )
 
 // destinationArgs is the parameter that selects a destination's deliver
@@ -316,7 +316,7 @@ const reclaimSet = `state = CASE WHEN attempt >= max_attempts THEN 'discarded'::
 // last.
 const lastAttemptedBy = `attempted_by[array_upper(attempted_by, 1)]`
 
-var (
+const (
 	// reclaimLapsedSQL deletes the heartbeats older than $2 (counted from
 	// the server's start if it restarted since: every process lost its
 	// connection then, and gets the lapse again to come back) and
@@ -329,21 +329,21 @@ var (
 			UPDATE river_job SET ` + reclaimSet + `
 			WHERE state = 'running' AND ` + lastAttemptedBy + ` IN (SELECT worker_id FROM lapsed)
 			RETURNING id, state)
-		` + notifyAvailable(3)
+		` + notifyAvailable
 	// reclaimOwnSQL reclaims the running jobs of worker $2 (a process
 	// restarting under the same worker id, before it runs any).
 	reclaimOwnSQL = `WITH changed AS (
 			UPDATE river_job SET ` + reclaimSet + `
 			WHERE state = 'running' AND ` + lastAttemptedBy + ` = $2
 			RETURNING id, state)
-		` + notifyAvailable(3)
+		` + notifyAvailable
 	// reclaimIDsSQL reclaims jobs $3 if they are still running for
 	// worker $2.
 	reclaimIDsSQL = `WITH changed AS (
 			UPDATE river_job SET ` + reclaimSet + `
 			WHERE id = ANY($3::bigint[]) AND state = 'running' AND ` + lastAttemptedBy + ` = $2
 			RETURNING id, state)
-		` + notifyAvailable(4)
+		` + notifyAvailable
 )
 
 // runningOfSQL lists the jobs of worker $1 that are running since before
@@ -411,7 +411,7 @@ type dbExecutor interface {
 // available, marked as the probe of its breaker, and notifies the workers
 // (notify.go). Parked jobs are snoozed: state scheduled with a snooze
 // count.
-var wakeProbeSQL = `WITH changed AS (
+const wakeProbeSQL = `WITH changed AS (
 		UPDATE river_job SET state = 'available', scheduled_at = now(),
 			metadata = metadata || jsonb_build_object('` + probeMetadataKey + `', true)
 		WHERE id = (
@@ -420,7 +420,7 @@ var wakeProbeSQL = `WITH changed AS (
 			ORDER BY id LIMIT 1
 			FOR UPDATE SKIP LOCKED)
 		RETURNING id, state)
-	` + notifyAvailable(2)
+	` + notifyAvailable
 
 // wakeProbe makes one parked delivery of a destination available as its
 // breaker's probe; false if none is parked.
